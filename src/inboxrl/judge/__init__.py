@@ -1,0 +1,1 @@
+"""Judging answers and turning an episode's rubric into a reward."""

@@ -1,0 +1,1 @@
+"""Questions with verified answers: the ART-E format, loading, generation and statistics."""

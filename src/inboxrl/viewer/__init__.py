@@ -1,0 +1,1 @@
+"""Viewer of rollouts and reward-hacking checks."""
