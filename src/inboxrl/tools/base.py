@@ -1,0 +1,40 @@
+"""What a tool call returns, and the two ways a call can be malformed.
+
+The agent loop needs to tell a *malformed* call (unknown tool, bad arguments: a format error that the reward
+punishes hardest) from a *well-formed call that found nothing* (an ordinary result the model must react to).
+Hence two exception types for the former and `ToolResult(ok=False)` for the latter.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class UnknownToolError(ValueError):
+    """The call named a tool that does not exist."""
+
+
+class BadArgumentsError(ValueError):
+    """The call's arguments are missing, extra, or of the wrong type. The message says which, for the model."""
+
+
+@dataclass
+class ToolResult:
+    ok: bool
+    content: str  # what the model sees (JSON text)
+    ids: list[str] = field(default_factory=list)  # message ids returned (search hits, or the email read)
+    error: str | None = None  # "not_found", "empty_query", ... when ok is False
+    final: bool = False  # return_final_answer: the episode ends
+    answer: str | None = None
+    sources: list[str] = field(default_factory=list)
+    data: Any = None  # the structured result, for the CLI's --json and the live trace
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What one episode may see: one inbox address, and mail sent strictly before `before` (YYYY-MM-DD)."""
+
+    inbox: str
+    before: str | None = None
+    after: str | None = None
