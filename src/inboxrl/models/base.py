@@ -22,6 +22,9 @@ class ChatRequest:
     max_tokens: int = 256
     temperature: float = 0.0
     seed: int | None = None
+    # JSON schema the answer must follow (judges, question generation). Endpoints that support structured output
+    # get it as `response_format`; local backends describe it in the prompt and parse the JSON from the text.
+    response_format: dict[str, Any] | None = None
 
 
 @dataclass
