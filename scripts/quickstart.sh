@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# The main job on a fresh machine: install, build the mail store from the shared Enron corpus, and let the bundled
+# Qwen2.5-Coder-0.5B answer a real question from Vince Kaminski's inbox, showing every search and read.
+# Override with: DB=... MODEL=... QUESTION=... INBOX=... DATE=... bash scripts/quickstart.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install.sh
+export HF_HUB_OFFLINE=1
+SHARED=${INBOXRL_SHARED:-../shared}
+DB=${DB:-data/enron.db}
+MODEL=${MODEL:-local/qwen2.5-coder-0.5b}
+INBOX=${INBOX:-vince.kaminski@enron.com}
+DATE=${DATE:-2001-05-03}
+QUESTION=${QUESTION:-"When is the Energy Finance Conference at UT Austin?"}
+
+mkdir -p "$(dirname "$DB")"
+inboxrl ingest "$SHARED/data/enron-mbox" --db "$DB"          # idempotent: a second run adds nothing
+inboxrl ask --db "$DB" --inbox "$INBOX" --date "$DATE" --model "$MODEL" "$QUESTION"
