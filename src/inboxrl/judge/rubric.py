@@ -1,0 +1,141 @@
+"""Turning a finished trajectory (plus the judge's verdict) into a rubric: the facts the reward is computed from.
+
+Everything here is read off the trajectory's recorded turns and tool events, never re-run, so a rubric can be
+rebuilt later from a trajectories.jsonl file (for instance with a different judge) and give the same facts.
+
+Message ids: the golden ids of ART-E questions are often the Message-ID of one copy of a mail while the store kept
+another copy (the store de-duplicates and records every copy's id in its `aliases` table). Given the store, two
+ids match when they resolve to the same stored message; without it, they match only when equal (angle brackets
+and surrounding whitespace ignored).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Iterable
+
+from inboxrl.judge.base import Verdict
+from inboxrl.judge.idk import is_dont_know
+from inboxrl.trajectory import Rubric, Trajectory
+
+SEARCH_TOOL = "search_inbox"
+READ_TOOL = "read_email"
+
+
+def normalise_id(mid: str) -> str:
+    """'<abc@x>', 'abc@x' and ' <abc@x> ' are the same Message-ID."""
+    m = str(mid).strip()
+    if m.startswith("<") and m.endswith(">"):
+        m = m[1:-1].strip()
+    return m
+
+
+class IdResolver:
+    """Maps message ids to a canonical key: the stored message's row when the store knows the id, else the id.
+
+    Lookups are cached because a scoring run asks about the same golden ids many times (GRPO groups).
+    """
+
+    def __init__(self, db: str | Path | sqlite3.Connection | None = None):
+        self._conn: sqlite3.Connection | None = None
+        self._own = False
+        if isinstance(db, sqlite3.Connection):
+            self._conn = db
+        elif db is not None:
+            p = Path(db)
+            if not p.exists():
+                raise FileNotFoundError(f"mail store not found: {p}")
+            self._conn = sqlite3.connect(f"file:{p}?mode=ro", uri=True, check_same_thread=False)
+            self._own = True
+        self._cache: dict[str, str] = {}
+
+    def key(self, mid: str) -> str:
+        n = normalise_id(mid)
+        if n in self._cache:
+            return self._cache[n]
+        k = n
+        if self._conn is not None and n:
+            row = self._conn.execute(
+                "SELECT message_rowid FROM aliases WHERE alias IN (?, ?) LIMIT 1", (f"<{n}>", n)).fetchone()
+            if row is not None:
+                k = f"#row{row[0]}"
+        self._cache[n] = k
+        return k
+
+    def keys(self, ids: Iterable[str]) -> set[str]:
+        return {self.key(i) for i in ids if normalise_id(i)}
+
+    def close(self) -> None:
+        if self._own and self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+
+def _read_targets(event_arguments: dict, result_ids: list[str]) -> list[str]:
+    """The id a read_email call asked for (the result id if the read succeeded)."""
+    ids = list(result_ids)
+    for k in ("message_id", "id", "email_id"):
+        v = event_arguments.get(k)
+        if isinstance(v, str) and v.strip():
+            ids.append(v)
+    return ids
+
+
+def build_rubric(traj: Trajectory, verdict: Verdict | None, max_turns: int,
+                 db: str | Path | sqlite3.Connection | IdResolver | None = None) -> Rubric:
+    """The rubric of one finished episode.
+
+    `verdict` is the judge's decision on `traj.final_answer`; it is ignored (and may be None) when the answer is
+    not an attempt ("I don't know", no answer at all). An attempt without a verdict counts as not correct.
+    """
+    resolver = db if isinstance(db, IdResolver) else IdResolver(db)
+    try:
+        golden = resolver.keys(traj.golden_message_ids)
+        answered = traj.stop_reason in (None, "answered") and traj.final_answer is not None
+        said_idk = answered and is_dont_know(traj.final_answer)
+        attempted = answered and not said_idk
+
+        cited = resolver.keys(traj.final_sources)
+        sources_correct = bool(cited) and bool(golden) and cited <= golden
+
+        found = read = False
+        invalid_reads = 0
+        for ev in traj.tool_events:
+            if ev.name == SEARCH_TOOL and ev.ok:
+                if golden & resolver.keys(ev.result_ids):
+                    found = True
+            elif ev.name == READ_TOOL:
+                if not ev.ok:
+                    # Malformed calls are format errors, counted from the turns; this counts ids that do not exist
+                    # or are out of scope (invented ids, ids from another inbox or from the future).
+                    if not (ev.error or "").startswith(("bad_arguments", "unknown_tool")):
+                        invalid_reads += 1
+                elif golden & resolver.keys(_read_targets(ev.arguments, ev.result_ids)):
+                    read = True
+
+        format_errors: dict[str, int] = {}
+        for turn in traj.turns:
+            if turn.format_error is not None:
+                kind = turn.format_error.value if hasattr(turn.format_error, "value") else str(turn.format_error)
+                format_errors[kind] = format_errors.get(kind, 0) + 1
+
+        return Rubric(
+            answer_correct=bool(attempted and verdict is not None and verdict.accept),
+            attempted_answer=attempted,
+            said_dont_know=said_idk,
+            sources_correct=sources_correct,
+            num_turns=len(traj.turns),
+            max_turns=max_turns,
+            found_source_in_search=found,
+            read_source=read,
+            invalid_read_attempts=invalid_reads,
+            format_errors=format_errors,
+            ended_by_format_error=traj.stop_reason == "format_error",
+            # A full context window is the same failure as running out of turns: the budget ended the episode.
+            ran_out_of_turns=traj.stop_reason in ("out_of_turns", "context_full"),
+            judge_reason=(verdict.reason if verdict is not None and attempted else None),
+        )
+    finally:
+        if resolver is not db:
+            resolver.close()
