@@ -1,0 +1,87 @@
+"""The system prompt and the short messages the harness sends back to the model.
+
+The prompt is paid on every turn of every rollout of a 0.5B model on CPU, so it is short. Harness messages avoid
+concrete example words: small models copy them into their next search (FACTS: Qwen searched for words from the
+harness's own error messages; SmolLM2 copied the example JSON).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+SYSTEM_TEMPLATE = (
+    "You are an email research agent. You answer the user's question by searching their inbox, {inbox}. "
+    "Today is {date}.\n"
+    "You have {max_turns} turns. Search with 1-3 short keywords; if a search finds nothing, try fewer or other "
+    "keywords. Read the most promising email, then call return_final_answer with a short answer and the message "
+    "ids you used as sources. If you cannot find the answer, answer \"I don't know\"."
+)
+
+JSON_MODE_TEMPLATE = (
+    "\n\nTools:\n{tools}\n"
+    "Each turn, reply with one tool call as JSON and nothing else:\n"
+    '{{"name": "<tool>", "arguments": {{<arguments>}}}}'
+)
+
+
+_PY_TYPES = {"string": "str", "integer": "int", "number": "float", "boolean": "bool", "object": "dict"}
+
+
+def _type_name(spec: dict[str, Any]) -> str:
+    t = spec.get("type") or "any"
+    if isinstance(t, list):  # ["string", "null"]
+        t = next((x for x in t if x != "null"), "any")
+    if t == "array":
+        item = (spec.get("items") or {}).get("type", "any")
+        return f"list[{_PY_TYPES.get(item, item)}]"
+    return _PY_TYPES.get(t, t)
+
+
+def describe_tools(schemas: list[dict[str, Any]]) -> str:
+    """One line per tool, `name(arg: type, opt?: type): description`, derived from the OpenAI schemas so that the
+    text can never drift from what the tools accept."""
+    lines = []
+    for s in schemas:
+        fn = s.get("function", s)
+        params = fn.get("parameters", {}) or {}
+        required = set(params.get("required", []))
+        args = []
+        for name, spec in (params.get("properties", {}) or {}).items():
+            opt = "" if name in required else "?"
+            args.append(f"{name}{opt}: {_type_name(spec)}")
+        desc = (fn.get("description") or "").strip().split("\n")[0]
+        lines.append(f"- {fn['name']}({', '.join(args)}): {desc}".rstrip(": "))
+    return "\n".join(lines)
+
+
+def system_prompt(inbox: str, query_date: str, max_turns: int, tool_schemas: list[dict[str, Any]] | None) -> str:
+    """`tool_schemas` is given only in JSON-in-text mode without template tools: then the prompt must describe
+    the tools and the exact call format itself."""
+    text = SYSTEM_TEMPLATE.format(inbox=inbox, date=query_date, max_turns=max_turns)
+    if tool_schemas:
+        text += JSON_MODE_TEMPLATE.format(tools=describe_tools(tool_schemas))
+    return text
+
+
+# --- harness messages -------------------------------------------------------------------------------------------
+
+def unparseable_message(json_mode: bool) -> str:
+    if json_mode:
+        return ('Error: no tool call found. Reply with only one JSON tool call, '
+                '{"name": "<tool>", "arguments": {...}}, or call return_final_answer.')
+    return "Error: no tool call found. Call one of the tools, or call return_final_answer."
+
+
+def unknown_tool_message(name: str, known: list[str]) -> str:
+    return f"Error: there is no tool named {json.dumps(name)}. The tools are: {', '.join(known)}."
+
+
+def bad_arguments_message(name: str, detail: str) -> str:
+    return f"Error: bad arguments for {name}: {detail}"
+
+
+REPEATED_CALL_MESSAGE = ("Refused: you already made this exact call. Use different keywords, read a different "
+                         "email, or call return_final_answer.")
+
+LAST_TURN_NOTE = "\n[Your next turn is the last one: call return_final_answer now.]"
