@@ -19,6 +19,26 @@ class BadArgumentsError(ValueError):
     """The call's arguments are missing, extra, or of the wrong type. The message says which, for the model."""
 
 
+class ToolQueryError(ValueError):
+    """A well-formed call that cannot be answered (empty query, bad date): becomes `ToolResult(ok=False)`.
+
+    `code` is the `ToolResult.error` value; the message is written for the model, to tell it what to do instead.
+    """
+
+    code = "bad_query"
+
+    def __init__(self, message: str, code: str | None = None):
+        super().__init__(message)
+        if code is not None:
+            self.code = code
+
+
+class ToolNotFound(ToolQueryError):
+    """No such message in this inbox and date scope. Deliberately the same for "exists elsewhere" and "unknown"."""
+
+    code = "not_found"
+
+
 @dataclass
 class ToolResult:
     ok: bool
