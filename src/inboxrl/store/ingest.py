@@ -1,0 +1,361 @@
+"""Loading mail into the store: parse in parallel, write from one process, one transaction per source unit.
+
+Why this shape:
+- Parsing is the cost (about 10k messages/s per core), so worker processes read and parse whole units and the
+  main process only inserts. SQLite has one writer anyway.
+- A unit's messages, aliases, participants, skips and its `ingested_sources` row go in ONE transaction, so a kill
+  at any moment leaves the store as if the unit had never been started; a re-run skips finished units (same size
+  and mtime) and ends with exactly the counts of an uninterrupted run.
+- Duplicates are found in memory (content hash -> row id, alias -> row id, loaded from the store at start), which
+  keeps the writer to plain `executemany` inserts.
+- On a bulk load into an empty store the FTS insert trigger is dropped and the index is rebuilt once at the end;
+  `meta.fts_stale` remembers a rebuild that a kill interrupted, and the next run finishes it.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import sqlite3
+import time
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable, Iterable, Iterator, Literal
+
+from pydantic import BaseModel, Field
+
+from inboxrl.store import schema
+from inboxrl.store.parse import DEFAULT_MAX_YEAR, DEFAULT_MIN_YEAR, ParseError, parse_message
+from inboxrl.store.sources import SourceUnit, discover, read_unit
+
+# Test hook: exit abruptly (as a kill would) after this many committed units.
+EXIT_AFTER_ENV = "INBOXRL_INGEST_EXIT_AFTER"
+
+_FTS_TRIGGER = """CREATE TRIGGER IF NOT EXISTS messages_ai AFTER INSERT ON messages BEGIN
+    INSERT INTO messages_fts(rowid, subject, body) VALUES (new.id, new.subject, new.body);
+END;"""
+
+
+class IngestConfig(BaseModel):
+    """Ingest settings; loadable from YAML/TOML with `load_config`."""
+
+    workers: int = Field(2, ge=1, description="parser processes; 1 parses in the writing process")
+    min_year: int = DEFAULT_MIN_YEAR
+    max_year: int = DEFAULT_MAX_YEAR
+    fts: Literal["auto", "trigger", "rebuild"] = Field(
+        "auto", description="auto: rebuild the FTS index once when loading into an empty store, else triggers"
+    )
+    cache_mb: int = 256
+
+
+class IngestSummary(BaseModel):
+    """What a run did. `store_*` are the store's totals afterwards, which is what a resumed run must match."""
+
+    sources_found: int = 0
+    sources_ingested: int = 0
+    sources_unchanged: int = 0  # already in ingested_sources with the same size and mtime
+    messages_read: int = 0
+    stored: int = 0
+    duplicates: int = 0  # same subject, body and sender as a stored message: kept as an alias
+    already_stored: int = 0  # the same Message-ID was already in the store
+    skipped: int = 0
+    skip_reasons: dict[str, int] = Field(default_factory=dict)
+    elapsed_s: float = 0.0
+    msgs_per_s: float = 0.0
+    store_messages: int = 0
+    store_aliases: int = 0
+    store_participants: int = 0
+    store_skips: int = 0
+    db_path: str = ""
+
+
+@dataclass
+class IngestProgress:
+    units_done: int
+    units_total: int
+    messages_read: int
+    stored: int
+    unit: str
+
+
+@dataclass
+class _Record:
+    position: str
+    message_id: str
+    subject: str
+    from_addr: str
+    from_name: str
+    date: str | None
+    date_raw: str
+    date_ok: int
+    body: str
+    attachments: str
+    content_hash: str
+    participants: list[tuple[str, str, str]]
+
+
+@dataclass
+class _UnitResult:
+    unit: SourceUnit
+    records: list[_Record]
+    skips: list[tuple[str, str]]
+
+
+_YEARS = (DEFAULT_MIN_YEAR, DEFAULT_MAX_YEAR)
+
+
+def _init_worker(min_year: int, max_year: int) -> None:
+    global _YEARS
+    _YEARS = (min_year, max_year)
+    os.environ.pop(EXIT_AFTER_ENV, None)
+
+
+def _skip_reason(e: BaseException) -> str:
+    if isinstance(e, ParseError):
+        return str(e)
+    return f"parse error: {type(e).__name__}: {str(e)[:120]}"
+
+
+def parse_unit(unit: SourceUnit) -> _UnitResult:
+    """Reads and parses one unit; runs in a worker. Every failure becomes a skip, never an exception."""
+    try:
+        rr = read_unit(unit)
+    except Exception as e:  # read_unit already handles OSError; anything else is a bug worth recording
+        return _UnitResult(unit, [], [("file", f"unreadable: {type(e).__name__}: {e}")])
+    skips = list(rr.skips)
+    records: list[_Record] = []
+    for pos, raw in rr.messages:
+        try:
+            m = parse_message(raw, *_YEARS)
+        except Exception as e:
+            skips.append((pos, _skip_reason(e)))
+            continue
+        records.append(
+            _Record(
+                pos, m.message_id, m.subject, m.from_addr, m.from_name, m.date, m.date_raw, int(m.date_ok),
+                m.body, json.dumps(m.attachments, ensure_ascii=False), m.content_hash,
+                [(p.address, p.name, p.role) for p in m.participants],
+            )
+        )
+    return _UnitResult(unit, records, skips)
+
+
+def _reason_group(reason: str) -> str:
+    """Skip reasons grouped for the summary: the detail after ':' varies per message."""
+    return reason.split(":", 1)[0]
+
+
+class _Writer:
+    """The single writer. Holds the duplicate maps; rolls back and reloads them if a unit's transaction fails."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+        self.load_maps()
+
+    def load_maps(self) -> None:
+        c = self.conn
+        self.by_hash: dict[str, int] = dict(c.execute("SELECT content_hash, id FROM messages"))
+        self.by_alias: dict[str, int] = dict(c.execute("SELECT alias, message_rowid FROM aliases"))
+        self.dates: dict[int, str | None] = dict(c.execute("SELECT id, date FROM messages"))
+        self.next_id = (c.execute("SELECT max(id) FROM messages").fetchone()[0] or 0) + 1
+
+    def write(self, res: _UnitResult, summary: IngestSummary, reasons: Counter[str]) -> tuple[int, int, int]:
+        u = res.unit
+        msgs, parts, aliases = [], [], []
+        stored = dup = already = 0
+        new_hash: dict[str, int] = {}
+        new_alias: dict[str, int] = {}
+        for r in res.records:
+            if r.message_id in self.by_alias or r.message_id in new_alias:
+                already += 1
+                continue
+            rowid = self.by_hash.get(r.content_hash) or new_hash.get(r.content_hash)
+            if rowid is None:
+                rowid = self.next_id + len(new_hash)
+                new_hash[r.content_hash] = rowid
+                self.dates[rowid] = r.date
+                msgs.append((rowid, r.message_id, r.subject, r.from_addr, r.from_name, r.date, r.date_raw,
+                             r.date_ok, r.body, r.attachments, u.label, r.content_hash))
+                stored += 1
+            else:
+                dup += 1
+            date = self.dates.get(rowid)
+            # A copy may name recipients the first did not (Enron's Bcc differs per copy): keep them all.
+            parts.extend((rowid, a, n, role, date) for a, n, role in r.participants)
+            new_alias[r.message_id] = rowid
+            aliases.append((r.message_id, rowid, u.label))
+        skip_rows = [(u.key, pos, reason) for pos, reason in res.skips]
+        n_read = len(res.records) + sum(1 for pos, _ in res.skips if pos not in ("file", "lead"))
+        c = self.conn
+        try:
+            c.execute("BEGIN")
+            c.executemany(
+                "INSERT INTO messages(id, message_id, subject, from_addr, from_name, date, date_raw, date_ok, body,"
+                " attachments, source, content_hash) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                msgs,
+            )
+            c.executemany(
+                "INSERT OR IGNORE INTO participants(message_rowid, address, name, role, date) VALUES (?,?,?,?,?)",
+                parts,
+            )
+            c.executemany("INSERT OR IGNORE INTO aliases(alias, message_rowid, source) VALUES (?,?,?)", aliases)
+            c.executemany("INSERT OR REPLACE INTO skips(source, position, reason) VALUES (?,?,?)", skip_rows)
+            c.execute(
+                "INSERT OR REPLACE INTO ingested_sources(path, size, mtime, n_read, n_stored, n_duplicate,"
+                " n_skipped, finished_at) VALUES (?,?,?,?,?,?,?,?)",
+                (u.key, u.size, u.mtime, n_read, stored, dup + already, len(skip_rows),
+                 datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")),
+            )
+            c.execute("COMMIT")
+        except sqlite3.Error as e:
+            if c.in_transaction:
+                c.execute("ROLLBACK")
+            self.load_maps()
+            reason = f"store error: {type(e).__name__}: {e}"
+            summary.skipped += 1
+            reasons[_reason_group(reason)] += 1
+            with c:
+                c.execute("INSERT OR REPLACE INTO skips(source, position, reason) VALUES (?,?,?)",
+                          (u.key, "file", reason))
+            return 0, 0, 0
+        self.by_hash.update(new_hash)
+        self.by_alias.update(new_alias)
+        self.next_id += len(new_hash)
+        summary.messages_read += n_read
+        summary.stored += stored
+        summary.duplicates += dup
+        summary.already_stored += already
+        summary.skipped += len(skip_rows)
+        for _, reason in res.skips:
+            reasons[_reason_group(reason)] += 1
+        return stored, dup, already
+
+
+def _prepare(conn: sqlite3.Connection, cfg: IngestConfig) -> None:
+    conn.isolation_level = None  # explicit BEGIN/COMMIT per unit
+    conn.execute("PRAGMA foreign_keys=OFF")  # the writer keeps row ids consistent itself; FK checks cost time
+    conn.execute(f"PRAGMA cache_size=-{cfg.cache_mb * 1024}")
+    conn.execute("PRAGMA temp_store=MEMORY")
+    conn.execute("PRAGMA wal_autocheckpoint=20000")
+
+
+def _meta(conn: sqlite3.Connection, key: str, value: str | None = None) -> str | None:
+    if value is None:
+        row = conn.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return row[0] if row else None
+    conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, value))
+    return value
+
+
+def _results(units: list[SourceUnit], cfg: IngestConfig) -> Iterator[_UnitResult]:
+    if cfg.workers <= 1 or len(units) <= 1:
+        _init_worker(cfg.min_year, cfg.max_year)
+        for u in units:
+            yield parse_unit(u)
+        return
+    ctx = multiprocessing.get_context("spawn")  # never fork a process that may hold torch threads
+    with ctx.Pool(min(cfg.workers, len(units)), initializer=_init_worker,
+                  initargs=(cfg.min_year, cfg.max_year)) as pool:
+        yield from pool.imap(parse_unit, units, chunksize=1)
+
+
+def ingest(
+    sources: Iterable[str | Path],
+    db_path: str | Path,
+    workers: int | None = None,
+    progress: Callable[[IngestProgress], None] | None = None,
+    config: IngestConfig | None = None,
+) -> IngestSummary:
+    """Ingests mail files/folders into the store at db_path (created if missing). Safe to re-run and to kill.
+
+    Raises SourceError for a source path that does not exist and sqlite3.Error when the database cannot be opened;
+    bad mail never raises, it is counted in the summary and recorded in `skips`.
+    """
+    t0 = time.perf_counter()
+    cfg = (config or IngestConfig()).model_copy()
+    if workers is not None:
+        cfg.workers = workers
+    units, unknown = discover(sources)  # before touching the db: a bad path changes nothing
+    db_path = Path(db_path)
+    db_path.parent.mkdir(parents=True, exist_ok=True)
+    conn = schema.connect(str(db_path))
+    try:
+        schema.create(conn)
+        _prepare(conn, cfg)
+        summary = IngestSummary(sources_found=len(units), db_path=str(db_path))
+        reasons: Counter[str] = Counter()
+
+        done = {row[0]: (row[1], row[2]) for row in conn.execute("SELECT path, size, mtime FROM ingested_sources")}
+        todo = [u for u in units if done.get(u.key) != (u.size, u.mtime)]
+        summary.sources_unchanged = len(units) - len(todo)
+        todo.sort(key=lambda u: (-u.size, u.key))  # biggest first: the pool's tail stays short
+
+        if unknown:
+            with conn:
+                conn.execute("BEGIN")
+                conn.executemany("INSERT OR REPLACE INTO skips(source, position, reason) VALUES (?, 'file', ?)",
+                                 unknown)
+            summary.skipped += len(unknown)
+            for _, reason in unknown:
+                reasons[_reason_group(reason)] += 1
+
+        empty = conn.execute("SELECT NOT EXISTS (SELECT 1 FROM messages)").fetchone()[0]
+        bulk = cfg.fts == "rebuild" or (cfg.fts == "auto" and empty and todo)
+        if bulk:
+            conn.execute("BEGIN")
+            _meta(conn, "fts_stale", "1")
+            conn.execute("DROP TRIGGER IF EXISTS messages_ai")
+            conn.execute("COMMIT")
+
+        exit_after = int(os.environ.get(EXIT_AFTER_ENV, "0") or 0)
+        writer = _Writer(conn)
+        for i, res in enumerate(_results(todo, cfg), 1):
+            writer.write(res, summary, reasons)
+            summary.sources_ingested += 1
+            if progress:
+                progress(IngestProgress(i, len(todo), summary.messages_read, summary.stored, res.unit.label))
+            if exit_after and i >= exit_after:
+                os._exit(3)  # test hook: an abrupt stop between two units, as a kill would leave it
+
+        if _meta(conn, "fts_stale") == "1":
+            rebuild_fts(conn)
+        conn.execute("PRAGMA optimize")
+
+        summary.skip_reasons = dict(reasons.most_common())
+        summary.elapsed_s = round(time.perf_counter() - t0, 3)
+        summary.msgs_per_s = round(summary.messages_read / summary.elapsed_s, 1) if summary.elapsed_s else 0.0
+        for name, table in (("store_messages", "messages"), ("store_aliases", "aliases"),
+                            ("store_participants", "participants"), ("store_skips", "skips")):
+            setattr(summary, name, conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+        return summary
+    finally:
+        conn.close()
+
+
+def rebuild_fts(conn: sqlite3.Connection) -> None:
+    """Rebuilds the FTS index from `messages` and restores the insert trigger, in one transaction."""
+    conn.execute("BEGIN")
+    conn.execute("INSERT INTO messages_fts(messages_fts) VALUES('rebuild')")
+    conn.execute(_FTS_TRIGGER)
+    _meta(conn, "fts_stale", "0")
+    conn.execute("COMMIT")
+
+
+def load_config(path: str | Path) -> IngestConfig:
+    """An IngestConfig from a YAML or TOML file (the whole file, or its `ingest` table)."""
+    p = Path(path)
+    text = p.read_text(encoding="utf-8")
+    if p.suffix.lower() == ".toml":
+        import tomllib
+
+        data = tomllib.loads(text)
+    else:
+        import yaml
+
+        data = yaml.safe_load(text) or {}
+    if isinstance(data, dict) and isinstance(data.get("ingest"), dict):
+        data = data["ingest"]
+    return IngestConfig.model_validate(data)

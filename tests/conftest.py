@@ -1,0 +1,64 @@
+"""Shared test fixtures: the real Enron data in ../shared, and one real store built from it per test session.
+
+The store is built from ALL of kaminski-v (49 folders, 7,022 messages; 100 of the 107 grounded kaminski-train
+questions resolve in it), in a few seconds on this machine, so every part's tests search real mail.
+"""
+
+from __future__ import annotations
+
+import os
+
+# Before anything imports torch or the hub clients: one thread (the 2 cores are shared) and no network.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("MKL_NUM_THREADS", "1")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+INBOX = "vince.kaminski@enron.com"
+
+
+def _shared() -> Path:
+    return Path(os.environ.get("INBOXRL_SHARED", REPO.parent / "shared")).resolve()
+
+
+@pytest.fixture(scope="session")
+def shared_dir() -> Path:
+    """The shared data folder (../shared or $INBOXRL_SHARED); tests needing it skip when it is absent."""
+    d = _shared()
+    if not (d / "data" / "enron-mbox").is_dir():
+        pytest.skip(f"shared data not found at {d} (set INBOXRL_SHARED)")
+    return d
+
+
+@pytest.fixture(scope="session")
+def kaminski_dir(shared_dir: Path) -> Path:
+    d = shared_dir / "data" / "enron-mbox" / "kaminski-v"
+    if not d.is_dir():
+        pytest.skip(f"kaminski-v mail not found at {d}")
+    return d
+
+
+@pytest.fixture(scope="session")
+def questions_path(shared_dir: Path) -> Path:
+    p = shared_dir / "data" / "art-e-questions" / "kaminski-train.jsonl"
+    if not p.is_file():
+        pytest.skip(f"question file not found at {p}")
+    return p
+
+
+@pytest.fixture(scope="session")
+def enron_store(tmp_path_factory: pytest.TempPathFactory, kaminski_dir: Path) -> Path:
+    """Path of a real SQLite store built once per session from all of kaminski-v. Treat it as read-only."""
+    from inboxrl.store.ingest import ingest
+
+    db = tmp_path_factory.mktemp("enron_store") / "kaminski.db"
+    summary = ingest([kaminski_dir], db, workers=2)
+    assert summary.store_messages > 6000, summary
+    return db
