@@ -1,9 +1,109 @@
-"""CLI commands of this part (registered by inboxrl.cli)."""
+"""`inboxrl ask`: one question, answered live from a real inbox. The first thing a new user runs."""
 
 from __future__ import annotations
 
+import datetime as dt
+import json
+import sys
+from pathlib import Path
+
 import typer
+
+DEFAULT_MODEL = "local/qwen2.5-coder-0.5b"
+
+
+def _fail(msg: str, code: int = 1) -> None:
+    from rich.console import Console
+    from rich.markup import escape
+
+    Console(stderr=True).print(f"[red]error:[/red] {escape(msg)}")
+    raise typer.Exit(code)
+
+
+def _check_date(date: str) -> str:
+    try:
+        return dt.date.fromisoformat(date.strip()).isoformat()
+    except ValueError:
+        _fail(f"--date must be YYYY-MM-DD, got {date!r}", 2)
+        raise  # unreachable
 
 
 def register(app: typer.Typer) -> None:
     """Adds this part's commands to the main app."""
+
+    @app.command()
+    def ask(
+        question: str = typer.Argument(..., help="The question, as the inbox's owner would ask it."),
+        db: Path = typer.Option(..., "--db", help="Mail store built by `inboxrl ingest`."),
+        inbox: str = typer.Option(..., "--inbox", help="Whose inbox: an email address."),
+        date: str = typer.Option(..., "--date", help="Today's date for the agent (YYYY-MM-DD); it sees only "
+                                                     "mail sent before it."),
+        model: str = typer.Option(DEFAULT_MODEL, "--model", "-m", help="Model spec: local/<name> or an endpoint "
+                                                                     "model name."),
+        base_url: str | None = typer.Option(None, "--base-url", help="OpenAI-compatible endpoint URL."),
+        max_turns: int | None = typer.Option(None, "--max-turns", min=1, help="Turn budget (default 10)."),
+        tool_mode: str | None = typer.Option(None, "--tool-mode", help="auto, native or json."),
+        config: Path | None = typer.Option(None, "--config", help="Agent config file (YAML/TOML/JSON)."),
+        verbose: bool = typer.Option(False, "--verbose", "-v", help="Also show what the model wrote each turn."),
+        as_json: bool = typer.Option(False, "--json", help="Print the trajectory as JSON instead of the trace."),
+    ) -> None:
+        """Answer one question from an inbox, showing every search and every email read."""
+        from rich.console import Console
+
+        from inboxrl.agent.config import AgentConfig
+
+        day = _check_date(date)
+        if not db.is_file():
+            _fail(f"no mail store at {db} (build one with `inboxrl ingest`)", 2)
+        if not question.strip():
+            _fail("the question is empty", 2)
+        try:
+            cfg = AgentConfig.load(config) if config else AgentConfig()
+        except (OSError, ValueError) as e:
+            _fail(f"cannot read agent config {config}: {str(e).splitlines()[0]}", 2)
+        updates = {}
+        if max_turns is not None:
+            updates["max_turns"] = max_turns
+        if tool_mode is not None:
+            if tool_mode not in ("auto", "native", "json"):
+                _fail(f"--tool-mode must be auto, native or json, got {tool_mode!r}", 2)
+            updates["tool_mode"] = tool_mode
+        cfg = cfg.model_copy(update=updates)
+
+        from inboxrl.agent.runner import run_episodes
+        from inboxrl.agent.trace import TraceRenderer
+        from inboxrl.models.base import BackendError
+        from inboxrl.models.registry import load_backend
+        from inboxrl.questions.schema import Question
+
+        q = Question(id="ask", question=question.strip(), answer="", inbox_address=inbox.strip().lower(),
+                     query_date=day)
+        console = Console(stderr=as_json)  # in --json mode stdout carries only the JSON
+        quiet = as_json
+        renderer = TraceRenderer(console, verbose=verbose, max_turns=cfg.max_turns)
+        if not quiet:
+            renderer.header(q.question, q.inbox_address, day, model)
+        try:
+            with console.status(f"loading {model}…", spinner="dots") as status:
+                backend = load_backend(model, base_url=base_url)
+                status.update(f"turn 1/{cfg.max_turns}: the model is thinking…")
+                renderer.status = status
+                trajs = run_episodes([q], backend, db, cfg, on_event=None if quiet else renderer, batch_size=1)
+        except BackendError as e:
+            _fail(str(e), 1)
+        except KeyboardInterrupt:
+            _fail("interrupted", 1)
+        except Exception as e:
+            from inboxrl.tools.inbox import StoreOpenError
+
+            if isinstance(e, (StoreOpenError, FileNotFoundError, ValueError)):
+                _fail(str(e).splitlines()[0], 2)
+            raise
+        t = trajs[0]
+        t.golden_answer = None
+        if as_json:
+            sys.stdout.write(json.dumps(t.without_token_ids().model_dump(mode="json"), ensure_ascii=False) + "\n")
+        else:
+            renderer.summary(t)
+        if t.stop_reason == "backend_error":
+            _fail(t.backend_error or "backend error", 1)

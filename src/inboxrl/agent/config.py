@@ -39,7 +39,7 @@ class AgentConfig(BaseModel):
     keep_token_ids: bool = True
 
     @classmethod
-    def load(cls, path: str | Path) -> "AgentConfig":
+    def load(cls, path: str | Path) -> AgentConfig:
         """Reads YAML, TOML or JSON; an `agent:` table/section is used when present."""
         p = Path(path)
         text = p.read_text(encoding="utf-8")

@@ -90,7 +90,7 @@ class Episode:
         system = P.system_prompt(question.inbox_address, question.query_date, cfg.max_turns,
                                  None if self.send_tools else self.schemas)
         self.trajectory = Trajectory(
-            question_id=question.id, question=question.question, golden_answer=question.answer,
+            question_id=question.id, question=question.question, golden_answer=question.answer or None,
             golden_message_ids=list(question.message_ids), inbox_address=question.inbox_address,
             query_date=question.query_date, model=model_name,
             messages=[Message(role="system", content=system), Message(role="user", content=question.question)],

@@ -11,8 +11,9 @@ This is the one episode implementation: `inboxrl ask`, `inboxrl eval` and GRPO r
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from inboxrl.agent.config import AgentConfig
 from inboxrl.agent.episode import Episode

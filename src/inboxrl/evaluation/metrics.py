@@ -1,0 +1,120 @@
+"""Metrics of a set of scored trajectories. Pure: no I/O, so training validation reuses it as is.
+
+Every rate is over `n_scored` (episodes with a rubric), not over answered episodes: a model that answers rarely but
+well must not look accurate. The keys (one dict per model, as in `metrics.json` under "models"):
+
+| key | meaning |
+|---|---|
+| n, n_scored | episodes given; episodes with a rubric (the denominators below) |
+| accuracy | judged correct / n_scored |
+| hallucination_rate | attempted an answer and was wrong / n_scored |
+| dont_know_rate | answered "I don't know" / n_scored |
+| out_of_turns_rate | ran out of turns (or context) / n_scored |
+| format_error_rate | had at least one format error (any kind, repeated-call refusals included) / n_scored |
+| ended_by_format_error_rate | stopped by a format error ("end" mode) / n_scored |
+| format_errors | total count per `FormatErrorKind` value |
+| sources_correct_rate | cited only golden sources (and at least one) / n_scored |
+| found_source_rate, read_source_rate | a golden source appeared in search results / was read / n_scored |
+| avg_turns | mean model calls per episode |
+| avg_tool_calls | mean executed tool calls per episode |
+| latency_p50_s, latency_p95_s | episode wall time (with batching: time from the episode's first request to its end) |
+| avg_prompt_tokens, avg_completion_tokens, avg_tokens | per episode, summed over turns |
+| cost_per_1000_usd | mean estimated cost x 1,000 (0 for local models) |
+| mean_reward | mean reward of scored episodes |
+| stop_reasons | count per stop reason |
+| backend_errors | episodes stopped by a backend error |
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from inboxrl.trajectory import Trajectory
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """Linear-interpolated percentile (q in 0..100), numpy's default method; NaN for no values."""
+    xs = sorted(values)
+    if not xs:
+        return math.nan
+    if len(xs) == 1:
+        return float(xs[0])
+    pos = (len(xs) - 1) * q / 100.0
+    lo = math.floor(pos)
+    hi = min(lo + 1, len(xs) - 1)
+    return float(xs[lo] + (xs[hi] - xs[lo]) * (pos - lo))
+
+
+def _mean(xs: Sequence[float]) -> float:
+    return float(sum(xs) / len(xs)) if xs else math.nan
+
+
+def metrics(trajs: Iterable[Trajectory]) -> dict[str, Any]:
+    """Metrics of one model's episodes (see the module docstring for every key)."""
+    ts = list(trajs)
+    scored = [t for t in ts if t.rubric is not None]
+    ns = len(scored)
+
+    def rate(pred: Any) -> float:
+        return sum(1 for t in scored if pred(t)) / ns if ns else math.nan
+
+    fe: Counter[str] = Counter()
+    for t in scored:
+        assert t.rubric is not None
+        fe.update({k: v for k, v in t.rubric.format_errors.items() if v})
+    rewards = [t.reward for t in scored if t.reward is not None]
+    return {
+        "n": len(ts),
+        "n_scored": ns,
+        "accuracy": rate(lambda t: t.rubric.attempted_answer and t.rubric.answer_correct),
+        "hallucination_rate": rate(lambda t: t.rubric.attempted_answer and not t.rubric.answer_correct),
+        "dont_know_rate": rate(lambda t: t.rubric.said_dont_know),
+        "out_of_turns_rate": rate(lambda t: t.rubric.ran_out_of_turns),
+        "format_error_rate": rate(lambda t: t.rubric.total_format_errors > 0),
+        "ended_by_format_error_rate": rate(lambda t: t.rubric.ended_by_format_error),
+        "format_errors": dict(sorted(fe.items())),
+        "sources_correct_rate": rate(lambda t: t.rubric.sources_correct),
+        "found_source_rate": rate(lambda t: t.rubric.found_source_in_search),
+        "read_source_rate": rate(lambda t: t.rubric.read_source),
+        "avg_turns": _mean([len(t.turns) for t in ts]),
+        "avg_tool_calls": _mean([len(t.tool_events) for t in ts]),
+        "latency_p50_s": percentile([t.wall_time_s for t in ts], 50),
+        "latency_p95_s": percentile([t.wall_time_s for t in ts], 95),
+        "avg_prompt_tokens": _mean([t.prompt_tokens for t in ts]),
+        "avg_completion_tokens": _mean([t.completion_tokens for t in ts]),
+        "avg_tokens": _mean([t.prompt_tokens + t.completion_tokens for t in ts]),
+        "cost_per_1000_usd": _mean([t.cost_usd for t in ts]) * 1000 if ts else math.nan,
+        "mean_reward": _mean(rewards),
+        "stop_reasons": dict(sorted(Counter(t.stop_reason or "none" for t in ts).items())),
+        "backend_errors": sum(1 for t in ts if t.stop_reason == "backend_error"),
+    }
+
+
+def metrics_by_model(trajs: Iterable[Trajectory]) -> dict[str, dict[str, Any]]:
+    """`metrics` per `Trajectory.model`, in order of first appearance."""
+    groups: dict[str, list[Trajectory]] = {}
+    for t in trajs:
+        groups.setdefault(t.model, []).append(t)
+    return {m: metrics(ts) for m, ts in groups.items()}
+
+
+def latest_per_pair(trajs: Iterable[Trajectory]) -> list[Trajectory]:
+    """One trajectory per (model, question): the last one written wins (a resumed run may have retried it)."""
+    last: dict[tuple[str, str], Trajectory] = {}
+    for t in trajs:
+        last[(t.model, t.question_id)] = t
+    return list(last.values())
+
+
+def json_safe(obj: Any) -> Any:
+    """NaN is not JSON: it becomes null, so metrics.json stays readable by any parser."""
+    if isinstance(obj, float) and math.isnan(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [json_safe(v) for v in obj]
+    return obj

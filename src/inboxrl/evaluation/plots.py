@@ -1,0 +1,173 @@
+"""The plots of a training run: validation metrics over steps, against the prompted baselines.
+
+"The plot of the talk" is validation accuracy over training steps with one horizontal line per prompted baseline,
+each taken from an `inboxrl eval` run's `metrics.json` (same harness, same judge, same questions when the eval ran on
+the run's `data/val.jsonl`). Average turns and hallucination rate get the same treatment, and the training reward
+is plotted per step. Pure matplotlib with the Agg backend: no display is needed, PNG files come out.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+# (metric key in validation records and eval metrics, file name, y label, y limits or None)
+PANELS: tuple[tuple[str, str, str, tuple[float, float] | None], ...] = (
+    ("accuracy", "accuracy.png", "validation accuracy", (0.0, 1.0)),
+    ("avg_turns", "turns.png", "average turns per episode", None),
+    ("hallucination_rate", "hallucination.png", "hallucination rate (answered wrong)", (0.0, 1.0)),
+)
+
+
+@dataclass
+class Baseline:
+    label: str  # model spec (and the eval dir when several dirs share a model)
+    metrics: dict[str, Any]
+    source: str
+
+
+class BaselineError(ValueError):
+    """An eval directory without a readable metrics.json; the message names the path."""
+
+
+def load_baselines(eval_dirs: Sequence[str | Path]) -> list[Baseline]:
+    """One baseline per model in each eval dir's metrics.json (`{"models": {spec: metrics}}`)."""
+    out: list[Baseline] = []
+    for d in eval_dirs:
+        p = Path(d)
+        f = p / "metrics.json" if p.is_dir() else p
+        if not f.is_file():
+            raise BaselineError(f"no metrics.json in {p} (run `inboxrl eval --out {p}` first)")
+        try:
+            data = json.loads(f.read_text(encoding="utf-8"))
+        except ValueError as e:
+            raise BaselineError(f"{f}: not valid JSON ({e})") from None
+        models = data.get("models") if isinstance(data, dict) else None
+        if not isinstance(models, dict) or not models:
+            raise BaselineError(f"{f}: no 'models' section")
+        for spec, m in models.items():
+            out.append(Baseline(label=str(spec), metrics=dict(m or {}), source=str(f)))
+    labels = [b.label for b in out]
+    for b in out:  # the same model evaluated twice: tell the lines apart by directory
+        if labels.count(b.label) > 1:
+            b.label = f"{b.label} ({Path(b.source).parent.name})"
+    return out
+
+
+def _num(v: Any) -> float | None:
+    if isinstance(v, (int, float)) and not (isinstance(v, float) and math.isnan(v)):
+        return float(v)
+    return None
+
+
+def validation_series(records: Iterable[dict[str, Any]], key: str) -> tuple[list[int], list[float]]:
+    """(steps, values) of one metric over the validation records, the last record per step winning."""
+    by_step: dict[int, float] = {}
+    for r in records:
+        if r.get("kind") != "validation":
+            continue
+        v = _num(r.get(key))
+        if v is not None:
+            by_step[int(r.get("step", 0))] = v
+    steps = sorted(by_step)
+    return steps, [by_step[s] for s in steps]
+
+
+def train_series(records: Iterable[dict[str, Any]], key: str) -> tuple[list[int], list[float]]:
+    by_step: dict[int, float] = {}
+    for r in records:
+        if r.get("kind") != "train":
+            continue
+        v = _num(r.get(key))
+        if v is not None:
+            by_step[int(r.get("step", 0))] = v
+    steps = sorted(by_step)
+    return steps, [by_step[s] for s in steps]
+
+
+def plot_run(records: Sequence[dict[str, Any]], out_dir: str | Path, baselines: Sequence[Baseline] = (),
+             title: str = "") -> list[Path]:
+    """Writes the PNGs into out_dir and returns their paths. Panels with no data still get a file saying so,
+    so a report always has the same set of files."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths: list[Path] = []
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for key, fname, ylabel, ylim in PANELS:
+        steps, values = validation_series(records, key)
+        fig, ax = plt.subplots(figsize=(7, 4.2), dpi=110)
+        if steps:
+            ax.plot(steps, values, marker="o", color="black", linewidth=2, label="trained policy (validation)")
+        else:
+            ax.text(0.5, 0.5, "no validation yet", ha="center", va="center", transform=ax.transAxes)
+        for i, b in enumerate(baselines):
+            v = _num(b.metrics.get(key))
+            if v is None:
+                continue
+            ax.axhline(v, linestyle="--", color=colors[i % len(colors)], label=f"{b.label} (prompted)")
+        ax.set_xlabel("training step")
+        ax.set_ylabel(ylabel)
+        if ylim:
+            ax.set_ylim(*ylim)
+        if title:
+            ax.set_title(title)
+        ax.grid(alpha=0.3)
+        if steps or baselines:
+            ax.legend(fontsize=8, loc="best")
+        fig.tight_layout()
+        p = out / fname
+        fig.savefig(p)
+        plt.close(fig)
+        paths.append(p)
+
+    # The training reward (mean over each step's rollouts), with its spread.
+    steps, mean = train_series(records, "episode/reward_mean")
+    if not steps:
+        steps, mean = train_series(records, "reward")
+    _, std = train_series(records, "episode/reward_std")
+    fig, ax = plt.subplots(figsize=(7, 4.2), dpi=110)
+    if steps:
+        ax.plot(steps, mean, color="tab:blue", label="mean reward of the step's rollouts")
+        if len(std) == len(mean):
+            ax.fill_between(steps, [m - s for m, s in zip(mean, std)], [m + s for m, s in zip(mean, std)],
+                            color="tab:blue", alpha=0.15, label="± std")
+        ax.legend(fontsize=8)
+    else:
+        ax.text(0.5, 0.5, "no training steps yet", ha="center", va="center", transform=ax.transAxes)
+    ax.set_xlabel("training step")
+    ax.set_ylabel("reward")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    p = out / "reward.png"
+    fig.savefig(p)
+    plt.close(fig)
+    paths.append(p)
+    return paths
+
+
+def summary_table(records: Sequence[dict[str, Any]], baselines: Sequence[Baseline] = ()) -> list[dict[str, Any]]:
+    """Rows for a before/after table: each baseline, the first and the last validation of the run."""
+    keys = ("accuracy", "hallucination_rate", "dont_know_rate", "out_of_turns_rate", "format_error_rate",
+            "avg_turns", "mean_reward", "n_scored")
+    rows: list[dict[str, Any]] = []
+    for b in baselines:
+        rows.append({"name": f"{b.label} (prompted)", "step": None, **{k: b.metrics.get(k) for k in keys}})
+    vals = [r for r in records if r.get("kind") == "validation"]
+    if vals:
+        by_step = {int(r.get("step", 0)): r for r in vals}
+        first, last = by_step[min(by_step)], by_step[max(by_step)]
+        rows.append({"name": "policy, first validation", "step": first.get("step"),
+                     **{k: first.get(k) for k in keys}})
+        if last is not first:
+            rows.append({"name": "policy, last validation", "step": last.get("step"),
+                         **{k: last.get(k) for k in keys}})
+    return rows

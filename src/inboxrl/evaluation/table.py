@@ -1,0 +1,60 @@
+"""The metrics table, one row per model: the same columns in `inboxrl eval`, benchmarks and docs."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+COLUMNS: list[tuple[str, str, str]] = [
+    # (metrics key, header, format)
+    ("n_scored", "n", "int"),
+    ("accuracy", "accuracy", "pct"),
+    ("hallucination_rate", "halluc.", "pct"),
+    ("dont_know_rate", "I don't know", "pct"),
+    ("out_of_turns_rate", "out of turns", "pct"),
+    ("format_error_rate", "format err.", "pct"),
+    ("sources_correct_rate", "sources ok", "pct"),
+    ("found_source_rate", "found src", "pct"),
+    ("avg_turns", "avg turns", "f1"),
+    ("latency_p50_s", "p50 s", "f1"),
+    ("latency_p95_s", "p95 s", "f1"),
+    ("avg_tokens", "tokens", "int"),
+    ("cost_per_1000_usd", "$/1k q", "usd"),
+]
+
+
+def fmt(value: Any, kind: str) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    if kind == "pct":
+        return f"{100 * value:.0f}%"
+    if kind == "f1":
+        return f"{value:.1f}"
+    if kind == "int":
+        return f"{int(round(value)):,}"
+    if kind == "usd":
+        return f"{value:.2f}"
+    return str(value)
+
+
+def rows(models: dict[str, dict[str, Any]]) -> list[list[str]]:
+    return [[name] + [fmt(m.get(k), f) for k, _, f in COLUMNS] for name, m in models.items()]
+
+
+def rich_table(models: dict[str, dict[str, Any]], title: str | None = None) -> Any:
+    from rich.table import Table
+
+    table = Table(title=title, header_style="bold")
+    table.add_column("model", style="cyan", no_wrap=True)
+    for _, header, _ in COLUMNS:
+        table.add_column(header, justify="right")
+    for r in rows(models):
+        table.add_row(*r)
+    return table
+
+
+def markdown_table(models: dict[str, dict[str, Any]]) -> str:
+    header = ["model"] + [h for _, h, _ in COLUMNS]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(r) + " |" for r in rows(models)]
+    return "\n".join(lines)
