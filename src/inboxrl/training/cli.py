@@ -1,9 +1,204 @@
-"""CLI commands of this part (registered by inboxrl.cli)."""
+"""`inboxrl train`, `inboxrl report` and `inboxrl export` (registered by inboxrl.cli).
+
+Heavy imports (torch, transformers, TRL) happen inside the commands so `inboxrl --help` stays fast.
+"""
 
 from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
 
 import typer
 
 
+def _fail(msg: str, code: int = 1) -> None:
+    from rich.console import Console
+    from rich.markup import escape
+
+    Console(stderr=True).print(f"[red]error:[/red] {escape(msg)}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def _parse_overrides(items: list[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for item in items:
+        key, eq, value = item.partition("=")
+        if not eq or not key.strip():
+            _fail(f"--set {item!r}: expected KEY=VALUE, e.g. --set max_steps=3", 2)
+        import yaml
+
+        try:
+            out[key.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError:
+            out[key.strip()] = value
+    return out
+
+
+def _fmt(v: Any, pct: bool = False) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "–"
+    if pct:
+        return f"{100 * float(v):.1f}%"
+    if isinstance(v, float):
+        return f"{v:.3g}" if abs(v) < 100 else f"{v:.0f}"
+    return str(v)
+
+
 def register(app: typer.Typer) -> None:
     """Adds this part's commands to the main app."""
+
+    @app.command("train")
+    def train_cmd(
+        config: Path = typer.Option(..., "--config", "-c", help="Training config (YAML or TOML), see configs/."),
+        resume: bool = typer.Option(False, "--resume", help="Continue the run in run_dir from its last checkpoint."),
+        set_: list[str] = typer.Option([], "--set", help="Override a setting, e.g. --set max_steps=3 "
+                                                          "--set data.val_limit=5 (repeatable)."),
+        as_json: bool = typer.Option(False, "--json", help="Print the result as JSON (progress goes to stderr)."),
+    ) -> None:
+        """Train the agent with GRPO + LoRA on the email environment (TRL GRPOTrainer)."""
+        from rich.console import Console
+
+        from inboxrl.training.config import TrainConfig, TrainConfigError
+
+        console = Console(stderr=True)
+        try:
+            cfg = TrainConfig.load(config, _parse_overrides(set_)).resolved(Path.cwd())
+        except TrainConfigError as e:
+            _fail(str(e), 2)
+            return
+        if not Path(cfg.data.db).is_file():
+            _fail(f"data.db: mail store not found: {cfg.data.db} (build it with `inboxrl ingest`)", 2)
+        for name in ("train_questions", "val_questions"):
+            p = getattr(cfg.data, name)
+            if p is not None and not Path(p).is_file():
+                _fail(f"data.{name}: question file not found: {p}", 2)
+
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                            TimeElapsedColumn(), TextColumn("{task.fields[info]}"), console=console,
+                            transient=False)
+        task: dict[str, Any] = {}
+
+        def on_event(kind: str, data: dict[str, Any]) -> None:
+            if kind == "setup":
+                console.print(f"[bold]train[/bold] {data['train']} questions, "
+                              f"[bold]validation[/bold] {data['val']} (grounded {data['grounded']}), "
+                              f"{data['steps']} steps"
+                              + (f", resuming after step {data['resume_from']}" if data["resume_from"] else ""))
+                task["id"] = progress.add_task("GRPO", total=data["steps"],
+                                               completed=data["resume_from"] or 0, info="")
+            elif kind == "step" and "id" in task:
+                info = (f"reward {_fmt(data.get('episode/reward_mean'))}  acc "
+                        f"{_fmt(data.get('episode/accuracy'), True)}  turns {_fmt(data.get('episode/avg_turns'))}  "
+                        f"skipped groups {int(data.get('groups/skipped', 0))}/{int(data.get('groups/total', 0))}  "
+                        f"{_fmt(data.get('rollout/tokens_per_s'))} tok/s  {data['seconds']:.0f} s/step")
+                progress.update(task["id"], completed=data["step"], info=info)
+            elif kind == "validation":
+                progress.console.print(
+                    f"[cyan]validation @ step {data['step']}[/cyan]: accuracy {_fmt(data.get('accuracy'), True)}, "
+                    f"hallucination {_fmt(data.get('hallucination_rate'), True)}, "
+                    f"I don't know {_fmt(data.get('dont_know_rate'), True)}, "
+                    f"out of turns {_fmt(data.get('out_of_turns_rate'), True)}, "
+                    f"avg turns {_fmt(data.get('avg_turns'))} (n={data.get('n_scored')})")
+            elif kind == "saved":
+                progress.console.print(f"[green]saved[/green] {data['dir']}")
+            elif kind == "warning":
+                progress.console.print(f"[yellow]warning:[/yellow] {data['message']}")
+
+        from inboxrl.training.trainer import TrainError, train
+
+        try:
+            with progress:
+                result = train(cfg, resume=resume, on_event=on_event)
+        except (TrainError, TrainConfigError) as e:
+            _fail(str(e), 1)
+            return
+        except KeyboardInterrupt:
+            _fail("interrupted; continue with --resume (from the last checkpoint)", 130)
+            return
+        out = {"run_dir": str(result.run_dir), "steps": result.steps, "final_adapter": str(result.final_adapter),
+               "model_spec": f"{cfg.model}+{result.final_adapter}" if cfg.model.startswith("local/") else None,
+               "resumed_from": result.resumed_from, "skipped_groups": result.skipped_groups,
+               "groups": result.groups, "seconds": round(result.seconds, 1),
+               "last_validation": result.validations[-1] if result.validations else None}
+        if as_json:
+            typer.echo(json.dumps(out, default=str))
+        else:
+            console.print(f"[bold green]done[/bold green]: {result.steps} steps in {result.seconds:.0f} s; "
+                          f"adapter at {result.final_adapter}; plots in {result.run_dir / 'plots'}")
+            if out["model_spec"]:
+                console.print(f"evaluate it with: inboxrl eval --model {out['model_spec']} "
+                              f"--questions {result.run_dir / 'data' / 'val.jsonl'} ...")
+
+    @app.command("report")
+    def report_cmd(
+        run_dir: Path = typer.Argument(..., help="A training run directory (holds metrics.jsonl)."),
+        baseline: list[Path] = typer.Option([], "--baseline", "-b",
+                                            help="An `inboxrl eval` output dir; one line per model (repeatable)."),
+        out: Path = typer.Option(..., "--out", "-o", help="Directory for the PNG plots."),
+        as_json: bool = typer.Option(False, "--json", help="Print the table and plot paths as JSON."),
+    ) -> None:
+        """Plot a run: validation accuracy over steps against prompted baselines, turns, hallucinations, reward."""
+        from inboxrl.evaluation.plots import BaselineError, load_baselines, plot_run, summary_table
+        from inboxrl.training import runlog
+
+        if not (run_dir / runlog.METRICS_FILE).is_file():
+            _fail(f"no {runlog.METRICS_FILE} in {run_dir}: not a training run directory", 2)
+        try:
+            baselines = load_baselines(baseline)
+        except BaselineError as e:
+            _fail(str(e), 2)
+            return
+        records = list(runlog.read(run_dir))
+        paths = plot_run(records, out, baselines, title=run_dir.name)
+        rows = summary_table(records, baselines)
+        if as_json:
+            typer.echo(json.dumps({"plots": [str(p) for p in paths], "table": rows}, default=str))
+            return
+        from rich.console import Console
+        from rich.table import Table
+
+        t = Table(title=f"{run_dir}")
+        for col in ("", "step", "accuracy", "halluc.", "I don't know", "out of turns", "format err.", "avg turns",
+                    "reward", "n"):
+            t.add_column(col)
+        for r in rows:
+            t.add_row(r["name"], _fmt(r["step"]), _fmt(r["accuracy"], True), _fmt(r["hallucination_rate"], True),
+                      _fmt(r["dont_know_rate"], True), _fmt(r["out_of_turns_rate"], True),
+                      _fmt(r["format_error_rate"], True), _fmt(r["avg_turns"]), _fmt(r["mean_reward"]),
+                      _fmt(r["n_scored"]))
+        c = Console()
+        c.print(t)
+        for p in paths:
+            c.print(f"wrote {p}")
+
+    @app.command("export")
+    def export_cmd(
+        adapter: Path = typer.Option(..., "--adapter", help="A LoRA adapter dir, e.g. RUN_DIR/final."),
+        out: Path = typer.Option(..., "--out", help="Directory for the merged model."),
+        base: str | None = typer.Option(None, "--base", help="Base model spec or dir (default: the one the "
+                                                               "adapter was trained on)."),
+        overwrite: bool = typer.Option(False, "--overwrite", help="Replace --out if it exists."),
+        as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+    ) -> None:
+        """Merge a LoRA adapter into its base model (a plain transformers model directory)."""
+        from inboxrl.training.config import TrainConfigError
+        from inboxrl.training.export import ExportError, export_merged
+
+        try:
+            r = export_merged(adapter, out, base=base, overwrite=overwrite)
+        except (ExportError, TrainConfigError) as e:
+            _fail(str(e), 1)
+            return
+        data = {"out": str(r.out_dir), "base": r.base, "adapter": str(r.adapter), "parameters": r.parameters,
+                "model_spec": f"local/{r.out_dir}"}
+        if as_json:
+            typer.echo(json.dumps(data))
+        else:
+            from rich.console import Console
+
+            Console().print(f"[green]merged[/green] {r.adapter} into {r.base} → {r.out_dir} "
+                            f"({r.parameters / 1e6:.0f}M parameters); use it as --model local/{r.out_dir}")

@@ -1,0 +1,144 @@
+"""The trainer callback: logs, validation, plots and progress events of a run.
+
+One callback rather than several because they share state: the validation at step K must write to the same JSONL
+and TensorBoard as the training numbers of step K, and the plots are redrawn from that JSONL after each validation.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from transformers import TrainerCallback
+
+from inboxrl.agent.config import AgentConfig
+from inboxrl.questions.schema import Question
+from inboxrl.training import runlog
+from inboxrl.training.config import TrainConfig
+
+# Trainer log keys that are bookkeeping, not metrics.
+_SKIP_TB = {"epoch", "step"}
+
+
+class InboxRLCallback(TrainerCallback):
+    def __init__(self, cfg: TrainConfig, run_dir: Path, val_questions: Sequence[Question], judge: Any,
+                 tokenizer: Any, val_cfg: AgentConfig, rollout: Any, *, policy_name: str,
+                 emit: Callable[[str, dict[str, Any]], None]):
+        self.cfg = cfg
+        self.run_dir = run_dir
+        self.val_questions = list(val_questions)
+        self.judge = judge
+        self.tokenizer = tokenizer
+        self.val_cfg = val_cfg
+        self.rollout = rollout
+        self.policy_name = policy_name
+        self.emit = emit
+        self.trainer: Any = None
+        self.tb: Any = None
+        self._step_started = time.perf_counter()
+
+    # ---- helpers ---------------------------------------------------------------------------------------------
+    def _main(self) -> bool:
+        return self.trainer is None or bool(self.trainer.accelerator.is_main_process)
+
+    def _tb_write(self, prefix: str, step: int, values: dict[str, Any]) -> None:
+        if self.tb is None:
+            return
+        for k, v in values.items():
+            if k in _SKIP_TB or isinstance(v, bool) or not isinstance(v, (int, float)):
+                continue
+            if isinstance(v, float) and (math.isnan(v) or math.isinf(v)):
+                continue
+            self.tb.add_scalar(f"{prefix}/{k}", v, step)
+        self.tb.flush()
+
+    def _validated_steps(self) -> set[int]:
+        return {int(r.get("step", -1)) for r in runlog.read(self.run_dir, "validation")}
+
+    # ---- validation ------------------------------------------------------------------------------------------
+    def validate(self, step: int) -> dict[str, Any] | None:
+        if not self.val_questions or self.trainer is None:
+            return None
+        from trl.models.utils import unwrap_model_for_generation
+
+        from inboxrl.training.validation import run_validation, write_trajectories
+
+        tr = self.trainer
+        model_wrapped = getattr(tr, "model_wrapped", None) or tr.model
+        with unwrap_model_for_generation(model_wrapped, tr.accelerator,
+                                         gather_deepspeed3_params=tr.args.ds3_gather_for_generation) as model:
+            m, trajs = run_validation(model, self.tokenizer, self.val_questions, self.cfg.data.db, self.val_cfg,
+                                      self.judge, self.cfg.reward, model_name=self.policy_name,
+                                      batch_size=self.cfg.rollout_batch_size or self.cfg.rollouts_per_step,
+                                      make_backend=getattr(self.rollout, "make_backend", None),
+                                      accelerator=tr.accelerator)
+        if self._main():
+            write_trajectories(self.run_dir / "validation", step, trajs)
+            runlog.append(self.run_dir, {"kind": "validation", "step": step, **m})
+            self._tb_write("validation", step, m)
+            self.write_plots()
+        self.emit("validation", {"step": step, **m})
+        return m
+
+    def validate_if_needed(self, step: int, final: bool = False) -> None:
+        if step in self._validated_steps():
+            return
+        if final or step % self.cfg.eval_every == 0:
+            self.validate(step)
+
+    def write_plots(self) -> list[Path]:
+        from inboxrl.evaluation.plots import BaselineError, load_baselines, plot_run
+
+        try:
+            baselines = load_baselines(self.cfg.baselines)
+        except BaselineError as e:
+            self.emit("warning", {"message": f"baselines not drawn: {e}"})
+            baselines = []
+        records = list(runlog.read(self.run_dir))
+        return plot_run(records, self.run_dir / "plots", baselines, title=Path(self.run_dir).name)
+
+    # ---- trainer events --------------------------------------------------------------------------------------
+    def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        if self._main() and "tensorboard" in self.cfg.report_to:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+
+                # purge_step drops events a killed run wrote after the checkpoint we resume from.
+                self.tb = SummaryWriter(log_dir=str(self.run_dir / "tensorboard"),
+                                        purge_step=state.global_step + 1 if state.global_step else None)
+            except ImportError:
+                self.emit("warning", {"message": "tensorboard is not installed; logging to metrics.jsonl only"})
+        if state.global_step == 0 and self.cfg.validate_at_start:
+            self.validate_if_needed(0, final=True)
+        self._step_started = time.perf_counter()
+
+    def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None,
+               **kwargs: Any) -> None:
+        if not logs or not self._main():
+            return
+        kind = "trainer_summary" if "train_runtime" in logs else "train"
+        runlog.append(self.run_dir, {"kind": kind, "step": state.global_step, **logs})
+        if kind == "train":
+            self._tb_write("train", state.global_step, logs)
+
+    def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        step = state.global_step
+        last = self.rollout.log.steps[-1] if getattr(self.rollout, "log", None) and self.rollout.log.steps else {}
+        self.emit("step", {"step": step, "max_steps": state.max_steps,
+                           "seconds": time.perf_counter() - self._step_started, **last})
+        if step % self.cfg.eval_every == 0:
+            self.validate_if_needed(step)
+        self._step_started = time.perf_counter()
+
+    def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        self.emit("saved", {"step": state.global_step,
+                            "dir": str(Path(args.output_dir) / f"checkpoint-{state.global_step}")})
+
+    def close(self) -> None:
+        """Called by `train()` after the final validation, which runs after the trainer's own end."""
+        if self.tb is not None:
+            self.tb.flush()
+            self.tb.close()
+            self.tb = None

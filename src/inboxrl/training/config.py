@@ -1,0 +1,260 @@
+"""The training config: one typed file (YAML or TOML) that says everything a GRPO run does.
+
+A run must be reproducible from its config alone, so the file carries the base model, LoRA, optimisation, the group
+shape, the episode harness (the same `AgentConfig` that `inboxrl eval` uses), the judge and reward, the data and its
+split, and the evaluation and checkpoint intervals. Unknown keys are errors: a typo such as `learning_rte` would
+otherwise silently train with the default. Every validation error comes out as one line naming the field.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from inboxrl.agent.config import AgentConfig
+from inboxrl.judge.reward import RewardConfig
+
+
+class TrainConfigError(ValueError):
+    """A config file that cannot be used; the message is one line naming the file and the field."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+
+class LoraSettings(_Strict):
+    rank: int = Field(16, ge=1, le=1024)
+    alpha: int = Field(32, ge=1)
+    dropout: float = Field(0.05, ge=0.0, lt=1.0)
+    # All linear layers of a Qwen2/Llama block. Attention-only adapters learn tool formats more slowly.
+    target_modules: list[str] = Field(
+        default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"])
+
+    @field_validator("target_modules")
+    @classmethod
+    def _non_empty(cls, v: list[str]) -> list[str]:
+        if not v or any(not m.strip() for m in v):
+            raise ValueError("must name at least one module, with no empty names")
+        return v
+
+
+class VllmSettings(_Strict):
+    """Generation through vLLM on GPUs. Off on CPU, where vLLM does not run."""
+
+    use_vllm: bool = False
+    mode: Literal["colocate", "server"] = "colocate"
+    server_base_url: str | None = None  # server mode: e.g. http://10.0.0.5:8000 (started with `trl vllm-serve`)
+    gpu_memory_utilization: float = Field(0.3, gt=0.0, le=1.0)
+    tensor_parallel_size: int = Field(1, ge=1)
+    max_model_length: int | None = Field(None, ge=256)
+
+
+class DataSettings(_Strict):
+    """Where questions come from and how they split. The split is a pure function of each question's id and
+    `split_salt`, so a question is on the same side in every run, whatever the store or the other questions."""
+
+    db: str
+    train_questions: str
+    # None: validation questions come from the train file through the fixed split below.
+    val_questions: str | None = None
+    grounded_only: bool = True  # keep only questions whose source mails are all in the store
+    val_fraction: float = Field(0.3, gt=0.0, lt=1.0)
+    split_salt: str = "inboxrl-split-v1"
+    train_limit: int | None = Field(None, ge=1)
+    val_limit: int | None = Field(None, ge=1)
+
+
+class TrainConfig(_Strict):
+    run_dir: str = "runs/train"
+    seed: int = 0
+    # A model spec as `inboxrl eval` takes it (`local/qwen2.5-coder-0.5b`, `local/<dir or hub id>`), or
+    # `tiny/qwen2`: a 2-layer random model built locally for smoke tests.
+    model: str = "local/qwen2.5-coder-0.5b"
+    lora: LoraSettings = Field(default_factory=LoraSettings)
+
+    learning_rate: float = Field(1e-5, gt=0.0, lt=1.0)
+    lr_scheduler: Literal["constant", "constant_with_warmup", "linear", "cosine"] = "constant"
+    warmup_steps: int = Field(0, ge=0)
+    weight_decay: float = Field(0.0, ge=0.0)
+    max_grad_norm: float = Field(1.0, gt=0.0)
+    # GRPO: N rollouts per question (a group), M questions per optimiser step.
+    num_generations: int = Field(4, ge=2)
+    questions_per_step: int = Field(2, ge=1)
+    # Exactly one of the two: a number of optimiser steps, or passes over the training questions.
+    max_steps: int | None = Field(None, ge=1)
+    epochs: float | None = Field(None, gt=0.0)
+    # Sequences per forward/backward pass. The whole group batch is generated at once and then split into
+    # micro-batches, so this bounds memory (logits over a 152k vocabulary are the big tensor), not the group shape.
+    micro_batch_size: int = Field(1, ge=1)
+    beta: float = Field(0.0, ge=0.0)  # KL to the base model; 0 keeps no reference model in memory
+    epsilon: float = Field(0.2, gt=0.0, lt=1.0)
+    loss_type: Literal["dapo", "grpo", "dr_grpo", "bnpo"] = "dapo"
+    scale_rewards: Literal["group", "batch", "none"] = "group"
+    # Groups whose rewards are all equal carry no signal: their tokens leave the loss (and they are counted).
+    skip_equal_groups: bool = True
+
+    # The episode: the same harness as `inboxrl eval`. max_turns and max_tokens_per_turn below override it.
+    agent: AgentConfig = Field(default_factory=AgentConfig)
+    max_turns: int = Field(6, ge=1)
+    max_tokens_per_turn: int = Field(160, ge=8)
+    # Cap on one whole episode's completion (sampled + tool tokens) as the trainer sees it.
+    max_completion_tokens: int = Field(4096, ge=16)
+    temperature: float = Field(1.0, gt=0.0, le=2.0)  # rollout sampling; the trainer scores with the same value
+    rollout_batch_size: int | None = Field(None, ge=1)  # episodes in lock-step; default: the whole step's rollouts
+
+    judge: str = "lexical"
+    reward: RewardConfig = Field(default_factory=RewardConfig)
+    data: DataSettings
+
+    eval_every: int = Field(10, ge=1)  # validation every K steps (and at step 0 when validate_at_start)
+    validate_at_start: bool = True
+    save_every: int = Field(10, ge=1)  # LoRA adapter + optimizer state every K steps
+    save_total_limit: int | None = Field(None, ge=1)
+    logging_steps: int = Field(1, ge=1)
+    report_to: list[Literal["tensorboard", "wandb", "none"]] = Field(default_factory=lambda: ["tensorboard"])
+    baselines: list[str] = Field(default_factory=list)  # `inboxrl eval` output dirs drawn as lines in the plots
+
+    threads: int | None = Field(None, ge=1)  # torch threads; None leaves torch's default
+    device: Literal["cpu", "auto"] = "cpu"
+    bf16: bool = False
+    gradient_checkpointing: bool = False
+    vllm: VllmSettings = Field(default_factory=VllmSettings)
+
+    @model_validator(mode="after")
+    def _check(self) -> "TrainConfig":
+        if (self.max_steps is None) == (self.epochs is None):
+            raise ValueError("set exactly one of max_steps and epochs")
+        if self.vllm.use_vllm and self.device == "cpu":
+            raise ValueError("vllm.use_vllm needs GPUs: set device: auto")
+        if self.bf16 and self.device == "cpu":
+            raise ValueError("bf16 is for GPUs; on CPU train in fp32 (bf16: false)")
+        if self.vllm.use_vllm and self.vllm.mode == "server" and not self.vllm.server_base_url:
+            raise ValueError("vllm.mode 'server' needs vllm.server_base_url")
+        if self.max_completion_tokens < self.max_tokens_per_turn:
+            raise ValueError("max_completion_tokens must be at least max_tokens_per_turn")
+        if "none" in self.report_to and len(self.report_to) > 1:
+            raise ValueError("report_to: 'none' cannot be combined with other reporters")
+        return self
+
+    # ---- derived values -------------------------------------------------------------------------------------
+    @property
+    def rollouts_per_step(self) -> int:
+        return self.num_generations * self.questions_per_step
+
+    def agent_config(self, *, temperature: float | None = None) -> AgentConfig:
+        """The harness of a rollout: the agent section with this run's turn and token budgets."""
+        return self.agent.model_copy(update={
+            "max_turns": self.max_turns,
+            "max_tokens_per_turn": self.max_tokens_per_turn,
+            "temperature": self.temperature if temperature is None else temperature,
+            "keep_token_ids": True,
+        })
+
+    def total_steps(self, n_train_questions: int) -> int:
+        if self.max_steps is not None:
+            return self.max_steps
+        assert self.epochs is not None
+        return max(1, math.ceil(self.epochs * n_train_questions / self.questions_per_step))
+
+    def resolved(self, base: Path) -> "TrainConfig":
+        """Relative paths in the file are relative to the current directory, as on a command line; `$VARS` and
+        `~` are expanded so shipped configs can say `$INBOXRL_SHARED/data/...`."""
+        env = {**os.environ}
+        env.setdefault("INBOXRL_SHARED", str(default_shared_dir()))
+
+        def fix(p: str | None) -> str | None:
+            if p is None:
+                return None
+            p = os.path.expanduser(_expand(p, env))
+            return str(Path(p) if Path(p).is_absolute() else (base / p))
+
+        data = self.data.model_copy(update={
+            "db": fix(self.data.db), "train_questions": fix(self.data.train_questions),
+            "val_questions": fix(self.data.val_questions)})
+        return self.model_copy(update={"run_dir": fix(self.run_dir), "data": data,
+                                       "baselines": [fix(b) for b in self.baselines]})
+
+    def fingerprint(self) -> str:
+        return hashlib.sha1(self.model_dump_json().encode()).hexdigest()[:12]
+
+    # ---- loading --------------------------------------------------------------------------------------------
+    @classmethod
+    def load(cls, path: str | Path, overrides: dict[str, Any] | None = None) -> "TrainConfig":
+        p = Path(path)
+        if not p.exists():
+            raise TrainConfigError(f"config file not found: {p}")
+        text = p.read_text(encoding="utf-8")
+        try:
+            if p.suffix in (".yaml", ".yml"):
+                import yaml
+
+                data = yaml.safe_load(text)
+            elif p.suffix == ".toml":
+                import tomllib
+
+                data = tomllib.loads(text)
+            elif p.suffix == ".json":
+                data = json.loads(text)
+            else:
+                raise TrainConfigError(f"{p}: unknown config format {p.suffix!r} (use .yaml, .toml or .json)")
+        except TrainConfigError:
+            raise
+        except Exception as e:  # yaml/toml/json syntax errors: their first line says where
+            raise TrainConfigError(f"{p}: not valid {p.suffix.lstrip('.')}: {str(e).splitlines()[0]}") from e
+        if not isinstance(data, dict):
+            raise TrainConfigError(f"{p}: the config must be a mapping of settings")
+        _set_dotted(data, overrides or {})
+        return cls.from_dict(data, source=str(p))
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], source: str = "config") -> "TrainConfig":
+        try:
+            return cls.model_validate(data)
+        except ValidationError as e:
+            raise TrainConfigError(f"{source}: {format_validation_error(e)}") from None
+
+
+def default_shared_dir() -> Path:
+    """`$INBOXRL_SHARED`, else `<repo>/../shared` (the repo holding this source tree)."""
+    env = os.environ.get("INBOXRL_SHARED")
+    if env:
+        return Path(env).expanduser()
+    return Path(__file__).resolve().parents[3].parent / "shared"
+
+
+def _expand(p: str, env: dict[str, str]) -> str:
+    """`$VAR` and `${VAR}` from `env`; unknown variables stay as written (and the missing path is reported)."""
+    import string
+
+    return string.Template(p).safe_substitute(env)
+
+
+def format_validation_error(e: ValidationError) -> str:
+    """One line: `field.path: message` for each problem, joined with '; '."""
+    parts = []
+    for err in e.errors():
+        loc = ".".join(str(x) for x in err["loc"]) or "config"
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "unknown setting"
+        parts.append(f"{loc}: {msg}")
+    return "; ".join(parts)
+
+
+def _set_dotted(data: dict[str, Any], overrides: dict[str, Any]) -> None:
+    """Applies `a.b=value` overrides from the command line onto the loaded mapping."""
+    for key, value in overrides.items():
+        cur = data
+        parts = key.split(".")
+        for part in parts[:-1]:
+            cur = cur.setdefault(part, {})
+            if not isinstance(cur, dict):
+                raise TrainConfigError(f"override {key}: {part} is not a section")
+        cur[parts[-1]] = value
