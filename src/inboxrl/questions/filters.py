@@ -22,7 +22,8 @@ def realistic_enough(score: float, threshold: float) -> bool:
 
 
 def question_tokens(text: str) -> frozenset[str]:
-    words = re.findall(r"[a-z0-9]+", text.lower().replace("'", ""))
+    text = re.sub(r"['\u2019]s\b", "", text.lower())  # "when's", "John's" -> "when", "john"
+    words = re.findall(r"[a-z0-9]+", text.replace("'", "").replace("\u2019", ""))
     content = frozenset(w for w in words if w not in _STOP)
     return content or frozenset(words)
 
