@@ -297,7 +297,7 @@ class InboxTools:
 
     def schemas(self) -> list[dict]:
         """OpenAI tool schemas, built from the three methods' signatures and docstrings."""
-        return [function_schema(self._methods[name], name) for name in TOOL_NAMES]
+        return tool_schemas()
 
     def call(self, name: str, arguments: dict) -> ToolResult:
         """Runs a model's tool call. Malformed calls raise; well-formed calls that fail return ok=False."""
@@ -403,3 +403,8 @@ class InboxTools:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def tool_schemas() -> list[dict]:
+    """The tools' OpenAI schemas without opening a store (prompt building and token counting need no mail)."""
+    return [function_schema(getattr(InboxTools, name), name) for name in TOOL_NAMES]
