@@ -8,12 +8,21 @@ policy from trading correctness for, say, reading lots of emails.
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field, model_validator
+import json
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from inboxrl.trajectory import Rubric
 
 
 class RewardConfig(BaseModel):
+    """Weights of the reward; docs/reward.md explains each one. Unknown keys are errors (a typo must not silently
+    leave a default in place)."""
+
+    model_config = ConfigDict(extra="forbid")
+
     # Tier bases. A wrong answer costs more than "I don't know": we would rather the agent admit it than invent.
     format_error_base: float = -2.0
     wrong_base: float = -1.0
@@ -24,25 +33,49 @@ class RewardConfig(BaseModel):
     # Where an episode with no credit and no penalty sits inside its band, so penalties have room below it.
     neutral: float = 0.3
     # Inside the correct tier: citing the right sources, and answering in fewer turns (cheaper and faster).
-    sources_bonus: float = 0.3
-    turns_bonus: float = 0.3
+    sources_bonus: float = Field(0.3, ge=0.0)
+    turns_bonus: float = Field(0.3, ge=0.0)
     # Inside the lower tiers: small credit for the search steps that lead to an answer, so that early in training
     # a policy that finds and reads the source mail is preferred over one that does not.
-    found_source_credit: float = 0.1
-    read_source_credit: float = 0.1
+    found_source_credit: float = Field(0.1, ge=0.0)
+    read_source_credit: float = Field(0.1, ge=0.0)
     # Every format error the episode survived (retry mode) costs this much, inside its tier.
-    format_error_penalty: float = 0.1
-    invalid_read_penalty: float = 0.05
+    format_error_penalty: float = Field(0.1, ge=0.0)
+    invalid_read_penalty: float = Field(0.05, ge=0.0)
 
     @model_validator(mode="after")
     def _check_tiers(self) -> "RewardConfig":
-        bases = [self.format_error_base, self.wrong_base, self.no_answer_base, self.correct_base]
-        if any(b2 - b1 < self.band for b1, b2 in zip(bases, bases[1:])):
-            raise ValueError("reward tiers must be ordered and at least `band` apart, or partial credit could "
-                             "lift an episode into the next tier")
         if self.band <= 0 or not 0 <= self.neutral < self.band:
-            raise ValueError("band must be positive and neutral must lie inside it")
+            raise ValueError(f"band must be positive and neutral must lie inside [0, band); got band={self.band}, "
+                             f"neutral={self.neutral}")
+        names = ["format_error_base", "wrong_base", "no_answer_base", "correct_base"]
+        bases = [getattr(self, n) for n in names]
+        for (n1, b1), (n2, b2) in zip(zip(names, bases), zip(names[1:], bases[1:])):
+            if b2 - b1 < self.band - 1e-9:  # tolerance for float rounding; reward() keeps 1e-6 clear
+                raise ValueError(f"reward tiers must be ordered and at least band={self.band} apart, or partial "
+                                 f"credit could lift an episode into the next tier: {n2}={b2} is only {b2 - b1:g} "
+                                 f"above {n1}={b1}")
         return self
+
+    @classmethod
+    def load(cls, path: str | Path) -> "RewardConfig":
+        """Reads YAML, TOML or JSON; a `reward:` table/section is used when present."""
+        p = Path(path)
+        text = p.read_text(encoding="utf-8")
+        data: Any
+        if p.suffix in (".yaml", ".yml"):
+            import yaml
+
+            data = yaml.safe_load(text) or {}
+        elif p.suffix == ".toml":
+            import tomllib
+
+            data = tomllib.loads(text)
+        else:
+            data = json.loads(text)
+        if isinstance(data, dict) and isinstance(data.get("reward"), dict):
+            data = data["reward"]
+        return cls.model_validate(data)
 
 
 def tier(r: Rubric) -> str:
@@ -57,6 +90,7 @@ def tier(r: Rubric) -> str:
 
 
 def reward(r: Rubric, cfg: RewardConfig | None = None) -> float:
+    """The reward of one episode: its tier's base plus in-band credit, clipped strictly inside the band."""
     cfg = cfg or RewardConfig()
     t = tier(r)
     base = {"format_error": cfg.format_error_base, "wrong": cfg.wrong_base,
@@ -65,7 +99,8 @@ def reward(r: Rubric, cfg: RewardConfig | None = None) -> float:
     if t == "correct":
         bonus += cfg.sources_bonus * (1.0 if r.sources_correct else 0.0)
         max_turns = max(r.max_turns, 1)
-        bonus += cfg.turns_bonus * max(0.0, 1.0 - (r.num_turns - 1) / max_turns)
+        # 1 turn earns the whole bonus, max_turns almost none; linear in between.
+        bonus += cfg.turns_bonus * min(1.0, max(0.0, 1.0 - (r.num_turns - 1) / max_turns))
     else:
         bonus += cfg.found_source_credit * r.found_source_in_search + cfg.read_source_credit * r.read_source
     bonus -= cfg.format_error_penalty * r.total_format_errors + cfg.invalid_read_penalty * r.invalid_read_attempts

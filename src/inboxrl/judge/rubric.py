@@ -11,6 +11,7 @@ and surrounding whitespace ignored).
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from pathlib import Path
 from typing import Iterable
@@ -107,9 +108,12 @@ def build_rubric(traj: Trajectory, verdict: Verdict | None, max_turns: int,
                     found = True
             elif ev.name == READ_TOOL:
                 if not ev.ok:
-                    # Malformed calls are format errors, counted from the turns; this counts ids that do not exist
-                    # or are out of scope (invented ids, ids from another inbox or from the future).
-                    if not (ev.error or "").startswith(("bad_arguments", "unknown_tool")):
+                    # Counts ids that do not exist or are out of scope (invented ids, ids from another inbox or
+                    # from the future): the tool answers those with an error code such as "not_found". Malformed
+                    # calls are format errors, counted from the turns; a crashing tool ("TypeError: ...") is not
+                    # the model's fault.
+                    code = ev.error or "not_found"
+                    if re.fullmatch(r"[a-z_]+", code) and code not in ("bad_arguments", "unknown_tool"):
                         invalid_reads += 1
                 elif golden & resolver.keys(_read_targets(ev.arguments, ev.result_ids)):
                     read = True
