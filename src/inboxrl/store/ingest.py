@@ -14,25 +14,28 @@ Why this shape:
 
 from __future__ import annotations
 
-import json
 import multiprocessing
 import os
 import sqlite3
 import time
 from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Literal
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
 from inboxrl.store import schema
-from inboxrl.store.parse import DEFAULT_MAX_YEAR, DEFAULT_MIN_YEAR, ParseError, parse_message
-from inboxrl.store.sources import SourceUnit, discover, read_unit
+from inboxrl.store.parse import DEFAULT_MAX_YEAR, DEFAULT_MIN_YEAR
+from inboxrl.store.sources import COMPRESSED, SourceUnit, discover
+from inboxrl.store.worker import UnitResult, init_worker, parse_unit
 
 # Test hook: exit abruptly (as a kill would) after this many committed units.
 EXIT_AFTER_ENV = "INBOXRL_INGEST_EXIT_AFTER"
+# Below this much raw mail, starting worker processes costs more than it saves (tests force the pool with 0).
+POOL_MIN_BYTES = int(os.environ.get("INBOXRL_INGEST_POOL_MIN_BYTES", 8 << 20))
 
 _FTS_TRIGGER = """CREATE TRIGGER IF NOT EXISTS messages_ai AFTER INSERT ON messages BEGIN
     INSERT INTO messages_fts(rowid, subject, body) VALUES (new.id, new.subject, new.body);
@@ -81,68 +84,6 @@ class IngestProgress:
     unit: str
 
 
-@dataclass
-class _Record:
-    position: str
-    message_id: str
-    subject: str
-    from_addr: str
-    from_name: str
-    date: str | None
-    date_raw: str
-    date_ok: int
-    body: str
-    attachments: str
-    content_hash: str
-    participants: list[tuple[str, str, str]]
-
-
-@dataclass
-class _UnitResult:
-    unit: SourceUnit
-    records: list[_Record]
-    skips: list[tuple[str, str]]
-
-
-_YEARS = (DEFAULT_MIN_YEAR, DEFAULT_MAX_YEAR)
-
-
-def _init_worker(min_year: int, max_year: int) -> None:
-    global _YEARS
-    _YEARS = (min_year, max_year)
-    os.environ.pop(EXIT_AFTER_ENV, None)
-
-
-def _skip_reason(e: BaseException) -> str:
-    if isinstance(e, ParseError):
-        return str(e)
-    return f"parse error: {type(e).__name__}: {str(e)[:120]}"
-
-
-def parse_unit(unit: SourceUnit) -> _UnitResult:
-    """Reads and parses one unit; runs in a worker. Every failure becomes a skip, never an exception."""
-    try:
-        rr = read_unit(unit)
-    except Exception as e:  # read_unit already handles OSError; anything else is a bug worth recording
-        return _UnitResult(unit, [], [("file", f"unreadable: {type(e).__name__}: {e}")])
-    skips = list(rr.skips)
-    records: list[_Record] = []
-    for pos, raw in rr.messages:
-        try:
-            m = parse_message(raw, *_YEARS)
-        except Exception as e:
-            skips.append((pos, _skip_reason(e)))
-            continue
-        records.append(
-            _Record(
-                pos, m.message_id, m.subject, m.from_addr, m.from_name, m.date, m.date_raw, int(m.date_ok),
-                m.body, json.dumps(m.attachments, ensure_ascii=False), m.content_hash,
-                [(p.address, p.name, p.role) for p in m.participants],
-            )
-        )
-    return _UnitResult(unit, records, skips)
-
-
 def _reason_group(reason: str) -> str:
     """Skip reasons grouped for the summary: the detail after ':' varies per message."""
     return reason.split(":", 1)[0]
@@ -162,7 +103,7 @@ class _Writer:
         self.dates: dict[int, str | None] = dict(c.execute("SELECT id, date FROM messages"))
         self.next_id = (c.execute("SELECT max(id) FROM messages").fetchone()[0] or 0) + 1
 
-    def write(self, res: _UnitResult, summary: IngestSummary, reasons: Counter[str]) -> tuple[int, int, int]:
+    def write(self, res: UnitResult, summary: IngestSummary, reasons: Counter[str]) -> tuple[int, int, int]:
         u = res.unit
         msgs, parts, aliases = [], [], []
         stored = dup = already = 0
@@ -250,14 +191,15 @@ def _meta(conn: sqlite3.Connection, key: str, value: str | None = None) -> str |
     return value
 
 
-def _results(units: list[SourceUnit], cfg: IngestConfig) -> Iterator[_UnitResult]:
-    if cfg.workers <= 1 or len(units) <= 1:
-        _init_worker(cfg.min_year, cfg.max_year)
+def _results(units: list[SourceUnit], cfg: IngestConfig) -> Iterator[UnitResult]:
+    raw_bytes = sum(u.size * (5 if u.path.lower().endswith(COMPRESSED) else 1) for u in units)
+    if cfg.workers <= 1 or len(units) <= 1 or raw_bytes < POOL_MIN_BYTES:
+        init_worker(cfg.min_year, cfg.max_year)
         for u in units:
             yield parse_unit(u)
         return
     ctx = multiprocessing.get_context("spawn")  # never fork a process that may hold torch threads
-    with ctx.Pool(min(cfg.workers, len(units)), initializer=_init_worker,
+    with ctx.Pool(min(cfg.workers, len(units)), initializer=init_worker,
                   initargs=(cfg.min_year, cfg.max_year)) as pool:
         yield from pool.imap(parse_unit, units, chunksize=1)
 

@@ -130,6 +130,7 @@ _QHEX = re.compile(r"=([0-9A-Fa-f]{2})")
 _BETWEEN_WORDS = re.compile(r"(\?=)\s+(=\?)")
 _FOLD = re.compile(r"\r?\n(?=[ \t])")
 _WS = re.compile(r"\s+")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 def _decode_word(m: re.Match[str]) -> str:
@@ -154,7 +155,7 @@ def decode_header_value(value: str | None) -> str:
     value = _unsurrogate(_FOLD.sub("", value))
     if "=?" in value:
         value = _ENCODED_WORD.sub(_decode_word, _BETWEEN_WORDS.sub(r"\1\2", value))
-    return _WS.sub(" ", value).strip()
+    return _WS.sub(" ", _CONTROL.sub(" ", value)).strip()
 
 
 # ---------------------------------------------------------------------------------------------------- addresses
@@ -334,7 +335,7 @@ def extract_body(msg: Message) -> tuple[str, list[str]]:
 
 _HEADER_PARSER = BytesHeaderParser(policy=compat32)
 _CTYPE = re.compile(r"^\s*([!-~]+?/[!-~]+?)\s*(?:;|$)")
-_CHARSET = re.compile(r"""charset\s*=\s*["']?([^"';\s]+)""", re.I)
+_CHARSET = re.compile(r"""charset\s*=\s*["']?([^"';\s]+)""", re.IGNORECASE)
 _PLAIN_CTE = {"", "7bit", "8bit", "binary"}
 
 

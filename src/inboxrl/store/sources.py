@@ -19,9 +19,9 @@ import os
 import re
 import sys
 import zlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
 
 COMPRESSED = (".xz", ".gz", ".bz2")
 MBOX_SUFFIXES = (".mbox", ".mbx")
@@ -218,7 +218,7 @@ def read_compressed(path: str) -> tuple[bytes, str | None]:
     return b"".join(out), problem
 
 
-_FROM_QUOTE = re.compile(rb"^>(>*From )", re.M)
+_FROM_QUOTE = re.compile(rb"^>(>*From )", re.MULTILINE)
 
 
 def split_mbox(data: bytes) -> tuple[list[bytes], bool]:
@@ -267,6 +267,8 @@ def _read_mbox(unit: SourceUnit) -> ReadResult:
         else:
             skips.append(("lead", "data before the first 'From ' line"))
     msgs = [(str(i), m) for i, m in enumerate(pieces)]
+    if not problem and not data.endswith(b"\n"):
+        problem = "truncated mbox: file ends mid-line"  # mbox writers always end a message with a newline
     if problem:
         skips.append(("file", problem))
         if msgs:  # the message at the cut is incomplete: never store half a message as if whole

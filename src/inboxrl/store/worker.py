@@ -1,0 +1,72 @@
+"""What a parser process runs: read one unit, parse its messages. Kept free of heavy imports (no pydantic, no
+sqlite) because every spawned worker imports this module before it can start."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+
+from inboxrl.store.parse import DEFAULT_MAX_YEAR, DEFAULT_MIN_YEAR, ParseError, parse_message
+from inboxrl.store.sources import SourceUnit, read_unit
+
+_YEARS = (DEFAULT_MIN_YEAR, DEFAULT_MAX_YEAR)
+
+
+def init_worker(min_year: int, max_year: int) -> None:
+    global _YEARS
+    _YEARS = (min_year, max_year)
+    os.environ.pop("INBOXRL_INGEST_EXIT_AFTER", None)
+
+
+@dataclass
+class Record:
+    position: str
+    message_id: str
+    subject: str
+    from_addr: str
+    from_name: str
+    date: str | None
+    date_raw: str
+    date_ok: int
+    body: str
+    attachments: str
+    content_hash: str
+    participants: list[tuple[str, str, str]]
+
+
+@dataclass
+class UnitResult:
+    unit: SourceUnit
+    records: list[Record]
+    skips: list[tuple[str, str]]
+
+
+def _skip_reason(e: BaseException) -> str:
+    if isinstance(e, ParseError):
+        return str(e)
+    return f"parse error: {type(e).__name__}: {str(e)[:120]}"
+
+
+def parse_unit(unit: SourceUnit) -> UnitResult:
+    """Reads and parses one unit; runs in a worker. Every failure becomes a skip, never an exception."""
+    try:
+        rr = read_unit(unit)
+    except Exception as e:  # read_unit already handles OSError; anything else is a bug worth recording
+        return UnitResult(unit, [], [("file", f"unreadable: {type(e).__name__}: {e}")])
+    skips = list(rr.skips)
+    records: list[Record] = []
+    for pos, raw in rr.messages:
+        try:
+            m = parse_message(raw, *_YEARS)
+        except Exception as e:
+            skips.append((pos, _skip_reason(e)))
+            continue
+        records.append(
+            Record(
+                pos, m.message_id, m.subject, m.from_addr, m.from_name, m.date, m.date_raw, int(m.date_ok),
+                m.body, json.dumps(m.attachments, ensure_ascii=False), m.content_hash,
+                [(p.address, p.name, p.role) for p in m.participants],
+            )
+        )
+    return UnitResult(unit, records, skips)
