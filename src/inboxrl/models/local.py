@@ -1,0 +1,507 @@
+"""The in-process backend: a transformers causal LM on CPU, generating many episodes' turns as one batch.
+
+Design, because this path is the cost of the whole project (every evaluation and every GRPO rollout runs here):
+- Each episode owns a token stream (prompt + everything sampled + everything the environment appended) and the
+  KV cache of that stream. A new turn tokenises only the text the new messages add (found by diffing two renders of
+  the chat template, see `chat_render`) and feeds only those tokens; nothing is re-tokenised or re-computed.
+  Training gets exactly the ids the model saw and sampled.
+- A call with several requests is one batch: caches are left-padded into one buffer, prompts are prefilled in
+  groups of similar length (padding waste stays small), then all rows decode together; finished rows leave the
+  batch. Masks and positions are explicit, so a row's result does not depend on what it was batched with (up to
+  float rounding).
+- `from_model()` wraps a model someone else owns (the GRPO trainer's PEFT model): generation switches it to eval
+  mode and restores every module's mode afterwards, runs under `inference_mode`, and keeps no reference to
+  gradients.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import random
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+from inboxrl.models.base import BackendError, ChatRequest, ChatResponse
+from inboxrl.models.spec import ModelSpec
+
+MAX_STREAMS = 4096  # episodes whose stream is kept; older ones are dropped (a caller that never ends episodes)
+
+
+class _ContextFull(Exception):
+    pass
+
+
+@dataclass
+class _Stream:
+    ids: list[int]
+    messages: list[dict[str, Any]]
+    tools_key: str
+    last_stop: bool = False  # did the last reply end with the end-of-turn token?
+    kv: Any = None  # EpisodeKV of ids[:kv_len]
+    kv_len: int = 0
+    last_used: float = 0.0
+
+
+@dataclass
+class _Work:
+    index: int  # position in the request list
+    req: ChatRequest
+    stream: _Stream
+    new_ids: list[int]  # ids appended before generation (the response's input_ids)
+    max_new: int
+    reset: bool
+    feed: list[int] = field(default_factory=list)  # ids whose KV must still be computed
+    out: list[int] = field(default_factory=list)
+    logprobs: list[float] = field(default_factory=list)
+    stopped: bool = False
+    generator: Any = None
+    prefill_tokens: int = 0
+    error: str | None = None
+
+
+class LocalBackend:
+    """A `ChatBackend` over a transformers model. Build it with `from_spec`, `from_pretrained` or `from_model`."""
+
+    native_tools = False
+
+    def __init__(self, model: Any, tokenizer: Any, name: str, *, threads: int | None = None,
+                 max_context: int | None = None, kv_cache_mb: int = 3072, top_p: float = 1.0, top_k: int = 0,
+                 max_batch: int = 16, prefill_chunk: int = 1024, owns_model: bool = False) -> None:
+        import torch
+
+        from inboxrl.models.chat_render import ChatRenderer
+        from inboxrl.models.kvcache import logits_kwargs
+
+        self.model = model
+        self.tokenizer = tokenizer
+        self.name = name
+        self.threads = threads
+        self.kv_cache_bytes = int(kv_cache_mb) * 1024 * 1024
+        self.top_p = top_p
+        self.top_k = top_k
+        self.max_batch = max(1, max_batch)
+        self.prefill_chunk = max(16, prefill_chunk)
+        self.owns_model = owns_model
+        try:
+            self.renderer = ChatRenderer(tokenizer)
+        except ValueError as e:
+            raise BackendError(f"local model {name}: {e}; an instruct/chat model is needed") from e
+        cfg = model.config.get_text_config() if hasattr(model.config, "get_text_config") else model.config
+        self.n_layers = int(cfg.num_hidden_layers)
+        limit = int(getattr(cfg, "max_position_embeddings", 0) or 32768)
+        self.max_context = int(max_context) if max_context else min(limit, 32768)
+        self.eot_text = self.renderer.info.end_of_turn
+        eot_id = tokenizer.convert_tokens_to_ids(self.eot_text.strip()) if self.eot_text.strip() else None
+        self.stop_ids = self._stop_ids(eot_id)
+        if not self.stop_ids:
+            raise BackendError(f"local model {name}: cannot tell which token ends a reply")
+        self.eot_id = eot_id if isinstance(eot_id, int) and eot_id >= 0 else min(self.stop_ids)
+        self._logits_kw = logits_kwargs(model)
+        self._streams: dict[str, _Stream] = {}
+        self._lock = threading.RLock()
+        self._rng = random.Random()
+        self._torch = torch
+        self.last_stats: dict[str, Any] = {}
+
+    # --- construction ------------------------------------------------------------------------------------------
+
+    @classmethod
+    def from_spec(cls, ms: ModelSpec, *, dtype: str = "float32", **options: Any) -> "LocalBackend":
+        """`local/<bundled>`, `local/<dir or hf id>`, optionally `+<adapter dir>`."""
+        if ms.bundled:
+            from inboxrl.models.bundled import ensure_converted
+
+            path: str = str(ensure_converted(ms.bundled, progress=True))
+        else:
+            path = str(Path(ms.model).expanduser()) if Path(ms.model).expanduser().exists() else ms.model
+        return cls.from_pretrained(path, adapter=ms.adapter, name=ms.raw, dtype=dtype, **options)
+
+    @classmethod
+    def from_pretrained(cls, path: str, *, adapter: str | None = None, name: str | None = None,
+                        dtype: str = "float32", **options: Any) -> "LocalBackend":
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        torch_dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}.get(dtype)
+        if torch_dtype is None:
+            raise BackendError(f"unsupported dtype {dtype!r}: use float32 or bfloat16")
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(path)
+            model = AutoModelForCausalLM.from_pretrained(path, dtype=torch_dtype)
+        except (OSError, ValueError, KeyError) as e:
+            raise BackendError(f"cannot load local model {path!r}: {_first_line(e)}") from e
+        if adapter:
+            model = _apply_adapter(model, adapter)
+        model.eval()
+        return cls(model, tokenizer, name or f"local/{path}", owns_model=True, **options)
+
+    @classmethod
+    def from_model(cls, model: Any, tokenizer: Any, name: str = "local/policy", **options: Any) -> "LocalBackend":
+        """Wraps a model owned by someone else (e.g. the GRPO trainer's PEFT model). Its train/eval mode is
+        restored after every call; weights are never modified."""
+        return cls(model, tokenizer, name, owns_model=False, **options)
+
+    def _stop_ids(self, eot_id: Any) -> set[int]:
+        ids: set[int] = set()
+        if isinstance(eot_id, int) and eot_id >= 0 and eot_id != getattr(self.tokenizer, "unk_token_id", None):
+            ids.add(eot_id)
+        gen = getattr(self.model, "generation_config", None)
+        # Tokens that end a document in common chat vocabularies; a reply that emits one is over.
+        vocab_specials = {str(t) for t in getattr(self.tokenizer, "all_special_tokens", [])}
+        for t in ("<|endoftext|>", "<|eot_id|>", "<|end|>", "</s>"):
+            if t in vocab_specials:
+                tid = self.tokenizer.convert_tokens_to_ids(t)
+                if isinstance(tid, int) and tid >= 0:
+                    ids.add(tid)
+        for src in (getattr(gen, "eos_token_id", None), getattr(self.tokenizer, "eos_token_id", None)):
+            if isinstance(src, int):
+                ids.add(src)
+            elif isinstance(src, (list, tuple)):
+                ids.update(int(x) for x in src)
+        return ids
+
+    # --- the ChatBackend interface -----------------------------------------------------------------------------
+
+    @property
+    def supports_template_tools(self) -> bool:
+        """True when the chat template shows `tools=` to the model (Qwen's does; SmolLM2's does not, so the agent
+        must describe the tools in its system prompt)."""
+        return self.renderer.info.supports_tools
+
+    @property
+    def template_tools(self) -> bool:  # the name the agent's runner looks for
+        return self.supports_template_tools
+
+    def end_episode(self, episode_id: str) -> None:
+        with self._lock:
+            self._streams.pop(episode_id, None)
+
+    def stream(self, episode_id: str) -> list[int] | None:
+        """The episode's whole token stream so far (prompt, sampled and appended ids)."""
+        st = self._streams.get(episode_id)
+        return list(st.ids) if st else None
+
+    def generate(self, requests: list[ChatRequest]) -> list[ChatResponse]:
+        torch = self._torch
+        responses: list[ChatResponse | None] = [None] * len(requests)
+        with self._lock, torch.inference_mode(), _eval_mode(self.model), _threads(torch, self.threads):
+            t0 = time.perf_counter()
+            work: list[_Work] = []
+            seen: set[str] = set()
+            for i, r in enumerate(requests):
+                if r.episode_id in seen:
+                    responses[i] = ChatResponse(error=f"episode {r.episode_id} appears twice in one batch")
+                    continue
+                seen.add(r.episode_id)
+                try:
+                    work.append(self._prepare(i, r))
+                except _ContextFull as e:
+                    responses[i] = ChatResponse(error=str(e), finish_reason="context_full")
+                except Exception as e:  # noqa: BLE001 - a template failure on odd input stops that episode only
+                    responses[i] = ChatResponse(error=f"cannot render the chat: {_first_line(e)}")
+            stats = {"requests": len(requests), "batches": 0, "prefill_tokens": 0, "sampled_tokens": 0}
+            for start in range(0, len(work), self.max_batch):
+                chunk = work[start:start + self.max_batch]
+                try:
+                    self._run(chunk)
+                except (RuntimeError, MemoryError, ValueError, IndexError) as e:
+                    for w in chunk:
+                        w.error = f"local generation failed: {_first_line(e)}"
+                stats["batches"] += 1
+            wall = time.perf_counter() - t0
+            for w in work:
+                if w.error:
+                    responses[w.index] = ChatResponse(error=w.error, latency_s=wall)
+                    continue
+                responses[w.index] = self._finish(w, wall, len(work))
+                stats["prefill_tokens"] += w.prefill_tokens
+                stats["sampled_tokens"] += len(w.out)
+            stats["seconds"] = wall
+            self.last_stats = stats
+            self._evict()
+        return [r if r is not None else ChatResponse(error="internal: no response") for r in responses]
+
+    # --- preparing a request -----------------------------------------------------------------------------------
+
+    def _encode(self, text: str) -> list[int]:
+        return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def _prepare(self, index: int, r: ChatRequest) -> _Work:
+        from inboxrl.models.chat_render import normalise
+
+        msgs = normalise(r.messages)
+        tools_key = json.dumps(r.tools, sort_keys=True) if r.tools else ""
+        st = self._streams.get(r.episode_id)
+        new_ids: list[int] | None = None
+        if st is not None and st.tools_key == tools_key and len(msgs) > len(st.messages) + 1 \
+                and msgs[: len(st.messages)] == st.messages and msgs[len(st.messages)].get("role") == "assistant":
+            suffix = self.renderer.suffix(msgs, len(st.messages) + 1, r.tools)
+            if suffix is not None:
+                closing = ("" if st.last_stop else self.eot_text) + self.renderer.info.after_turn
+                new_ids = self._encode(closing + suffix)
+                base = st.ids
+        reset = st is not None and new_ids is None
+        if new_ids is None:
+            new_ids = self._encode(self.renderer.render(msgs, r.tools, add_generation_prompt=True))
+            base = []
+            st = _Stream(ids=[], messages=msgs, tools_key=tools_key)
+        total = len(base) + len(new_ids)
+        room = self.max_context - total
+        if room < 1:
+            raise _ContextFull(f"context_full: the chat needs {total} tokens and the model's context is "
+                               f"{self.max_context}")
+        work = _Work(index=index, req=r, stream=st, new_ids=new_ids, max_new=max(1, min(r.max_tokens, room)),
+                     reset=reset)
+        all_ids = base + new_ids
+        if st.kv is None or st.kv_len > len(base):
+            st.kv, st.kv_len = None, 0
+        work.feed = all_ids[st.kv_len:]
+        work.generator = self._generator(r, len(all_ids))
+        # Commit the stream only after generation (in `_finish`); keep the would-be ids here.
+        work.stream = _Stream(ids=all_ids, messages=msgs, tools_key=tools_key, last_stop=st.last_stop, kv=st.kv,
+                              kv_len=st.kv_len)
+        return work
+
+    def _generator(self, r: ChatRequest, position: int) -> Any:
+        if r.temperature <= 0:
+            return None
+        g = self._torch.Generator()
+        if r.seed is None:
+            g.manual_seed(self._rng.getrandbits(63))
+        else:
+            # The episode id is mixed in so that a group of episodes sharing one seed (GRPO) still differs, while
+            # a rerun with the same ids and seed reproduces exactly.
+            h = hashlib.sha256(f"{r.seed}:{r.episode_id}:{position}".encode()).digest()
+            g.manual_seed(int.from_bytes(h[:8], "little") & ((1 << 63) - 1))
+        return g
+
+    # --- generation ----------------------------------------------------------------------------------------------
+
+    def _run(self, items: list[_Work]) -> None:
+        from inboxrl.models.kvcache import Batch
+
+        torch = self._torch
+        dtype = next(self.model.parameters()).dtype
+        device = next(self.model.parameters()).device
+        max_new = max(w.max_new for w in items)
+        groups = _prefill_groups(items, self.prefill_chunk)
+        logits: dict[int, Any] = {}
+        if len(groups) == 1:
+            batch = Batch([w.stream.kv for w in items], self.n_layers, max(len(w.feed) for w in items) + max_new,
+                          device, dtype)
+            last = self._prefill(batch, items)
+            for row, w in enumerate(items):
+                logits[id(w)] = last[row]
+        else:
+            for g in groups:
+                gb = Batch([w.stream.kv for w in g], self.n_layers, max(len(w.feed) for w in g), device, dtype)
+                last = self._prefill(gb, g)
+                for row, w in enumerate(g):
+                    logits[id(w)] = last[row]
+                    w.stream.kv = gb.extract(row)
+                    w.stream.kv_len = len(w.stream.ids)
+                del gb
+            batch = Batch([w.stream.kv for w in items], self.n_layers, max_new, device, dtype)
+        rows = list(items)  # row -> work item, kept in step with the batch
+        cur = torch.stack([logits[id(w)] for w in rows])
+        live = [True] * len(rows)
+        while True:
+            toks, lps = self._sample(cur, rows, live)
+            for r, w in enumerate(rows):
+                if not live[r]:
+                    continue
+                w.out.append(toks[r])
+                w.logprobs.append(lps[r])
+                if toks[r] in self.stop_ids or len(w.out) >= w.max_new:
+                    w.stopped = toks[r] in self.stop_ids
+                    live[r] = False
+                    w.stream.kv = batch.extract(r)
+                    w.stream.kv_len = len(w.stream.ids) + len(w.out) - 1
+            if not any(live):
+                break
+            dead = live.count(False)
+            if dead >= max(1, len(rows) // 4):
+                keep = [r for r in range(len(rows)) if live[r]]
+                batch.select_rows(keep)
+                rows = [rows[r] for r in keep]
+                live = [True] * len(rows)
+            ids = torch.tensor([[w.out[-1] if live[r] else self.eot_id] for r, w in enumerate(rows)],
+                               dtype=torch.long, device=device)
+            valid = torch.tensor([[lv] for lv in live], dtype=torch.bool, device=device)
+            cur = batch.forward(self.model, ids, valid, self._logits_kw)
+        del batch
+
+    def _prefill(self, batch: Any, items: list[_Work]) -> Any:
+        """Feeds every item's pending ids (left-padded, in chunks); returns each row's last logits."""
+        torch = self._torch
+        device = batch.device
+        n = max(len(w.feed) for w in items)
+        pad = self.eot_id
+        ids = torch.full((len(items), n), pad, dtype=torch.long, device=device)
+        valid = torch.zeros((len(items), n), dtype=torch.bool, device=device)
+        for row, w in enumerate(items):
+            if w.feed:
+                ids[row, n - len(w.feed):] = torch.tensor(w.feed, dtype=torch.long)
+                valid[row, n - len(w.feed):] = True
+            w.prefill_tokens += len(w.feed)
+        last = None
+        step = max(1, self.prefill_chunk // max(1, len(items)))
+        for s in range(0, n, step):
+            if not bool(valid[:, s:s + step].any()):
+                continue  # all padding: nothing to compute (columns stay out of the cache)
+            last = batch.forward(self.model, ids[:, s:s + step], valid[:, s:s + step], self._logits_kw)
+        assert last is not None
+        return last.float()
+
+    def _sample(self, logits: Any, rows: list[_Work], live: list[bool]) -> tuple[list[int], list[float]]:
+        torch = self._torch
+        logits = logits.float()
+        temps = torch.tensor([w.req.temperature if w.req.temperature > 0 else 1.0 for w in rows],
+                             dtype=torch.float32, device=logits.device)
+        logp = torch.log_softmax(logits / temps[:, None], dim=-1)
+        greedy = logits.argmax(dim=-1)
+        toks: list[int] = []
+        lps: list[float] = []
+        for r, w in enumerate(rows):
+            if not live[r]:
+                toks.append(self.eot_id)
+                lps.append(0.0)
+                continue
+            if w.req.temperature <= 0:
+                t = int(greedy[r])
+            else:
+                t = int(torch.multinomial(self._filtered_probs(logp[r]), 1, generator=w.generator)[0])
+            toks.append(t)
+            lps.append(float(logp[r, t]))
+        return toks, lps
+
+    def _filtered_probs(self, logp: Any) -> Any:
+        torch = self._torch
+        probs = logp.exp()
+        if self.top_k and self.top_k > 0:
+            kth = torch.topk(probs, min(self.top_k, probs.numel())).values[-1]
+            probs = torch.where(probs >= kth, probs, torch.zeros_like(probs))
+        if 0 < self.top_p < 1:
+            sp, si = torch.sort(probs, descending=True)
+            cum = sp.cumsum(0)
+            cut = cum - sp > self.top_p * cum[-1]
+            sp[cut] = 0
+            probs = torch.zeros_like(probs).scatter(0, si, sp)
+        return probs
+
+    def _finish(self, w: _Work, wall: float, n: int) -> ChatResponse:
+        st = w.stream
+        st.ids = st.ids + w.out
+        st.last_stop = w.stopped and bool(w.out) and w.out[-1] == self.eot_id
+        st.last_used = time.time()
+        if len(self._streams) >= MAX_STREAMS and w.req.episode_id not in self._streams:
+            oldest = min(self._streams, key=lambda k: self._streams[k].last_used)
+            self._streams.pop(oldest)
+        self._streams[w.req.episode_id] = st
+        body = w.out[:-1] if w.stopped else w.out
+        text = self.tokenizer.decode(body, skip_special_tokens=True)
+        extra: dict[str, Any] = {"prefill_tokens": w.prefill_tokens, "cached_tokens": len(st.ids) - len(w.out)
+                                 - w.prefill_tokens, "batch_size": n, "wall_share_s": wall / max(n, 1)}
+        if w.reset:
+            extra["stream_reset"] = True
+        if w.req.response_format is not None:
+            extra["response_format"] = "not enforced locally"
+        return ChatResponse(
+            text=text,
+            prompt_tokens=len(st.ids) - len(w.out),
+            completion_tokens=len(w.out),
+            latency_s=wall,
+            finish_reason="stop" if w.stopped else "length",
+            input_ids=list(w.new_ids),
+            output_ids=list(w.out),
+            output_logprobs=list(w.logprobs),
+            extra=extra,
+        )
+
+    def _evict(self) -> None:
+        """Keeps the stored KV caches under budget, dropping the least recently used (they are recomputed from
+        the stream if that episode comes back)."""
+        from inboxrl.models.kvcache import kv_bytes
+
+        with_kv = [(s.last_used, k) for k, s in self._streams.items() if s.kv is not None]
+        total = sum(kv_bytes(self._streams[k].kv) for _, k in with_kv)
+        for _, k in sorted(with_kv):
+            if total <= self.kv_cache_bytes:
+                break
+            s = self._streams[k]
+            total -= kv_bytes(s.kv)
+            s.kv, s.kv_len = None, 0
+
+
+def _prefill_groups(items: list[_Work], chunk: int) -> list[list[_Work]]:
+    """Groups requests of similar pending length, so that left-padding wastes little compute.
+
+    Prefill is compute-bound (batching it saves little), decoding is memory-bound (batching saves a lot); so a
+    long prompt next to short tool results is prefilled on its own, and all rows then decode together.
+    """
+    order = sorted(items, key=lambda w: len(w.feed))
+    groups: list[list[_Work]] = []
+    cur: list[_Work] = []
+    real = 0
+    for w in order:
+        n = len(w.feed)
+        if cur:
+            padded = (len(cur) + 1) * n  # n is the new maximum (sorted)
+            if padded > 1.3 * (real + n) + 32 * (len(cur) + 1):
+                groups.append(cur)
+                cur, real = [], 0
+        cur.append(w)
+        real += n
+    if cur:
+        groups.append(cur)
+    return groups
+
+
+@contextlib.contextmanager
+def _eval_mode(model: Any) -> Iterator[None]:
+    modes = [(m, m.training) for m in model.modules()]
+    model.eval()
+    try:
+        yield
+    finally:
+        for m, training in modes:
+            if m.training != training:
+                m.training = training
+
+
+@contextlib.contextmanager
+def _threads(torch: Any, n: int | None) -> Iterator[None]:
+    if not n:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _apply_adapter(model: Any, adapter: str) -> Any:
+    p = Path(adapter).expanduser()
+    if not (p / "adapter_config.json").is_file():
+        raise BackendError(f"LoRA adapter not found: {adapter} (expected a directory with adapter_config.json)")
+    try:
+        from peft import PeftModel
+    except ImportError as e:
+        raise BackendError("a LoRA adapter needs peft: pip install 'inboxrl[train]'") from e
+    try:
+        # Merged for inference: the LoRA matmuls would otherwise add a few percent to every step.
+        return PeftModel.from_pretrained(model, str(p)).merge_and_unload()
+    except (OSError, ValueError, KeyError, RuntimeError) as e:
+        raise BackendError(f"cannot apply LoRA adapter {adapter}: {_first_line(e)}") from e
+
+
+def _first_line(e: BaseException) -> str:
+    s = str(e).strip().splitlines()
+    return s[0] if s else type(e).__name__
