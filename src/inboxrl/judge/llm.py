@@ -13,8 +13,9 @@ Why these choices:
 - **One batch.** `judge_many` sends every uncached item through one `backend.generate` call (in chunks of
   `batch_size`), which is what makes a local judge affordable.
 - **"I don't know" is never judged**: it is not an attempt (see `judge/idk.py`); it is rejected without a call.
-- A backend failure (dead endpoint) raises `JudgeError` instead of quietly rejecting answers: a wrong reward is
-  worse than a stopped run.
+- A backend failure (dead endpoint: every request of a batch fails) raises `JudgeError` instead of quietly
+  rejecting answers: a wrong reward is worse than a stopped run. A single request the backend refuses (too long
+  for the context) is a reject that says so, counted in `stats["errors"]` and not cached.
 """
 
 from __future__ import annotations
@@ -197,7 +198,7 @@ class VerdictCache:
 class LLMJudge:
     """A judge over any `ChatBackend`. `cache_path=None` turns the cache off."""
 
-    def __init__(self, backend: ChatBackend, cache_path: str | Path | None = None, max_tokens: int = 96,
+    def __init__(self, backend: ChatBackend, cache_path: str | Path | None = None, max_tokens: int = 64,
                  prompt_version: str = PROMPT_VERSION, batch_size: int = 16):
         self.backend = backend
         self.name = str(getattr(backend, "name", "llm"))
@@ -207,7 +208,7 @@ class LLMJudge:
         self.cache = VerdictCache(cache_path) if cache_path is not None else None
         # Counters over this judge's lifetime: how many verdicts came from where, and how many were unreadable.
         self.stats = {"judged": 0, "cache_hits": 0, "generated": 0, "dont_know": 0, "parsed_json": 0,
-                      "parsed_lenient": 0, "unparseable": 0}
+                      "parsed_lenient": 0, "unparseable": 0, "errors": 0}
 
     def key(self, question: str, golden: str, candidate: str) -> str:
         blob = json.dumps([self.name, self.prompt_version, self.max_tokens, question, golden, candidate],
@@ -265,10 +266,17 @@ class LLMJudge:
                         pass
             if len(resps) != len(reqs):
                 raise JudgeError(f"judge {self.name}: backend returned {len(resps)} replies for {len(reqs)} requests")
+            if all(r.error for r in resps):
+                raise JudgeError(f"judge {self.name}: {resps[0].error}")
             rows = []
             for k, resp in zip(chunk, resps):
                 if resp.error:
-                    raise JudgeError(f"judge {self.name}: {resp.error}")
+                    # One item the backend could not take (e.g. too long for the context): reject that one, say
+                    # why, count it, and do not cache it.
+                    self.stats["errors"] += 1
+                    for i in todo[k]:
+                        out[i] = Verdict(False, f"judge error: {resp.error}", self.name)
+                    continue
                 parsed = parse_verdict(resp.text)
                 if parsed is None:
                     snippet = " ".join((resp.text or "").split())[:80]
