@@ -16,7 +16,7 @@ def _fail(msg: str, code: int = 1) -> None:
     from rich.console import Console
     from rich.markup import escape
 
-    Console(stderr=True).print(f"[red]error:[/red] {escape(msg)}")
+    Console(stderr=True, soft_wrap=True).print(f"[red]error:[/red] {escape(msg)}")
     raise typer.Exit(code)
 
 
@@ -76,6 +76,12 @@ def register(app: typer.Typer) -> None:
         from inboxrl.models.registry import load_backend
         from inboxrl.questions.schema import Question
 
+        from inboxrl.models.spec import parse_spec
+
+        try:
+            parse_spec(model)  # a bad spec fails here, in one line, before anything is printed or loaded
+        except BackendError as e:
+            _fail(str(e), 2)
         q = Question(id="ask", question=question.strip(), answer="", inbox_address=inbox.strip().lower(),
                      query_date=day)
         console = Console(stderr=as_json)  # in --json mode stdout carries only the JSON

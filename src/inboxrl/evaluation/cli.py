@@ -13,7 +13,7 @@ def _fail(msg: str, code: int = 1) -> None:
     from rich.console import Console
     from rich.markup import escape
 
-    Console(stderr=True).print(f"[red]error:[/red] {escape(msg)}")
+    Console(stderr=True, soft_wrap=True).print(f"[red]error:[/red] {escape(msg)}")
     raise typer.Exit(code)
 
 
