@@ -12,11 +12,11 @@ import pytest
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from inboxrl.judge.base import Verdict  # noqa: E402
-from inboxrl.judge.lexical import LexicalJudge  # noqa: E402
-from inboxrl.judge.llm import RESPONSE_FORMAT, JudgeError, LLMJudge, parse_verdict  # noqa: E402
-from inboxrl.judge.registry import load_judge  # noqa: E402
-from inboxrl.models.base import ChatRequest, ChatResponse  # noqa: E402
+from inboxrl.judge.base import Verdict
+from inboxrl.judge.lexical import LexicalJudge
+from inboxrl.judge.llm import RESPONSE_FORMAT, JudgeError, LLMJudge, parse_verdict
+from inboxrl.judge.registry import load_judge
+from inboxrl.models.base import ChatRequest, ChatResponse
 
 ITEMS = [
     ("How many Christmas cards did I ask Kevin to order?", "50 cards.", "You asked Kevin to order 50 cards."),
@@ -30,7 +30,7 @@ class CountingBackend:
 
     def __init__(self, inner: object) -> None:
         self.inner = inner
-        self.name = getattr(inner, "name")
+        self.name = inner.name
         self.native_tools = getattr(inner, "native_tools", False)
         self.calls = 0
         self.requests: list[ChatRequest] = []

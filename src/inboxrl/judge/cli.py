@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -25,14 +24,14 @@ def _fail(msg: str, code: int = 1) -> None:
 def calibrate_cmd(
     judge: str = typer.Option("lexical", "--judge", "-j", help="'lexical' or any model spec (local/... or an "
                                                                 "endpoint model name)."),
-    file: Optional[Path] = typer.Option(None, "--file", "-f", help="JSONL of labelled verdicts (question, "
-                                                                   "golden_answer, candidate, label, kind). "
-                                                                   "Default: the file shipped with inboxrl."),
-    limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Only the first N rows."),
+    file: Path | None = typer.Option(None, "--file", "-f", help="JSONL of labelled verdicts (question, "
+                                                                "golden_answer, candidate, label, kind). "
+                                                                "Default: the file shipped with inboxrl."),
+    limit: int | None = typer.Option(None, "--limit", min=1, help="Only the first N rows."),
     show_errors: bool = typer.Option(False, "--show-errors", help="List every row where judge and label differ."),
-    base_url: Optional[str] = typer.Option(None, "--base-url", help="OpenAI-compatible endpoint for a model judge."),
-    cache: Optional[Path] = typer.Option(None, "--cache", help="Verdict cache file for a model judge "
-                                                               "(default: $INBOXRL_CACHE/judge-verdicts.sqlite)."),
+    base_url: str | None = typer.Option(None, "--base-url", help="OpenAI-compatible endpoint for a model judge."),
+    cache: Path | None = typer.Option(None, "--cache", help="Verdict cache file for a model judge "
+                                                            "(default: $INBOXRL_CACHE/judge-verdicts.sqlite)."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Do not read or write the verdict cache."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
@@ -85,7 +84,7 @@ def calibrate_cmd(
     _print_report(Console(), rep, show_errors)
 
 
-def _print_report(con: "object", rep: "object", show_errors: bool) -> None:
+def _print_report(con: object, rep: object, show_errors: bool) -> None:
     from rich.console import Console
     from rich.markup import escape
     from rich.table import Table

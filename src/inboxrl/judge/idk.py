@@ -19,13 +19,14 @@ _IDK_PHRASES = [
     r"i (?:do not|don't|dont) know",
     r"(?:i am|i'm|im) not (?:sure|certain)",
     r"(?:i am|i'm|im) (?:unable|not able) to (?:find|determine|locate|answer|tell|say|identify)",
-    r"i (?:could not|couldn't|couldnt|cannot|can't|cant|can not|was unable to|was not able to|did not|didn't|didnt) "
-    r"(?:find|locate|determine|identify|tell|say|answer|see|get)",
-    r"(?:there is|there's|there are|there was|there were|i (?:have|had|found|see)) no (?:relevant |such |specific |"
-    r"clear |further )?(?:information|info|emails?|messages?|mention|record|details?|answer|data|results?|evidence)",
+    (r"i (?:could not|couldn't|couldnt|cannot|can't|cant|can not|was unable to|was not able to|did not|didn't|"
+     r"didnt) (?:find|locate|determine|identify|tell|say|answer|see|get)"),
+    (r"(?:there is|there's|there are|there was|there were|i (?:have|had|found|see)) no (?:relevant |such |"
+     r"specific |clear |further )?(?:information|info|emails?|messages?|mention|record|details?|answer|data|"
+     r"results?|evidence)"),
     r"no (?:relevant |specific )?(?:information|emails?|messages?|results?) (?:was |were )?found",
-    r"(?:the )?(?:information|answer|details?|date|time|number|amount|name) (?:is|are|was|were) not "
-    r"(?:available|found|mentioned|provided|given|specified|stated|in)",
+    (r"(?:the )?(?:information|answer|details?|date|time|number|amount|name) (?:is|are|was|were) not "
+     r"(?:available|found|mentioned|provided|given|specified|stated|in)"),
     r"no idea",
     r"(?:cannot|can't|can not|could not) be (?:determined|found|answered)",
     r"unable to (?:find|determine|locate|answer|identify)",

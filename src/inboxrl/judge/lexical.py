@@ -69,7 +69,7 @@ which while who whom why will with would you your yours yourself yourselves yes 
 let lets us get got also please thanks thank per via etc re fw fwd
 say said says tell told ask asked mention mentioned note noted wrote write writes according regarding
 email emails mail message messages inbox
-""".split())
+""".split())  # noqa: SIM905 - a word list reads better as text
 
 # Abbreviations mapped to one spelling before stemming, so "Corp." meets "Corporation".
 _ABBREV = {
@@ -86,7 +86,7 @@ _NEGATIONS = {"not", "no", "never", "none", "nobody", "nothing", "neither", "nor
               "decline", "declined", "declines", "refuse", "refused", "refuses", "reject", "rejected", "fail",
               "failed", "unable", "denied", "deny"}
 _YESNO_Q = re.compile(r"^\s*(?:did|does|do|is|are|was|were|can|could|will|would|should|has|have|had|may|might|"
-                      r"must|shall)\b", re.I)
+                      r"must|shall)\b", re.IGNORECASE)
 
 _MONTH_RE = (r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|"
              r"sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\.?")
@@ -150,8 +150,7 @@ def _time(h: str, m: str | None, ampm: str | None) -> TimeRef | None:
 def stem(w: str) -> str:
     """A light stemmer: enough to meet "installed"/"installing"/"installs", not a linguistic one."""
     w = _ABBREV.get(w, w)
-    if w.endswith("'s"):
-        w = w[:-2]
+    w = w.removesuffix("'s")
     w = w.strip("'")
     if len(w) <= 3 or not w.isalpha():
         return w

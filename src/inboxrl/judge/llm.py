@@ -129,7 +129,7 @@ def parse_verdict(text: str) -> tuple[bool, str, str] | None:
     an `"accept": true` pair in broken JSON, or a reply that starts with ACCEPT/REJECT).
     """
     t = (text or "").strip()
-    t = re.sub(r"^```(?:json)?\s*|\s*```$", "", t, flags=re.I)
+    t = re.sub(r"^```(?:json)?\s*|\s*```$", "", t, flags=re.IGNORECASE)
     for obj in _objects(t):
         for loader, how in ((json.loads, "json"), (ast.literal_eval, "lenient")):
             try:
@@ -144,11 +144,12 @@ def parse_verdict(text: str) -> tuple[bool, str, str] | None:
                         if b is not None:
                             reason = str(d.get("reason") or d.get("explanation") or "").strip()
                             return b, reason, how if key == "accept" and isinstance(d[key], bool) else "lenient"
-    m = re.search(r"[\"']?accept[\"']?\s*[:=]\s*[\"']?(true|false|yes|no)\b", t, re.I)
+    m = re.search(r"[\"']?accept[\"']?\s*[:=]\s*[\"']?(true|false|yes|no)\b", t, re.IGNORECASE)
     if m:
-        r = re.search(r"[\"']?reason[\"']?\s*[:=]\s*[\"']([^\"']*)", t, re.I)
+        r = re.search(r"[\"']?reason[\"']?\s*[:=]\s*[\"']([^\"']*)", t, re.IGNORECASE)
         return m.group(1).lower() in ("true", "yes"), (r.group(1).strip() if r else ""), "lenient"
-    m = re.match(r"\W*(accept(?:ed)?|reject(?:ed)?|correct|incorrect)\b[\s.:,-]*(.*)", t, re.I | re.S)
+    m = re.match(r"\W*(accept(?:ed)?|reject(?:ed)?|correct|incorrect)\b[\s.:,-]*(.*)", t,
+                 re.IGNORECASE | re.DOTALL)
     if m:
         return m.group(1).lower() in ("accept", "accepted", "correct"), m.group(2).strip()[:200], "lenient"
     return None
@@ -262,7 +263,7 @@ class LLMJudge:
                 for r in reqs:
                     try:
                         self.backend.end_episode(r.episode_id)
-                    except Exception:  # freeing state must never hide the real outcome
+                    except Exception:  # noqa: BLE001, S110 - freeing state must never hide the real outcome
                         pass
             if len(resps) != len(reqs):
                 raise JudgeError(f"judge {self.name}: backend returned {len(resps)} replies for {len(reqs)} requests")

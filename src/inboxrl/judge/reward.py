@@ -44,7 +44,7 @@ class RewardConfig(BaseModel):
     invalid_read_penalty: float = Field(0.05, ge=0.0)
 
     @model_validator(mode="after")
-    def _check_tiers(self) -> "RewardConfig":
+    def _check_tiers(self) -> RewardConfig:
         if self.band <= 0 or not 0 <= self.neutral < self.band:
             raise ValueError(f"band must be positive and neutral must lie inside [0, band); got band={self.band}, "
                              f"neutral={self.neutral}")
@@ -58,7 +58,7 @@ class RewardConfig(BaseModel):
         return self
 
     @classmethod
-    def load(cls, path: str | Path) -> "RewardConfig":
+    def load(cls, path: str | Path) -> RewardConfig:
         """Reads YAML, TOML or JSON; a `reward:` table/section is used when present."""
         p = Path(path)
         text = p.read_text(encoding="utf-8")

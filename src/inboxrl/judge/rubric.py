@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import re
 import sqlite3
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 from inboxrl.judge.base import Verdict
 from inboxrl.judge.idk import is_dont_know

@@ -9,8 +9,8 @@ evaluation report mean exactly the same thing. All attempted answers of a call g
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from inboxrl.judge.base import Judge, Verdict
 from inboxrl.judge.idk import is_dont_know
