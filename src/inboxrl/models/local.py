@@ -127,6 +127,8 @@ class LocalBackend:
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
+        if adapter:
+            _check_adapter_dir(adapter)  # before the (slow) base model load
         torch_dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}.get(dtype)
         if torch_dtype is None:
             raise BackendError(f"unsupported dtype {dtype!r}: use float32 or bfloat16")
@@ -487,10 +489,15 @@ def _threads(torch: Any, n: int | None) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-def _apply_adapter(model: Any, adapter: str) -> Any:
+def _check_adapter_dir(adapter: str) -> Path:
     p = Path(adapter).expanduser()
     if not (p / "adapter_config.json").is_file():
         raise BackendError(f"LoRA adapter not found: {adapter} (expected a directory with adapter_config.json)")
+    return p
+
+
+def _apply_adapter(model: Any, adapter: str) -> Any:
+    p = _check_adapter_dir(adapter)
     try:
         from peft import PeftModel
     except ImportError as e:
