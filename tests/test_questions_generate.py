@@ -21,30 +21,7 @@ from inboxrl.questions.generate import GenerationResult, generate_questions
 from inboxrl.questions.select import select_batches
 from inboxrl.questions.support import LexicalSupport
 from inboxrl.store.schema import connect
-from questions_store import INBOX, questions_db  # noqa: F401  (fixture)
-
-
-class ScriptedBackend:
-    """A fake model that answers each request with `script(request, call_number)`: for deterministic edge cases."""
-
-    native_tools = False
-
-    def __init__(self, script: Callable[[ChatRequest, int], ChatResponse | str], name: str = "scripted") -> None:
-        self.script = script
-        self.name = name
-        self.calls = 0
-        self.ended: list[str] = []
-
-    def generate(self, requests: list[ChatRequest]) -> list[ChatResponse]:
-        out = []
-        for r in requests:
-            self.calls += 1
-            res = self.script(r, self.calls)
-            out.append(res if isinstance(res, ChatResponse) else ChatResponse(text=res))
-        return out
-
-    def end_episode(self, episode_id: str) -> None:
-        self.ended.append(episode_id)
+from questions_store import INBOX, ScriptedBackend, questions_db  # noqa: F401  (fixture)
 
 
 def n_emails(req: ChatRequest) -> int:
