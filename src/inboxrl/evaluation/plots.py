@@ -97,6 +97,7 @@ def plot_run(records: Sequence[dict[str, Any]], out_dir: str | Path, baselines: 
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -115,6 +116,7 @@ def plot_run(records: Sequence[dict[str, Any]], out_dir: str | Path, baselines: 
                 continue
             ax.axhline(v, linestyle="--", color=colors[i % len(colors)], label=f"{b.label} (prompted)")
         ax.set_xlabel("training step")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel(ylabel)
         if ylim:
             ax.set_ylim(*ylim)
@@ -144,6 +146,7 @@ def plot_run(records: Sequence[dict[str, Any]], out_dir: str | Path, baselines: 
     else:
         ax.text(0.5, 0.5, "no training steps yet", ha="center", va="center", transform=ax.transAxes)
     ax.set_xlabel("training step")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel("reward")
     ax.grid(alpha=0.3)
     fig.tight_layout()

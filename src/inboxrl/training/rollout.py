@@ -21,10 +21,8 @@ a group), and the extra keys returned here reach the reward function as per-samp
 
 from __future__ import annotations
 
-import json
 import math
 import time
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -69,9 +67,15 @@ def trajectory_sample(traj: Trajectory, max_completion_tokens: int,
     completion: list[int] = []
     mask: list[int] = []
     logps: list[float] = []
+    resets = 0
     for k, turn in enumerate(turns):
         if k > 0:
             ins = list(turn.input_ids or [])
+            if len(ins) >= len(prompt_ids) and ins[: len(prompt_ids)] == prompt_ids:
+                # The backend re-rendered the whole chat (its stream and the messages diverged): later turns were
+                # sampled from a different token context than the splice would show, so the sample ends here.
+                resets += 1
+                break
             completion += ins
             mask += [0] * len(ins)
             logps += [0.0] * len(ins)
@@ -80,7 +84,7 @@ def trajectory_sample(traj: Trajectory, max_completion_tokens: int,
         mask += [1] * len(outs)
         lp = list(turn.output_logprobs or [])
         logps += lp if len(lp) == len(outs) else [0.0] * len(outs)
-    truncated = False
+    truncated = resets > 0
     if len(completion) > max_completion_tokens:
         completion, mask, logps = (completion[:max_completion_tokens], mask[:max_completion_tokens],
                                    logps[:max_completion_tokens])
@@ -248,8 +252,6 @@ class EpisodeRollout:
         if self.trajectories_dir is not None and _is_main(trainer):
             self._write(trajs, step)
 
-        tiers = Counter(str(t.meta.get("tier", "none")) for t in trajs)
-        del tiers
         return {
             "prompt_ids": [s.prompt_ids for s in samples],
             "completion_ids": [s.completion_ids for s in samples],
@@ -332,6 +334,3 @@ def _log_to_trainer(trainer: Any, stats: dict[str, float]) -> None:
             continue
         metrics[mode][k].append(float(v))
 
-
-def dump_json(obj: Any) -> str:
-    return json.dumps(obj, default=str)

@@ -260,6 +260,9 @@ def train(cfg: TrainConfig, *, resume: bool = False, on_event: Callable[[str, di
                           processing_class=tok, peft_config=peft_cfg, rollout_func=rollout_fn,
                           callbacks=[callback])
     callback.trainer = trainer
+    from transformers.trainer_callback import PrinterCallback
+
+    trainer.remove_callback(PrinterCallback)  # it prints raw log dicts; our callback reports progress instead
 
     trainer.train(resume_from_checkpoint=str(resume_from[1]) if resume_from else None)
     steps = int(trainer.state.global_step)
