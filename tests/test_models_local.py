@@ -1,0 +1,159 @@
+"""LocalBackend with the real bundled SmolLM2 (converted once per machine into the real cache, then ~2 s loads):
+batching, per-episode token streams, KV-cache reuse, log-probs, context limits, wrapping a model it does not own."""
+
+from __future__ import annotations
+
+import math
+import os
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from inboxrl.models import bundled  # noqa: E402
+from inboxrl.models.base import ChatBackend, ChatRequest  # noqa: E402
+from inboxrl.models.local import LocalBackend  # noqa: E402
+from inboxrl.models.registry import load_backend  # noqa: E402
+
+SYSTEM = {"role": "system", "content": "You are an email assistant. Answer briefly."}
+
+
+def chat(question: str) -> list[dict]:
+    return [SYSTEM, {"role": "user", "content": question}]
+
+
+@pytest.fixture(scope="module")
+def smol() -> LocalBackend:
+    b = load_backend("local/smollm2-135m", threads=1)
+    assert isinstance(b, LocalBackend)
+    return b
+
+
+def test_bundled_smollm2_loads_from_the_converted_cache(smol: LocalBackend) -> None:
+    assert bundled.is_converted("smollm2-135m")
+    assert (bundled.converted_dir("smollm2-135m") / "model.safetensors").is_file()
+    assert isinstance(smol, ChatBackend)
+    assert smol.name == "local/smollm2-135m" and smol.native_tools is False
+    assert smol.supports_template_tools is False  # SmolLM2's template ignores tools: the agent describes them
+    assert smol.eot_id in smol.stop_ids and smol.eot_text == "<|im_end|>"
+    # Shared per process: asking again gives the same weights, not a second copy.
+    assert load_backend("local/smollm2-135m", threads=1) is smol
+
+
+def test_batched_generation_matches_one_by_one(smol: LocalBackend) -> None:
+    reqs = [ChatRequest("b1", chat("What is the capital of France?"), max_tokens=12),
+            ChatRequest("b2", chat("Write one word that rhymes with mail, then explain why it rhymes."),
+                        max_tokens=12)]
+    both = smol.generate(reqs)
+    assert smol.last_stats["batches"] == 1 and smol.last_stats["requests"] == 2
+    alone = [smol.generate([ChatRequest(f"s{i}", r.messages, max_tokens=12)])[0] for i, r in enumerate(reqs)]
+    for b, a in zip(both, alone):
+        assert b.error is None and b.output_ids
+        assert b.output_ids == a.output_ids  # explicit masks and positions: batching does not change results
+        assert all(abs(x - y) < 1e-3 for x, y in zip(b.output_logprobs or [], a.output_logprobs or []))
+        assert b.finish_reason in ("stop", "length")
+        assert b.prompt_tokens == len(b.input_ids or []) and b.completion_tokens == len(b.output_ids)
+    for eid in ("b1", "b2", "s0", "s1"):
+        smol.end_episode(eid)
+
+
+def test_token_stream_over_a_two_turn_episode_with_a_tool_message(smol: LocalBackend) -> None:
+    msgs = chat("Find the email about the Houston meeting.")
+    r0 = smol.generate([ChatRequest("ep", msgs, max_tokens=16)])[0]
+    assert r0.error is None
+    # Turn 0: the whole rendered prompt is the input.
+    assert smol.tokenizer.decode(r0.input_ids) == smol.renderer.render(msgs, None, True)
+    msgs1 = msgs + [{"role": "assistant", "content": r0.text},
+                    {"role": "tool", "tool_call_id": "call_1", "name": "search_inbox",
+                     "content": '[{"message_id": "<1.JavaMail.evans@thyme>", "subject": "Houston meeting"}]'}]
+    r1 = smol.generate([ChatRequest("ep", msgs1, max_tokens=16)])[0]
+    assert r1.error is None and "stream_reset" not in r1.extra
+    stream = smol.stream("ep")
+    assert stream == r0.input_ids + r0.output_ids + r1.input_ids + r1.output_ids
+    # Only the new tokens were computed: the tool message (plus the last sampled token, whose KV was pending).
+    assert r1.extra["prefill_tokens"] == len(r1.input_ids) + 1
+    assert r1.extra["cached_tokens"] == len(r0.input_ids) + len(r0.output_ids) - 1
+    # The stream decodes to the rendered chat, with the model's sampled text as the assistant turns.
+    final = msgs1 + [{"role": "assistant", "content": r1.text}]
+    rendered = smol.renderer.render(final, None, False)
+    decoded = smol.tokenizer.decode(stream)
+    if r1.finish_reason == "stop":
+        assert rendered == decoded + smol.renderer.info.after_turn
+    else:
+        assert rendered.startswith(decoded)
+    if r0.finish_reason == "length":  # the cut turn was closed with the end-of-turn token before the tool message
+        assert r1.input_ids[0] == smol.eot_id
+    smol.end_episode("ep")
+    assert smol.stream("ep") is None
+
+
+def test_kv_cache_eviction_recomputes_from_the_stream_with_the_same_result(smol: LocalBackend) -> None:
+    nocache = LocalBackend(smol.model, smol.tokenizer, "local/smollm2-135m", threads=1, kv_cache_mb=0)
+    msgs = chat("Who sent the budget email?")
+    outs = []
+    for b, eid in ((smol, "kv-a"), (nocache, "kv-b")):
+        r0 = b.generate([ChatRequest(eid, msgs, max_tokens=8)])[0]
+        m1 = msgs + [{"role": "assistant", "content": r0.text}, {"role": "user", "content": "Say it again."}]
+        r1 = b.generate([ChatRequest(eid, m1, max_tokens=8)])[0]
+        outs.append((r0.output_ids, r1.input_ids, r1.output_ids, r1.extra["prefill_tokens"]))
+        b.end_episode(eid)
+    (a0, ain, a1, apre), (b0, bin_, b1, bpre) = outs
+    assert (a0, ain, a1) == (b0, bin_, b1)
+    assert apre == len(ain) + 1
+    assert bpre == len(ain) + len(a0) + len(smol.generate([ChatRequest("tmp", msgs, max_tokens=1)])[0].input_ids)
+    smol.end_episode("tmp")
+
+
+def test_changed_history_resets_the_stream_clearly(smol: LocalBackend) -> None:
+    msgs = chat("Hello")
+    r0 = smol.generate([ChatRequest("rs", msgs, max_tokens=4)])[0]
+    edited = chat("Hello, edited") + [{"role": "assistant", "content": r0.text}, {"role": "user", "content": "Hi"}]
+    r1 = smol.generate([ChatRequest("rs", edited, max_tokens=4)])[0]
+    assert r1.extra.get("stream_reset") is True
+    assert smol.tokenizer.decode(r1.input_ids) == smol.renderer.render(edited, None, True)
+    smol.end_episode("rs")
+
+
+def test_logprobs_and_seeded_sampling(smol: LocalBackend) -> None:
+    req = ChatRequest("lp", chat("Name a color."), max_tokens=10, temperature=1.0, seed=7)
+    r = smol.generate([req])[0]
+    smol.end_episode("lp")
+    again = smol.generate([req])[0]
+    smol.end_episode("lp")
+    other = smol.generate([ChatRequest("lp2", req.messages, max_tokens=10, temperature=1.0, seed=7)])[0]
+    smol.end_episode("lp2")
+    assert r.output_logprobs is not None and len(r.output_logprobs) == len(r.output_ids or []) > 0
+    assert all(math.isfinite(x) and x <= 0 for x in r.output_logprobs)
+    assert again.output_ids == r.output_ids  # same seed, same episode id: reproducible
+    assert other.extra["batch_size"] == 1
+    # Greedy log-probs are the model's own distribution at the argmax: never below log(1/vocab).
+    g = smol.generate([ChatRequest("lpg", req.messages, max_tokens=6)])[0]
+    smol.end_episode("lpg")
+    assert all(x >= -math.log(len(smol.tokenizer)) for x in g.output_logprobs or [])
+
+
+def test_prompt_longer_than_the_context_is_an_error_response(smol: LocalBackend) -> None:
+    small = LocalBackend(smol.model, smol.tokenizer, "local/smollm2-135m", threads=1, max_context=48)
+    long_q = chat("Please read this: " + "budget forecast " * 40)
+    ok_q = chat("Hi")
+    bad, ok = small.generate([ChatRequest("long", long_q, max_tokens=4), ChatRequest("ok", ok_q, max_tokens=200)])
+    assert bad.error is not None and bad.error.startswith("context_full") and bad.finish_reason == "context_full"
+    assert ok.error is None
+    assert ok.prompt_tokens + ok.completion_tokens <= 48  # max_tokens is clipped to the room left
+
+
+def test_from_model_restores_train_mode_and_leaves_weights_alone(smol: LocalBackend) -> None:
+    import torch
+
+    model = smol.model
+    before = {n: p.detach().clone() for n, p in list(model.named_parameters())[:3]}
+    model.train()
+    try:
+        b = LocalBackend.from_model(model, smol.tokenizer, name="local/policy", threads=1)
+        r = b.generate([ChatRequest("fm", chat("Hi"), max_tokens=3)])[0]
+        assert r.error is None and b.name == "local/policy"
+        assert model.training and all(m.training for m in model.modules())
+        for n, p in list(model.named_parameters())[:3]:
+            assert torch.equal(p.detach(), before[n]) and p.grad is None
+    finally:
+        model.eval()
