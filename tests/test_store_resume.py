@@ -148,3 +148,16 @@ def test_sigkill_mid_ingest_with_worker_processes_then_resume(clean, paths, tmp_
     s = ingest(paths, db, workers=1)
     assert s.sources_unchanged >= 2
     assert _state(db) == clean[2]
+
+
+def test_incremental_ingest_equals_one_run(clean, paths, tmp_path):
+    """Adding folders to an existing store (row-by-row indexing, no bulk load) ends in the same store."""
+    db = tmp_path / "inc.db"
+    first = ingest(paths[:3], db, workers=1)
+    second = ingest(paths[3:], db, workers=1)
+    c = sqlite3.connect(db)
+    assert c.execute("SELECT value FROM meta WHERE key='fts_stale'").fetchone()[0] == "0"
+    assert c.execute("SELECT count(*) FROM sqlite_master WHERE name='participants_stage'").fetchone()[0] == 0
+    c.close()
+    assert first.stored + second.stored == clean[1].stored
+    assert _state(db) == clean[2]
