@@ -20,13 +20,14 @@ gradient accumulation over the whole generation batch. Advantages are normalised
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from inboxrl.training import runlog
 from inboxrl.training.config import TrainConfig, TrainConfigError
@@ -169,6 +170,22 @@ def build_grpo_config(cfg: TrainConfig, total_steps: int) -> Any:
     return GRPOConfig(**kwargs)
 
 
+@contextlib.contextmanager
+def _score_completion_tokens_only() -> Iterator[None]:
+    """TRL's fused LM head scores only the completion positions on CUDA, but every position (the prompt too) on
+    devices without Triton, to keep tile shapes fixed for compilers such as Neuron's. On CPU nothing is compiled,
+    and scoring the prompt through a 152k-word head is pure waste (most of a step for a small model), so for the
+    duration of a run the CPU takes the compact path as well. Only the positions scored change, not the maths."""
+    import trl.trainer.utils as tu
+
+    original = tu._use_triton
+    tu._use_triton = lambda device: device.type == "cpu" or original(device)
+    try:
+        yield
+    finally:
+        tu._use_triton = original
+
+
 def _check_run_dir(cfg: TrainConfig, run_dir: Path, resume: bool) -> tuple[int, Path] | None:
     saved = run_dir / "config.json"
     last = last_complete_checkpoint(run_dir)
@@ -264,7 +281,8 @@ def train(cfg: TrainConfig, *, resume: bool = False, on_event: Callable[[str, di
 
     trainer.remove_callback(PrinterCallback)  # it prints raw log dicts; our callback reports progress instead
 
-    trainer.train(resume_from_checkpoint=str(resume_from[1]) if resume_from else None)
+    with _score_completion_tokens_only():
+        trainer.train(resume_from_checkpoint=str(resume_from[1]) if resume_from else None)
     steps = int(trainer.state.global_step)
 
     # The after-point of the curve, if the last step was not a validation step.
