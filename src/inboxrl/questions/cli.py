@@ -115,6 +115,10 @@ def generate_cmd(
         cache.close()
         conn.close()
 
+    for addr, st in result.per_inbox.items():
+        if not st["generation"].seen:
+            _err.print(f"[yellow]warning:[/yellow] {addr}: no usable mail in the store "
+                       f"({st['selection'].seen} mails in the inbox)", highlight=False)
     splits = None
     if cfg.split != "none":
         try:
@@ -213,6 +217,10 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
+def _pct(v: float | None) -> str:
+    return "-" if v is None else f"{v:.0%}"
+
+
 def stats_rows(s: dict[str, Any]) -> list[tuple[str, str]]:
     """The stats of one file as (label, value) rows; docs/questions.md uses the same rows."""
     qw, aw, hr = s["question_words"], s["answer_words"], s["how_realistic"]
@@ -221,8 +229,8 @@ def stats_rows(s: dict[str, Any]) -> list[tuple[str, str]]:
         ("questions", _fmt(s["questions"])),
         ("question words: mean / median / p90", f"{_fmt(qw['mean'])} / {_fmt(qw['median'])} / {_fmt(qw['p90'])}"),
         ("answer words: mean / median / p90", f"{_fmt(aw['mean'])} / {_fmt(aw['median'])} / {_fmt(aw['p90'])}"),
-        ("first-person rate", _fmt(s["first_person_rate"])),
-        ("ends with '?'", _fmt(s["question_mark_rate"])),
+        ("first-person rate", _pct(s["first_person_rate"])),
+        ("ends with '?'", _pct(s["question_mark_rate"])),
         ("how_realistic: mean / median", f"{_fmt(hr['mean'])} / {_fmt(hr['median'])}"),
         ("how_realistic missing", _fmt(hr["missing"])),
     ]

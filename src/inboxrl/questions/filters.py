@@ -13,7 +13,8 @@ import re
 from datetime import date, timedelta
 
 _STOP = frozenset(
-    ["a", "an", "the", "is", "are", "was", "were", "be", "been", "do", "does", "did", "of", "to", "in", "on", "at", "for", "from", "with", "about", "by", "and", "or", "my", "me", "i", "we", "our", "us", "what", "when", "where", "who", "whom", "which", "how", "why", "that", "this", "these", "those", "it", "its", "s"]
+    "a an the is are was were be been do does did of to in on at for from with about by and or my me i we our "
+    "us what when where who whom which how why that this these those it its s".split()
 )
 
 

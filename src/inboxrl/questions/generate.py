@@ -12,9 +12,9 @@ import sqlite3
 import statistics
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
-from collections.abc import Callable
 
 from inboxrl.models.base import BackendError, ChatBackend, ChatRequest, ChatResponse
 from inboxrl.questions import prompt as gen_prompt
