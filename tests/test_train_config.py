@@ -123,3 +123,25 @@ def test_train_cli_bad_config_is_one_red_line_exit_2(tmp_path: Path) -> None:
     out = r.output.strip()
     assert "num_generations" in out and "Traceback" not in out
     assert len(out.splitlines()) == 1
+
+
+def test_train_split_only_writes_disjoint_grounded_sides(tmp_path: Path, enron_store: Path,
+                                                         questions_path: Path) -> None:
+    import json
+
+    from inboxrl.cli import app
+    from inboxrl.questions.schema import load_questions
+    from inboxrl.store.grounding import grounded_questions
+
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"max_steps: 1\nrun_dir: {tmp_path / 'run'}\n"
+                   f"data: {{db: {enron_store}, train_questions: {questions_path}}}\n")
+    r = CliRunner().invoke(app, ["train", "--config", str(cfg), "--split-only", "--json"])
+    assert r.exit_code == 0, r.output
+    info = json.loads(r.stdout)
+    train = {q.id for q in load_questions(info["train_file"])}
+    val = {q.id for q in load_questions(info["val_file"])}
+    grounded = {q.id for q in grounded_questions(enron_store, questions_path)}
+    assert train and val and not (train & val)
+    assert train | val == grounded and info["grounded"] == len(grounded)
+    assert all(is_validation(i, "inboxrl-split-v1", 0.3) for i in val)

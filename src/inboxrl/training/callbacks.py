@@ -38,6 +38,7 @@ class InboxRLCallback(TrainerCallback):
         self.trainer: Any = None
         self.tb: Any = None
         self._step_started = time.perf_counter()
+        self._step_cpu = time.process_time()
 
     # ---- helpers ---------------------------------------------------------------------------------------------
     def _main(self) -> bool:
@@ -67,13 +68,19 @@ class InboxRLCallback(TrainerCallback):
 
         tr = self.trainer
         model_wrapped = getattr(tr, "model_wrapped", None) or tr.model
-        with unwrap_model_for_generation(model_wrapped, tr.accelerator,
-                                         gather_deepspeed3_params=tr.args.ds3_gather_for_generation) as model:
-            m, trajs = run_validation(model, self.tokenizer, self.val_questions, self.cfg.data.db, self.val_cfg,
-                                      self.judge, self.cfg.reward, model_name=self.policy_name,
-                                      batch_size=self.cfg.rollout_batch_size or self.cfg.rollouts_per_step,
-                                      make_backend=getattr(self.rollout, "make_backend", None),
-                                      accelerator=tr.accelerator)
+        kw = {"batch_size": self.cfg.rollout_batch_size or self.cfg.rollouts_per_step,
+              "make_backend": getattr(self.rollout, "make_backend", None), "accelerator": tr.accelerator,
+              "model_name": self.policy_name}
+        args = (self.tokenizer, self.val_questions, self.cfg.data.db, self.val_cfg, self.judge, self.cfg.reward)
+        if getattr(self.rollout, "generation_needs_weights", True):
+            with unwrap_model_for_generation(model_wrapped, tr.accelerator,
+                                             gather_deepspeed3_params=tr.args.ds3_gather_for_generation) as model:
+                m, trajs = run_validation(model, *args, **kw)
+        else:
+            # vLLM holds the weights of the last rollout, from before this step's update: bring it up to date.
+            tr.vllm_generation.sync_weights()
+            tr._last_loaded_step = tr.state.global_step
+            m, trajs = run_validation(tr.model, *args, **kw)
         if self._main():
             write_trajectories(self.run_dir / "validation", step, trajs)
             runlog.append(self.run_dir, {"kind": "validation", "step": step, **m})
@@ -113,6 +120,7 @@ class InboxRLCallback(TrainerCallback):
         if state.global_step == 0 and self.cfg.validate_at_start:
             self.validate_if_needed(0, final=True)
         self._step_started = time.perf_counter()
+        self._step_cpu = time.process_time()
 
     def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None,
                **kwargs: Any) -> None:
@@ -126,11 +134,17 @@ class InboxRLCallback(TrainerCallback):
     def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         step = state.global_step
         last = self.rollout.log.steps[-1] if getattr(self.rollout, "log", None) and self.rollout.log.steps else {}
-        self.emit("step", {"step": step, "max_steps": state.max_steps,
-                           "seconds": time.perf_counter() - self._step_started, **last})
+        wall, cpu = time.perf_counter() - self._step_started, time.process_time() - self._step_cpu
+        if self.trainer is not None and hasattr(self.trainer, "_metrics"):
+            # Logged with this step's record. CPU seconds next to wall seconds: the machine may be shared.
+            self.trainer._metrics["train"]["time/step_wall_s"].append(wall)
+            self.trainer._metrics["train"]["time/step_cpu_s"].append(cpu)
+        self.emit("step", {"step": step, "max_steps": state.max_steps, "seconds": wall, "cpu_seconds": cpu,
+                           **last})
         if step % self.cfg.eval_every == 0:
             self.validate_if_needed(step)
         self._step_started = time.perf_counter()
+        self._step_cpu = time.process_time()
 
     def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         self.emit("saved", {"step": state.global_step,

@@ -55,6 +55,8 @@ def register(app: typer.Typer) -> None:
         resume: bool = typer.Option(False, "--resume", help="Continue the run in run_dir from its last checkpoint."),
         set_: list[str] = typer.Option([], "--set", help="Override a setting, e.g. --set max_steps=3 "
                                                           "--set data.val_limit=5 (repeatable)."),
+        split_only: bool = typer.Option(False, "--split-only", help="Only write the fixed train/validation split "
+                                                                     "to RUN_DIR/data (to evaluate baselines first)."),
         as_json: bool = typer.Option(False, "--json", help="Print the result as JSON (progress goes to stderr)."),
     ) -> None:
         """Train the agent with GRPO + LoRA on the email environment (TRL GRPOTrainer)."""
@@ -74,6 +76,25 @@ def register(app: typer.Typer) -> None:
             p = getattr(cfg.data, name)
             if p is not None and not Path(p).is_file():
                 _fail(f"data.{name}: question file not found: {p}", 2)
+
+        if split_only:
+            from inboxrl.questions.schema import QuestionFileError
+            from inboxrl.training.trainer import write_split
+
+            try:
+                split = write_split(cfg)
+            except QuestionFileError as e:
+                _fail(str(e), 2)
+                return
+            d = Path(cfg.run_dir) / "data"
+            info = {"train": len(split.train), "val": len(split.val), "grounded": split.n_grounded,
+                    "train_file": str(d / "train.jsonl"), "val_file": str(d / "val.jsonl")}
+            if as_json:
+                typer.echo(json.dumps(info))
+            else:
+                console.print(f"wrote {info['train']} training and {info['val']} validation questions "
+                              f"(grounded {info['grounded']}) to {d}")
+            return
 
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 

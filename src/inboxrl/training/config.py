@@ -100,10 +100,11 @@ class TrainConfig(_Strict):
     # Groups whose rewards are all equal carry no signal: their tokens leave the loss (and they are counted).
     skip_equal_groups: bool = True
 
-    # The episode: the same harness as `inboxrl eval`. max_turns and max_tokens_per_turn below override it.
+    # The episode: the same harness as `inboxrl eval` (`inboxrl eval --config <this file>` reads this section).
+    # max_turns and max_tokens_per_turn, when set, override the agent section's.
     agent: AgentConfig = Field(default_factory=AgentConfig)
-    max_turns: int = Field(6, ge=1)
-    max_tokens_per_turn: int = Field(160, ge=8)
+    max_turns: int | None = Field(None, ge=1)
+    max_tokens_per_turn: int | None = Field(None, ge=8)
     # Cap on one whole episode's completion (sampled + tool tokens) as the trainer sees it.
     max_completion_tokens: int = Field(4096, ge=16)
     temperature: float = Field(1.0, gt=0.0, le=2.0)  # rollout sampling; the trainer scores with the same value
@@ -135,9 +136,12 @@ class TrainConfig(_Strict):
             raise ValueError("vllm.use_vllm needs GPUs: set device: auto")
         if self.bf16 and self.device == "cpu":
             raise ValueError("bf16 is for GPUs; on CPU train in fp32 (bf16: false)")
+        if self.vllm.use_vllm and self.vllm.mode == "colocate" and self.vllm.tensor_parallel_size != 1:
+            raise ValueError("vllm.tensor_parallel_size must be 1 in colocate mode (each rank runs its own "
+                             "episodes); use vllm.mode: server for a tensor-parallel engine")
         if self.vllm.use_vllm and self.vllm.mode == "server" and not self.vllm.server_base_url:
             raise ValueError("vllm.mode 'server' needs vllm.server_base_url")
-        if self.max_completion_tokens < self.max_tokens_per_turn:
+        if self.max_completion_tokens < self.turn_tokens:
             raise ValueError("max_completion_tokens must be at least max_tokens_per_turn")
         if "none" in self.report_to and len(self.report_to) > 1:
             raise ValueError("report_to: 'none' cannot be combined with other reporters")
@@ -148,11 +152,20 @@ class TrainConfig(_Strict):
     def rollouts_per_step(self) -> int:
         return self.num_generations * self.questions_per_step
 
+    @property
+    def turns(self) -> int:
+        return self.max_turns if self.max_turns is not None else self.agent.max_turns
+
+    @property
+    def turn_tokens(self) -> int:
+        return self.max_tokens_per_turn if self.max_tokens_per_turn is not None else self.agent.max_tokens_per_turn
+
     def agent_config(self, *, temperature: float | None = None) -> AgentConfig:
-        """The harness of a rollout: the agent section with this run's turn and token budgets."""
+        """The harness of an episode: the agent section with this run's turn and token budgets. Rollouts sample
+        at `temperature`; validation passes the agent section's own temperature (greedy by default), as eval."""
         return self.agent.model_copy(update={
-            "max_turns": self.max_turns,
-            "max_tokens_per_turn": self.max_tokens_per_turn,
+            "max_turns": self.turns,
+            "max_tokens_per_turn": self.turn_tokens,
             "temperature": self.temperature if temperature is None else temperature,
             "keep_token_ids": True,
         })

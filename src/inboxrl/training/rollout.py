@@ -173,6 +173,9 @@ class EpisodeRollout:
         self.trajectories_dir = trajectories_dir
         self.model_name = model_name
         self.make_backend = make_backend or default_backend_factory(model_name)
+        # False when another engine (vLLM) samples: no need to gather sharded weights for generation.
+        self.generation_needs_weights = True
+        self._cpu_s: float | None = None
         self.log = RolloutLog()
         self.last_trajectories: list[Trajectory] = []
         self.last_samples: list[Sample] = []
@@ -185,13 +188,16 @@ class EpisodeRollout:
         questions = [self._question(p) for p in prompts]
         step = int(getattr(trainer.state, "global_step", 0)) + 1  # the optimiser step these rollouts feed
         model_wrapped = getattr(trainer, "model_wrapped", None) or trainer.model
-        t0 = time.perf_counter()
-        with unwrap_model_for_generation(model_wrapped, trainer.accelerator,
-                                         gather_deepspeed3_params=trainer.args.ds3_gather_for_generation) as model:
-            trajs = self.run(model, questions)
+        t0, c0 = time.perf_counter(), time.process_time()
+        if self.generation_needs_weights:
+            with unwrap_model_for_generation(model_wrapped, trainer.accelerator,
+                                             gather_deepspeed3_params=trainer.args.ds3_gather_for_generation) as m:
+                trajs = self.run(m, questions)
+        else:  # vLLM samples (TRL synced its weights before calling us); the model only lends its config
+            trajs = self.run(trainer.model, questions)
         gen_s = time.perf_counter() - t0
-        out = self.to_trainer_batch(trajs, trainer, step, gen_s)
-        return out
+        self._cpu_s = time.process_time() - c0  # CPU time: on a shared machine, wall time says little
+        return self.to_trainer_batch(trajs, trainer, step, gen_s)
 
     def _question(self, prompt: Any) -> Question:
         key = prompt if isinstance(prompt, str) else str(prompt)
@@ -238,6 +244,9 @@ class EpisodeRollout:
                     s.env_mask = [0] * len(s.env_mask)
 
         stats = rollout_stats(trajs, gen_seconds)
+        if self._cpu_s is not None:
+            stats["rollout/cpu_seconds"] = self._cpu_s
+            self._cpu_s = None
         stats["groups/skipped"] = float(sum(equal))
         stats["groups/total"] = float(len(equal))
         stats["groups/skipped_fraction"] = sum(equal) / len(equal) if equal else 0.0

@@ -203,6 +203,16 @@ def _check_run_dir(cfg: TrainConfig, run_dir: Path, resume: bool) -> tuple[int, 
     return None
 
 
+def write_split(cfg: TrainConfig) -> Any:
+    """Writes the run's fixed split to RUN_DIR/data (train.jsonl, val.jsonl, split.json) and returns it, so that
+    baselines can be evaluated on the validation questions before any training."""
+    from inboxrl.training.data import load_split
+
+    split = load_split(cfg.data)
+    split.write(Path(cfg.run_dir) / "data")
+    return split
+
+
 def train(cfg: TrainConfig, *, resume: bool = False, on_event: Callable[[str, dict[str, Any]], None] | None = None,
           rollout_wrapper: Callable[[Any], Any] | None = None) -> TrainResult:
     """Runs (or resumes) a GRPO run. `on_event(kind, data)` reports progress to a CLI ("setup", "step",
@@ -227,13 +237,10 @@ def train(cfg: TrainConfig, *, resume: bool = False, on_event: Callable[[str, di
         torch.set_num_threads(cfg.threads)
 
     # Data and the fixed split.
-    from inboxrl.training.data import load_split
-
-    split = load_split(cfg.data)
+    split = write_split(cfg)
     if not split.train:
         raise TrainError(f"no training questions left after grounded-only and the split "
                          f"(loaded {split.n_loaded}, grounded {split.n_grounded})")
-    split.write(run_dir / "data")
     total_steps = cfg.total_steps(len(split.train))
     emit("setup", {"train": len(split.train), "val": len(split.val), "grounded": split.n_grounded,
                    "steps": total_steps, "resume_from": resume_from[0] if resume_from else None})
@@ -268,8 +275,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, on_event: Callable[[str, di
     peft_cfg = LoraConfig(r=cfg.lora.rank, lora_alpha=cfg.lora.alpha, lora_dropout=cfg.lora.dropout,
                           target_modules=list(cfg.lora.target_modules), task_type="CAUSAL_LM")
     dataset = Dataset.from_dict({"prompt": [q.id for q in split.train]})
-    val_cfg = cfg.agent.model_copy(update={"max_turns": cfg.max_turns, "max_tokens_per_turn": cfg.max_tokens_per_turn,
-                                           "keep_token_ids": True})
+    val_cfg = cfg.agent_config(temperature=cfg.agent.temperature)
     callback = InboxRLCallback(cfg, run_dir, split.val, judge, tok, val_cfg, rollout, policy_name=policy_name,
                                emit=emit)
     os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
@@ -277,6 +283,11 @@ def train(cfg: TrainConfig, *, resume: bool = False, on_event: Callable[[str, di
                           processing_class=tok, peft_config=peft_cfg, rollout_func=rollout_fn,
                           callbacks=[callback])
     callback.trainer = trainer
+    if cfg.vllm.use_vllm:
+        from inboxrl.training.vllm_backend import vllm_backend_factory
+
+        rollout.make_backend = vllm_backend_factory(trainer, policy_name)
+        rollout.generation_needs_weights = False
     from transformers.trainer_callback import PrinterCallback
 
     trainer.remove_callback(PrinterCallback)  # it prints raw log dicts; our callback reports progress instead
