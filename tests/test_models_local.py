@@ -157,3 +157,22 @@ def test_from_model_restores_train_mode_and_leaves_weights_alone(smol: LocalBack
             assert torch.equal(p.detach(), before[n]) and p.grad is None
     finally:
         model.eval()
+
+
+@pytest.mark.parametrize("dtype", ["bfloat16", "int8"])
+def test_reduced_precision_copy_for_fast_rollouts_leaves_the_policy_alone(smol: LocalBackend, dtype: str) -> None:
+    import torch
+
+    fast = LocalBackend.from_model(smol.model, smol.tokenizer, name="local/policy", dtype=dtype, threads=1)
+    assert fast.model is not smol.model
+    r = fast.generate([ChatRequest("lowp", chat("What is the capital of France?"), max_tokens=6)])[0]
+    assert r.error is None and r.output_ids and len(r.output_logprobs or []) == len(r.output_ids)
+    assert all(p.dtype == torch.float32 for p in smol.model.parameters())
+    assert not any(type(m).__module__.startswith("torch.ao") for m in smol.model.modules())
+
+
+def test_unknown_dtype_is_a_clear_error(smol: LocalBackend) -> None:
+    from inboxrl.models.base import BackendError
+
+    with pytest.raises(BackendError, match="unsupported dtype 'float8'"):
+        LocalBackend.from_model(smol.model, smol.tokenizer, dtype="float8")
