@@ -51,7 +51,7 @@ def test_generate_end_to_end_with_smollm2(questions_db: str, tmp_path: Path) -> 
     """The real 135M model writes mostly junk; the point is that it runs, counts every drop and writes valid files."""
     out = tmp_path / "smol.jsonl"
     args = ["--model", "local/smollm2-135m", "--batch-size", "2", "--max-batches", "1", "--email-chars", "200",
-            "--max-tokens", "96", "--max-body-chars", "1500"]
+            "--max-tokens", "64", "--max-body-chars", "1500"]
     summary = _generate(questions_db, out, *args)
     gen = {s["name"]: s for s in summary["stages"]}["generation"]
     assert gen["seen"] == 1 and summary["timing"]["model_calls"] == 1

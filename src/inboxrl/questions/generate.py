@@ -154,11 +154,11 @@ class _Caller:
 
 def _request(kind: str, model: str, version: str, ids: list[str], messages: list[dict[str, str]],
              max_tokens: int, cfg: GenerateConfig, response_format: dict[str, Any]) -> Call:
+    temperature = cfg.temperature if kind == "generate" else 0.0  # a check should not be a dice roll
     key = call_key(kind, model, version, ids,
-                   {"messages": messages, "max_tokens": max_tokens, "temperature": cfg.temperature,
-                    "seed": cfg.seed})
+                   {"messages": messages, "max_tokens": max_tokens, "temperature": temperature, "seed": cfg.seed})
     req = ChatRequest(episode_id=f"qgen-{kind}-{key[:12]}-{uuid.uuid4().hex[:6]}", messages=messages,
-                      max_tokens=max_tokens, temperature=cfg.temperature, seed=cfg.seed,
+                      max_tokens=max_tokens, temperature=temperature, seed=cfg.seed,
                       response_format=response_format)
     return Call(key, req, ids, kind, version)
 
@@ -271,7 +271,7 @@ def generate_questions(
     return GenerationResult(questions, totals, per_inbox, rejected, owners, timing)
 
 
-def _filter_batch(b: Batch, out: Any, st: dict[str, StageCount], dedup: NearDuplicateIndex,
+def _filter_batch(b: Batch, out: CallOutcome, st: dict[str, StageCount], dedup: NearDuplicateIndex,
                   cfg: GenerateConfig, rejected: list[Rejected]) -> list[Candidate]:
     gen = st["generation"]
     if out.error is not None:
