@@ -42,7 +42,7 @@ def test_fts_index_matches_messages(enron_store):
     w = sqlite3.connect(enron_store)
     w.execute("INSERT INTO messages_fts(messages_fts, rank) VALUES('integrity-check', 1)")
     w.close()
-    assert c.execute("SELECT value FROM meta WHERE key='fts_stale'").fetchone()[0] == "0"
+    assert c.execute("SELECT value FROM meta WHERE key='bulk_pending'").fetchone()[0] == "0"
     assert c.execute("SELECT count(*) FROM messages_fts").fetchone()[0] == n_msg
 
 

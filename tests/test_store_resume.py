@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from inboxrl.store.ingest import EXIT_AFTER_ENV, ingest
+from inboxrl.store.ingest import EXIT_AFTER_ENV, IngestConfig, ingest
 from store_helpers import message_id, real_messages, to_mbox, with_header
 
 FOLDERS = ["conferences", "universities", "ut", "rice", "stanford", "credit", "australia", "consultants"]
@@ -98,12 +98,16 @@ def test_real_enron_duplicate_groups_account_for_every_alias(enron_store):
     assert folders[0] >= 1
 
 
-_RUN = "import sys; from inboxrl.store.ingest import ingest; ingest(sys.argv[3:], sys.argv[2], workers=int(sys.argv[1]))"
+_RUN = (
+    "import sys; from inboxrl.store.ingest import IngestConfig, ingest; "
+    "ingest(sys.argv[4:], sys.argv[3], workers=int(sys.argv[1]), config=IngestConfig(batch_messages=int(sys.argv[2])))"
+)
 
 
-def _spawn(db, paths, env_extra, workers=1) -> subprocess.Popen:
-    """An ingest in its own process group, so a kill takes its worker processes with it."""
-    return subprocess.Popen([sys.executable, "-c", _RUN, str(workers), str(db), *map(str, paths)],
+def _spawn(db, paths, env_extra, workers=1, batch=300) -> subprocess.Popen:
+    """An ingest in its own process group, so a kill takes its worker processes with it. Small write transactions,
+    so that there are several commits to be killed between."""
+    return subprocess.Popen([sys.executable, "-c", _RUN, str(workers), str(batch), str(db), *map(str, paths)],
                             env=dict(os.environ, **env_extra), start_new_session=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
@@ -114,14 +118,16 @@ def test_killed_between_units_then_resumed_matches_a_clean_run(clean, paths, tmp
     _, err = p.communicate(timeout=300)
     assert p.returncode == 3, err.decode()[-2000:]
     c = sqlite3.connect(db)
-    assert c.execute("SELECT count(*) FROM ingested_sources").fetchone()[0] == 3
-    # consistent mid-way: every committed unit's messages are there, nothing of the others
-    n_stored = c.execute("SELECT sum(n_stored) FROM ingested_sources").fetchone()[0]
+    n_done = c.execute("SELECT count(*) FROM ingested_sources").fetchone()[0]
+    assert 3 <= n_done < len(FOLDERS)
+    # consistent mid-way: every committed unit's messages and aliases are there, nothing of the others
+    n_stored, n_read = c.execute("SELECT sum(n_stored), sum(n_read) FROM ingested_sources").fetchone()
     assert c.execute("SELECT count(*) FROM messages").fetchone()[0] == n_stored
-    assert c.execute("SELECT value FROM meta WHERE key='fts_stale'").fetchone()[0] == "1"
+    assert c.execute("SELECT count(*) FROM aliases").fetchone()[0] == n_read
+    assert c.execute("SELECT value FROM meta WHERE key='bulk_pending'").fetchone()[0] == "1"
     c.close()
     s = ingest(paths, db, workers=1)
-    assert s.sources_unchanged == 3 and s.sources_ingested == len(FOLDERS) - 3
+    assert s.sources_unchanged == n_done and s.sources_ingested == len(FOLDERS) - n_done
     assert _state(db) == clean[2]
 
 
@@ -156,8 +162,16 @@ def test_incremental_ingest_equals_one_run(clean, paths, tmp_path):
     first = ingest(paths[:3], db, workers=1)
     second = ingest(paths[3:], db, workers=1)
     c = sqlite3.connect(db)
-    assert c.execute("SELECT value FROM meta WHERE key='fts_stale'").fetchone()[0] == "0"
+    assert c.execute("SELECT value FROM meta WHERE key='bulk_pending'").fetchone()[0] == "0"
     assert c.execute("SELECT count(*) FROM sqlite_master WHERE name='participants_stage'").fetchone()[0] == 0
     c.close()
     assert first.stored + second.stored == clean[1].stored
+    assert _state(db) == clean[2]
+
+
+@pytest.mark.parametrize("cfg", [IngestConfig(fts="rebuild"), IngestConfig(batch_messages=1), IngestConfig(bulk="never")])
+def test_write_strategies_give_the_same_store(clean, paths, tmp_path, cfg):
+    """FTS rebuilt at the end, one transaction per unit, no bulk mode: all end in the same store."""
+    db = tmp_path / "v.db"
+    ingest(paths, db, workers=1, config=cfg)
     assert _state(db) == clean[2]

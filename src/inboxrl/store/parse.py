@@ -118,6 +118,8 @@ def decode_bytes(data: bytes, charset: str | None = None) -> str:
 
 def _unsurrogate(value: str) -> str:
     """The parser keeps undecodable header bytes as surrogates; turn them back into real text."""
+    if value.isascii():
+        return value
     try:
         value.encode("utf-8")
         return value
@@ -152,6 +154,9 @@ def decode_header_value(value: str | None) -> str:
         return ""
     if not isinstance(value, str):  # a Header object from an odd code path
         value = str(value)
+    if value.isascii() and "=?" not in value:  # most headers: only unfolding and whitespace to do
+        out = " ".join(value.split())
+        return out if out.isprintable() else " ".join(_CONTROL.sub(" ", out).split())
     value = _unsurrogate(_FOLD.sub("", value))
     if "=?" in value:
         value = _ENCODED_WORD.sub(_decode_word, _BETWEEN_WORDS.sub(r"\1\2", value))
@@ -162,19 +167,29 @@ def decode_header_value(value: str | None) -> str:
 
 _ANGLE = re.compile(r"<[^>]*>")
 _SIMPLE_LIST = re.compile(r'^[^"<>()\\;:]*$')
+_NO_QUOTES = re.compile(r'^[^"()\\;:]*$')
 
 
 def parse_addresses(value: str) -> list[tuple[str, str]]:
     """(name, lower-cased address) pairs. Plain comma lists (most of Enron) skip the slow RFC 5322 parser."""
     if not value:
         return []
-    value = _unsurrogate(_FOLD.sub("", value))
+    value = _unsurrogate(value)
     out: list[tuple[str, str]] = []
-    if _SIMPLE_LIST.match(value):
+    if _SIMPLE_LIST.match(value):  # folds are whitespace next to commas: strip() removes them
+        return [("", a) for a in (p.strip() for p in value.lower().split(",")) if a]
+    value = _FOLD.sub("", value)
+    if _NO_QUOTES.match(value):  # 'name <addr>, addr, ...': no quoted commas, so splitting is safe and fast
         for part in value.split(","):
-            addr = part.strip().lower()
-            if addr:
-                out.append(("", addr))
+            lt = part.find("<")
+            if lt < 0:
+                addr, name = part.strip().lower(), ""
+            else:
+                gt = part.find(">", lt)
+                addr = part[lt + 1 : gt if gt > 0 else len(part)].strip().lower()
+                name = decode_header_value(part[:lt]).strip().strip('"').strip()
+            if addr or name:
+                out.append((name, addr))
         return out
     try:
         pairs = email.utils.getaddresses([value])
@@ -220,7 +235,7 @@ def parse_date(raw: str, min_year: int = DEFAULT_MIN_YEAR, max_year: int = DEFAU
         dt = datetime(t[0], t[1], t[2], t[3], t[4], t[5]) - timedelta(seconds=offset)
     except (ValueError, OverflowError, TypeError):
         return None, False
-    return dt.strftime("%Y-%m-%dT%H:%M:%SZ"), min_year <= dt.year <= max_year
+    return dt.isoformat() + "Z", min_year <= dt.year <= max_year
 
 
 # ---------------------------------------------------------------------------------------------------- bodies
@@ -428,8 +443,10 @@ def parse_message(
     seen = {(from_addr, "from")}
     for role, xkey in (("to", "x-to"), ("cc", "x-cc"), ("bcc", "x-bcc")):
         pairs = parse_addresses(headers.get(role, ""))
-        xnames = _x_names(headers.get(xkey)) if pairs and any(not n for n, _ in pairs) else []
-        use_x = len(xnames) == len(pairs)
+        xval = headers.get(xkey, "")
+        use_x = bool(pairs) and xval.count(",") + 1 == len(pairs) and any(not n for n, _ in pairs)
+        xnames = _x_names(xval) if use_x else []
+        use_x = use_x and len(xnames) == len(pairs)
         for i, (name, addr) in enumerate(pairs):
             if not addr or (addr, role) in seen:
                 continue
