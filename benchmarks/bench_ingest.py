@@ -3,7 +3,8 @@
     python benchmarks/bench_ingest.py                       # full corpus -> data/enron.db, 2 workers
     python benchmarks/bench_ingest.py --peer kaminski-v,lay-k,kean-s   # plus 1-vs-2-worker ratio on a subset
 
-The store is built under a temporary name and moved to --db at the end, so readers of an existing data/enron.db
+The store is built under a temporary name and moved to --db at the end, so readers of an existing
+data/enron.db
 never see a half-built file. The machine's load average is printed with the figures: this box is shared, and a
 run next to other CPU-heavy jobs is slower in proportion.
 """
@@ -16,7 +17,6 @@ import os
 import resource
 import sqlite3
 import sys
-import time
 from datetime import date
 from pathlib import Path
 
@@ -75,8 +75,11 @@ def main() -> None:
     if not args.corpus.is_dir():
         sys.exit(f"corpus not found: {args.corpus} (set INBOXRL_SHARED)")
 
-    results: dict[str, object] = {"date": date.today().isoformat(), "command": " ".join(["python"] + sys.argv),
-                                  "cores": os.cpu_count()}
+    results: dict[str, object] = {
+        "date": date.today().isoformat(),
+        "command": " ".join(["python"] + sys.argv),
+        "cores": os.cpu_count(),
+    }
     if args.peer:
         subset = [args.corpus / c for c in args.peer.split(",")]
         tmp = args.db.with_name(".bench-peer.db")
@@ -84,8 +87,12 @@ def main() -> None:
         many = _run(subset, tmp, IngestConfig(workers=args.workers, fts=args.fts))
         for suffix in ("", "-wal", "-shm"):
             Path(f"{tmp}{suffix}").unlink(missing_ok=True)
-        results["peer"] = {"custodians": args.peer, "workers_1": one, f"workers_{args.workers}": many,
-                           "speedup": round(one["elapsed_s"] / many["elapsed_s"], 2)}
+        results["peer"] = {
+            "custodians": args.peer,
+            "workers_1": one,
+            f"workers_{args.workers}": many,
+            "speedup": round(one["elapsed_s"] / many["elapsed_s"], 2),
+        }
     if not args.skip_full:
         args.db.parent.mkdir(parents=True, exist_ok=True)
         tmp = args.db.with_name(f".{args.db.name}.building-{os.getpid()}")

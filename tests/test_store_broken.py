@@ -38,7 +38,9 @@ def test_broken_messages_in_an_mbox_are_counted_and_the_rest_kept(tmp_path, msgs
     bad_date = with_header(msgs[21], "Date", b"Tuesday, sometime after lunch")
     future = with_header(msgs[22], "Date", b"Thu, 1 Jan 2043 10:00:00 +0000")
     no_from_no_date = with_header(with_header(msgs[23], "From", None), "Date", None)
-    invalid_bytes = with_header(msgs[24], "Subject", b"\xff\xfe\x00 caf\xe9 \x9d\x81") + b"\n\xc3\x28\xa0\xa1\x00\x01"
+    invalid_bytes = (
+        with_header(msgs[24], "Subject", b"\xff\xfe\x00 caf\xe9 \x9d\x81") + b"\n\xc3\x28\xa0\xa1\x00\x01"
+    )
     no_headers = b"this line is not a header\n\x00\x01\x02\xff binary junk\n"
     empty = b"\n"
     data = to_mbox(good + [no_id, bad_date, future, no_from_no_date, invalid_bytes]) + (
@@ -58,9 +60,14 @@ def test_broken_messages_in_an_mbox_are_counted_and_the_rest_kept(tmp_path, msgs
     gen = _rows(db, "SELECT message_id FROM messages WHERE message_id LIKE '%@inboxrl.generated>'")
     assert len(gen) == 1
     flagged = dict(_rows(db, "SELECT message_id, date FROM messages WHERE date_ok = 0"))
-    assert flagged == {message_id(bad_date): None, message_id(future): "2043-01-01T10:00:00Z",
-                       message_id(no_from_no_date): None}
-    subj, body = _rows(db, "SELECT subject, body FROM messages WHERE message_id=?", message_id(invalid_bytes))[0]
+    assert flagged == {
+        message_id(bad_date): None,
+        message_id(future): "2043-01-01T10:00:00Z",
+        message_id(no_from_no_date): None,
+    }
+    subj, body = _rows(
+        db, "SELECT subject, body FROM messages WHERE message_id=?", message_id(invalid_bytes)
+    )[0]
     assert "caf" in subj and "\x00" not in subj + body
     assert _rows(db, "SELECT n_read, n_stored, n_skipped FROM ingested_sources") == [(27, 25, 2)]
 
@@ -122,7 +129,7 @@ def test_cli_reports_skips_and_exit_codes(tmp_path, msgs):
     assert r.exit_code == 0, r.output
     import json
 
-    out = json.loads(r.stdout[r.stdout.index("{"):])
+    out = json.loads(r.stdout[r.stdout.index("{") :])
     assert out["stored"] == 3 and out["skip_reasons"] == {"no mail headers": 1}
     r = runner.invoke(app, ["ingest", str(tmp_path / "missing.mbox"), "--db", str(tmp_path / "s.db")])
     assert r.exit_code == 2 and "source not found" in r.output and "Traceback" not in r.output

@@ -55,16 +55,21 @@ def test_ingest_cli_with_toml_config_and_summary_table(tmp_path, kaminski_dir):
     cfg = tmp_path / "ingest.toml"
     cfg.write_text("[ingest]\nworkers = 1\nmax_year = 2000\nbatch_messages = 50\n")
     db = tmp_path / "s.db"
-    r = runner.invoke(app, ["ingest", str(kaminski_dir / "ut.mbox.xz"), "--db", str(db), "--config", str(cfg)])
+    r = runner.invoke(
+        app, ["ingest", str(kaminski_dir / "ut.mbox.xz"), "--db", str(db), "--config", str(cfg)]
+    )
     assert r.exit_code == 0, r.output
     assert "messages read" in r.stdout and "duplicates" in r.stdout
     c = sqlite3.connect(db)
     n, late, flagged = c.execute(
-        "SELECT count(*), sum(date >= '2001'), sum(date_ok = 0) FROM messages").fetchone()
+        "SELECT count(*), sum(date >= '2001'), sum(date_ok = 0) FROM messages"
+    ).fetchone()
     assert late > 0 and flagged == late  # max_year = 2000 from the file: later mail kept but flagged
     again = runner.invoke(app, ["ingest", str(kaminski_dir / "ut.mbox.xz"), "--db", str(db), "--json"])
     assert json.loads(again.stdout)["stored"] == 0
     bad = tmp_path / "bad.yaml"
     bad.write_text("workers: lots\n")
-    r = runner.invoke(app, ["ingest", str(kaminski_dir / "ut.mbox.xz"), "--db", str(db), "--config", str(bad)])
+    r = runner.invoke(
+        app, ["ingest", str(kaminski_dir / "ut.mbox.xz"), "--db", str(db), "--config", str(bad)]
+    )
     assert r.exit_code == 2 and "cannot read config" in r.output

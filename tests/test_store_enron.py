@@ -1,4 +1,4 @@
-"""The session store built from all of kaminski-v: its counts, its recipients against the raw headers, grounding."""
+"""The session store built from all of kaminski-v: counts, recipients against the raw headers, grounding."""
 
 from __future__ import annotations
 
@@ -20,17 +20,22 @@ def _conn(db) -> sqlite3.Connection:
 
 
 def test_every_kaminski_message_is_stored_or_an_alias(enron_store, kaminski_dir):
-    n_raw = sum(lzma.decompress(p.read_bytes()).count(b"\nFrom MAILER-DAEMON") + 1
-                for p in kaminski_dir.glob("*.mbox.xz"))
+    n_raw = sum(
+        lzma.decompress(p.read_bytes()).count(b"\nFrom MAILER-DAEMON") + 1
+        for p in kaminski_dir.glob("*.mbox.xz")
+    )
     c = _conn(enron_store)
     n_alias = c.execute("SELECT count(*) FROM aliases").fetchone()[0]
     n_msg = c.execute("SELECT count(*) FROM messages").fetchone()[0]
     n_skip = c.execute("SELECT count(*) FROM skips").fetchone()[0]
-    # Message-IDs are unique in the corpus, so every copy read is one alias row; duplicates make fewer messages.
+    # Message-IDs are unique in the corpus, so every copy read is one alias row; duplicates make fewer
+    # messages.
     assert n_alias + n_skip == n_raw
     assert n_skip == 0
     assert 0 < n_msg < n_alias
-    assert c.execute("SELECT count(*) FROM ingested_sources").fetchone()[0] == len(list(kaminski_dir.glob("*.xz")))
+    assert c.execute("SELECT count(*) FROM ingested_sources").fetchone()[0] == len(
+        list(kaminski_dir.glob("*.xz"))
+    )
 
 
 def test_fts_index_matches_messages(enron_store):
@@ -47,14 +52,16 @@ def test_fts_index_matches_messages(enron_store):
 
 
 def test_recipients_match_raw_headers(enron_store, kaminski_dir):
-    """Every To/Cc/Bcc address in a raw message is a participant of the stored row its Message-ID resolves to."""
+    """Every To/Cc/Bcc address of a raw message is a participant of the row its Message-ID resolves to."""
     raw = lzma.decompress((kaminski_dir / "inbox.mbox.xz").read_bytes())
     msgs, _ = split_mbox(raw)
     c = _conn(enron_store)
     checked = with_cc = with_bcc = 0
     for m in msgs[:400]:
         hdr = email.message_from_bytes(m, policy=compat32)
-        rowid = c.execute("SELECT message_rowid FROM aliases WHERE alias=?", (hdr["Message-ID"].strip(),)).fetchone()[0]
+        rowid = c.execute(
+            "SELECT message_rowid FROM aliases WHERE alias=?", (hdr["Message-ID"].strip(),)
+        ).fetchone()[0]
         stored = set(c.execute("SELECT role, address FROM participants WHERE message_rowid=?", (rowid,)))
         for role in ("to", "cc", "bcc"):
             want = {(role, a) for v in hdr.get_all(role, []) for _, a in parse_addresses(str(v)) if a}
@@ -71,15 +78,22 @@ def test_dates_are_utc_iso(enron_store):
         "SELECT date, date_raw FROM messages WHERE message_id='<12345254.1075840783118.JavaMail.evans@thyme>'"
     ).fetchone()
     assert row == ("2002-01-25T19:22:16Z", "Fri, 25 Jan 2002 11:22:16 -0800 (PST)")
-    bad = c.execute("SELECT count(*) FROM messages WHERE date_ok=1 AND date NOT GLOB "
-                    "'[12][0-9][0-9][0-9]-[01][0-9]-[0-3][0-9]T[0-2][0-9]:[0-5][0-9]:[0-5][0-9]Z'").fetchone()[0]
+    bad = c.execute(
+        "SELECT count(*) FROM messages WHERE date_ok=1 AND date NOT GLOB "
+        "'[12][0-9][0-9][0-9]-[01][0-9]-[0-3][0-9]T[0-2][0-9]:[0-5][0-9]:[0-5][0-9]Z'"
+    ).fetchone()[0]
     assert bad == 0
 
 
 def test_participant_dates_copy_message_dates(enron_store):
     c = _conn(enron_store)
-    assert c.execute("SELECT count(*) FROM participants p JOIN messages m ON m.id=p.message_rowid "
-                     "WHERE p.date IS NOT m.date").fetchone()[0] == 0
+    assert (
+        c.execute(
+            "SELECT count(*) FROM participants p JOIN messages m ON m.id=p.message_rowid "
+            "WHERE p.date IS NOT m.date"
+        ).fetchone()[0]
+        == 0
+    )
     assert json.loads(c.execute("SELECT attachments FROM messages LIMIT 1").fetchone()[0]) == []
 
 

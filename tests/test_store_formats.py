@@ -100,8 +100,10 @@ def test_enron_maildir_folders_recursive(tmp_path, msgs):
         for i, m in enumerate(part, 1):
             (d / f"{i}.").write_bytes(m)
     units, _ = discover([tmp_path / "maildir"])
-    assert sorted((u.kind, u.label) for u in units) == [("enron-dir", "inbox/projects"),
-                                                        ("enron-dir", "kaminski-v/inbox")]
+    assert sorted((u.kind, u.label) for u in units) == [
+        ("enron-dir", "inbox/projects"),
+        ("enron-dir", "kaminski-v/inbox"),
+    ]
     s = ingest([tmp_path / "maildir"], tmp_path / "s.db", workers=1)
     _check(tmp_path / "s.db", msgs, s)
 

@@ -53,7 +53,9 @@ def test_rfc2047_subject_and_names_decode():
 
 def test_raw_8bit_header_bytes_and_body_charsets(msgs):
     raw = with_header(msgs[0], "Subject", "Réunion à Zürich".encode("cp1252"))
-    raw = raw.replace(b"Content-Type: text/plain; charset=us-ascii", b"Content-Type: text/plain; charset=bogus-42")
+    raw = raw.replace(
+        b"Content-Type: text/plain; charset=us-ascii", b"Content-Type: text/plain; charset=bogus-42"
+    )
     raw = raw + "\nSigned, Müller — €5".encode("cp1252")
     m = parse_message(raw)
     assert m.subject == "Réunion à Zürich"
@@ -71,8 +73,9 @@ def test_html_only_becomes_text_without_script_or_style():
     assert text.splitlines()[0] == "Dear Vince,"
     assert "The seminar is on Friday at 3&4." in text  # entities decoded, &nbsp; is a space
     assert "alert" not in text and "color" not in text
-    raw = (b"Message-ID: <h@t>\nFrom: a@b.com\nContent-Type: text/html; charset=iso-8859-1\n\n"
-           + html.replace("Vince", "Ren\xe9").encode("latin-1"))
+    raw = b"Message-ID: <h@t>\nFrom: a@b.com\nContent-Type: text/html; charset=iso-8859-1\n\n" + html.replace(
+        "Vince", "Ren\xe9"
+    ).encode("latin-1")
     m = parse_message(raw)
     assert m.body.startswith("Dear Ren\xe9,") and "<p>" not in m.body and "alert" not in m.body
 
@@ -82,25 +85,31 @@ def test_multipart_prefers_plain_and_keeps_only_attachment_names(msgs):
     plain = base.get_payload()
     pdf = base64.b64encode(b"%PDF-1.4 binary \x00\x01 content").decode()
     mime = (
-        "Message-ID: <mime-1@test>\nDate: Mon, 4 Dec 2000 09:00:00 -0600\nFrom: a@enron.com\nTo: b@enron.com\n"
+        "Message-ID: <mime-1@test>\nDate: Mon, 4 Dec 2000 09:00:00 -0600\nFrom: a@enron.com\n"
+        "To: b@enron.com\n"
         "Subject: report\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=XX\n\n--XX\n"
         "Content-Type: multipart/alternative; boundary=YY\n\n--YY\nContent-Type: text/plain; charset=utf-8\n"
         f"Content-Transfer-Encoding: quoted-printable\n\n{plain[:300]}=E2=82=AC\n--YY\n"
         "Content-Type: text/html\n\n<p>HTML VERSION</p>\n--YY--\n--XX\n"
-        "Content-Type: application/pdf; name=\"=?utf-8?q?Q4_r=C3=A9sum=C3=A9.pdf?=\"\n"
+        'Content-Type: application/pdf; name="=?utf-8?q?Q4_r=C3=A9sum=C3=A9.pdf?="\n'
         f"Content-Disposition: attachment\nContent-Transfer-Encoding: base64\n\n{pdf}\n--XX--\n"
     ).encode()
     m = parse_message(mime)
     assert m.attachments == ["Q4 résumé.pdf"]
     assert "HTML VERSION" not in m.body and "%PDF" not in m.body
     assert m.body.rstrip().endswith("€")
-    html_only = mime.replace(b"Content-Type: text/plain; charset=utf-8", b"Content-Type: image/png; name=a.png")
+    html_only = mime.replace(
+        b"Content-Type: text/plain; charset=utf-8", b"Content-Type: image/png; name=a.png"
+    )
     assert "HTML VERSION" in parse_message(html_only).body
 
 
 def test_dates_normalise_to_utc_and_bad_ones_are_flagged():
     assert parse_date("Fri, 25 Jan 2002 11:22:16 -0800 (PST)") == ("2002-01-25T19:22:16Z", True)
-    assert parse_date("Mon, 31 Dec 1979 16:00:00 -0800 (PST)") == ("1980-01-01T00:00:00Z", False)  # kept, flagged
+    assert parse_date("Mon, 31 Dec 1979 16:00:00 -0800 (PST)") == (
+        "1980-01-01T00:00:00Z",
+        False,
+    )  # kept, flagged
     assert parse_date("Sat, 1 Jan 2044 00:00:00 +0000") == ("2044-01-01T00:00:00Z", False)
     assert parse_date("Sat, 1 Jan 2044 00:00:00 +0000", max_year=2050) == ("2044-01-01T00:00:00Z", True)
     assert parse_date("yesterday-ish") == (None, False)
@@ -148,7 +157,8 @@ def test_content_hash_is_the_art_e_rule():
 def test_quoted_names_with_commas_and_duplicate_recipients():
     raw = (
         b'Message-ID: <x@y>\nFrom: "Kaminski, Vince" <Vince.Kaminski@ENRON.com>\n'
-        b'To: "Crenshaw, Shirley" <shirley.crenshaw@enron.com>, a@b.com, a@b.com\nCc: c@d.com\nCc: e@f.com\n\nhi\n'
+        b'To: "Crenshaw, Shirley" <shirley.crenshaw@enron.com>, a@b.com, a@b.com\n'
+        b"Cc: c@d.com\nCc: e@f.com\n\nhi\n"
     )
     m = parse_message(raw)
     assert (m.from_addr, m.from_name) == ("vince.kaminski@enron.com", "Kaminski, Vince")

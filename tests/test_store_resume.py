@@ -1,4 +1,4 @@
-"""Idempotency, duplicates/aliases, and kill-and-resume: a killed ingest re-run ends exactly like a clean run."""
+"""Idempotency, duplicates/aliases, kill-and-resume: a killed ingest re-run ends like a clean run."""
 
 from __future__ import annotations
 
@@ -25,11 +25,20 @@ def _state(db) -> dict[str, object]:
             t: c.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
             for t in ("messages", "aliases", "participants", "skips", "ingested_sources", "messages_fts")
         }
-        out["alias_map"] = set(c.execute(
-            "SELECT a.alias, m.content_hash FROM aliases a JOIN messages m ON m.id = a.message_rowid"))
-        out["participants_set"] = set(c.execute(
-            "SELECT m.content_hash, p.address, p.role FROM participants p JOIN messages m ON m.id=p.message_rowid"))
-        out["fts_hits"] = c.execute("SELECT count(*) FROM messages_fts WHERE messages_fts MATCH 'research'").fetchone()[0]
+        out["alias_map"] = set(
+            c.execute(
+                "SELECT a.alias, m.content_hash FROM aliases a JOIN messages m ON m.id = a.message_rowid"
+            )
+        )
+        out["participants_set"] = set(
+            c.execute(
+                "SELECT m.content_hash, p.address, p.role FROM participants p"
+                " JOIN messages m ON m.id=p.message_rowid"
+            )
+        )
+        out["fts_hits"] = c.execute(
+            "SELECT count(*) FROM messages_fts WHERE messages_fts MATCH 'research'"
+        ).fetchone()[0]
         c.execute("INSERT INTO messages_fts(messages_fts, rank) VALUES('integrity-check', 1)")
         return out
     finally:
@@ -53,7 +62,11 @@ def test_second_run_adds_nothing(clean, paths, tmp_path):
     assert first.stored > 1000 and first.sources_ingested == len(FOLDERS)
     again = ingest(paths, db, workers=1)
     assert (again.sources_ingested, again.sources_unchanged, again.messages_read, again.stored) == (
-        0, len(FOLDERS), 0, 0)
+        0,
+        len(FOLDERS),
+        0,
+        0,
+    )
     assert _state(db) == state
     # The same file under another path is read again, but every message is already there.
     copy = tmp_path / "copy.mbox.xz"
@@ -65,7 +78,8 @@ def test_second_run_adds_nothing(clean, paths, tmp_path):
 
 def test_duplicates_are_stored_once_and_every_copy_resolves(tmp_path, kaminski_dir):
     msgs = real_messages(kaminski_dir, "rice", 12)
-    # The same mail filed in a second folder: its own Message-ID, and (as in Enron) a Bcc only this copy shows.
+    # The same mail filed in a second folder: its own Message-ID, and (as in Enron) a Bcc only this copy
+    # shows.
     copies = [with_header(m, "Message-ID", f"<copy{i}@other.folder>".encode()) for i, m in enumerate(msgs)]
     copies[0] = with_header(copies[0], "Bcc", b"hidden.reader@enron.com")
     (tmp_path / "a").mkdir()
@@ -81,35 +95,47 @@ def test_duplicates_are_stored_once_and_every_copy_resolves(tmp_path, kaminski_d
         assert a is not None and a == b
     rowid = c.execute("SELECT message_rowid FROM aliases WHERE alias='<copy0@other.folder>'").fetchone()[0]
     assert ("bcc", "hidden.reader@enron.com") in set(
-        c.execute("SELECT role, address FROM participants WHERE message_rowid=?", (rowid,)))
+        c.execute("SELECT role, address FROM participants WHERE message_rowid=?", (rowid,))
+    )
     sources = {r[0] for r in c.execute("SELECT source FROM aliases WHERE message_rowid=?", (rowid,))}
     assert sources == {"a/inbox", "a/projects"}
 
 
 def test_real_enron_duplicate_groups_account_for_every_alias(enron_store):
-    """kaminski-v files some mails in several folders: each such group is one row whose aliases all point at it."""
+    """kaminski-v files some mails in several folders: each group is one row whose aliases all point at it."""
     c = sqlite3.connect(f"file:{enron_store}?mode=ro", uri=True)
     groups = c.execute(
-        "SELECT message_rowid, count(*) FROM aliases GROUP BY message_rowid HAVING count(*) > 1").fetchall()
+        "SELECT message_rowid, count(*) FROM aliases GROUP BY message_rowid HAVING count(*) > 1"
+    ).fetchall()
     assert len(groups) > 100
-    n_msg, n_alias = c.execute("SELECT (SELECT count(*) FROM messages), (SELECT count(*) FROM aliases)").fetchone()
+    n_msg, n_alias = c.execute(
+        "SELECT (SELECT count(*) FROM messages), (SELECT count(*) FROM aliases)"
+    ).fetchone()
     assert n_alias - n_msg == sum(n - 1 for _, n in groups)
-    folders = c.execute("SELECT count(DISTINCT source) FROM aliases WHERE message_rowid=?", (groups[0][0],)).fetchone()
+    folders = c.execute(
+        "SELECT count(DISTINCT source) FROM aliases WHERE message_rowid=?", (groups[0][0],)
+    ).fetchone()
     assert folders[0] >= 1
 
 
 _RUN = (
     "import sys; from inboxrl.store.ingest import IngestConfig, ingest; "
-    "ingest(sys.argv[4:], sys.argv[3], workers=int(sys.argv[1]), config=IngestConfig(batch_messages=int(sys.argv[2])))"
+    "ingest(sys.argv[4:], sys.argv[3], workers=int(sys.argv[1]),"
+    " config=IngestConfig(batch_messages=int(sys.argv[2])))"
 )
 
 
 def _spawn(db, paths, env_extra, workers=1, batch=300) -> subprocess.Popen:
-    """An ingest in its own process group, so a kill takes its worker processes with it. Small write transactions,
+    """An ingest in its own process group, so a kill takes its worker processes with it. Small write
+    transactions,
     so that there are several commits to be killed between."""
-    return subprocess.Popen([sys.executable, "-c", _RUN, str(workers), str(batch), str(db), *map(str, paths)],
-                            env=dict(os.environ, **env_extra), start_new_session=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    return subprocess.Popen(
+        [sys.executable, "-c", _RUN, str(workers), str(batch), str(db), *map(str, paths)],
+        env=dict(os.environ, **env_extra),
+        start_new_session=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
 
 
 def test_killed_between_units_then_resumed_matches_a_clean_run(clean, paths, tmp_path):
@@ -149,7 +175,9 @@ def test_sigkill_mid_ingest_with_worker_processes_then_resume(clean, paths, tmp_
     os.killpg(p.pid, signal.SIGKILL)
     p.wait(timeout=30)
     if p.returncode == 0:
-        pytest.skip("ingest finished before it could be killed")  # cannot happen with 8 units unless very fast
+        pytest.skip(
+            "ingest finished before it could be killed"
+        )  # cannot happen with 8 units unless very fast
     assert p.returncode == -signal.SIGKILL
     s = ingest(paths, db, workers=1)
     assert s.sources_unchanged >= 2
@@ -169,7 +197,9 @@ def test_incremental_ingest_equals_one_run(clean, paths, tmp_path):
     assert _state(db) == clean[2]
 
 
-@pytest.mark.parametrize("cfg", [IngestConfig(fts="rebuild"), IngestConfig(batch_messages=1), IngestConfig(bulk="never")])
+@pytest.mark.parametrize(
+    "cfg", [IngestConfig(fts="rebuild"), IngestConfig(batch_messages=1), IngestConfig(bulk="never")]
+)
 def test_write_strategies_give_the_same_store(clean, paths, tmp_path, cfg):
     """FTS rebuilt at the end, one transaction per unit, no bulk mode: all end in the same store."""
     db = tmp_path / "v.db"

@@ -1,6 +1,7 @@
 """`inboxrl ingest` and `inboxrl inboxes`.
 
-Errors the user can fix (a missing source, a path that is not a store) print one red line and exit 2; bad mail never
+Errors the user can fix (a missing source, a path that is not a store) print one red line and exit 2; bad mail
+never
 stops a run, it shows up in the summary's skip reasons.
 """
 
@@ -40,8 +41,10 @@ def _summary_table(s) -> object:  # type: ignore[no-untyped-def]
     rows += [
         ("elapsed", f"{s.elapsed_s:.1f} s"),
         ("messages/s", f"{s.msgs_per_s:,.0f}"),
-        ("store: messages / aliases / participants", f"{s.store_messages:,} / {s.store_aliases:,} / "
-                                                    f"{s.store_participants:,}"),
+        (
+            "store: messages / aliases / participants",
+            f"{s.store_messages:,} / {s.store_aliases:,} / {s.store_participants:,}",
+        ),
     ]
     for k, v in rows:
         t.add_row(k, f"{v:,}" if isinstance(v, int) else str(v))
@@ -49,7 +52,7 @@ def _summary_table(s) -> object:  # type: ignore[no-untyped-def]
 
 
 def list_inboxes(db: str | Path, limit: int | None = None) -> list[dict[str, object]]:
-    """Inbox addresses (sender or any To/Cc/Bcc recipient) with their number of distinct messages, most first."""
+    """Inbox addresses (sender or any To/Cc/Bcc recipient) with their distinct message counts, most first."""
     from inboxrl.store import schema
 
     conn = schema.connect(str(db), readonly=True)
@@ -87,13 +90,15 @@ def register(app: typer.Typer) -> None:
 
     @app.command("ingest")
     def ingest_cmd(
-        sources: list[str] = typer.Argument(..., help="mbox (.xz/.gz) files, folders, Maildirs, .eml, Kaggle CSV."),
+        sources: list[str] = typer.Argument(
+            ..., help="mbox (.xz/.gz) files, folders, Maildirs, .eml, Kaggle CSV."
+        ),
         db: str = typer.Option(..., "--db", help="The SQLite store to create or extend."),
         workers: int = typer.Option(2, "--workers", min=1, help="Parser processes."),
         config: str | None = typer.Option(None, "--config", help="YAML/TOML file with ingest settings."),
         as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
     ) -> None:
-        """Read mail into the store. Safe to re-run (adds nothing new) and to interrupt (a re-run completes it)."""
+        """Read mail into the store. Safe to re-run (adds nothing) and to interrupt (re-run to complete)."""
         from inboxrl.store.ingest import IngestConfig, IngestProgress, ingest, load_config
         from inboxrl.store.sources import SourceError
 
@@ -115,14 +120,25 @@ def register(app: typer.Typer) -> None:
 
         console = Console(stderr=True)
         with Progress(
-            TextColumn("[bold]ingest"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[msgs]}"),
-            TimeElapsedColumn(), TextColumn("{task.fields[unit]}"), console=console, transient=as_json,
+            TextColumn("[bold]ingest"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[msgs]}"),
+            TimeElapsedColumn(),
+            TextColumn("{task.fields[unit]}"),
+            console=console,
+            transient=as_json,
         ) as bar:
             task = bar.add_task("ingest", total=None, msgs="", unit="")
 
             def progress(p: IngestProgress) -> None:
-                bar.update(task, total=p.units_total, completed=p.units_done,
-                           msgs=f"{p.messages_read:,} msgs", unit=p.unit[-40:])
+                bar.update(
+                    task,
+                    total=p.units_total,
+                    completed=p.units_done,
+                    msgs=f"{p.messages_read:,} msgs",
+                    unit=p.unit[-40:],
+                )
 
             try:
                 summary = ingest(sources, db, workers=workers, progress=progress, config=cfg)

@@ -1,7 +1,8 @@
 """Which questions can be answered from a given store.
 
 A question is *grounded* in a store when every Message-ID it cites resolves, through `aliases`, to a stored
-message. Question sets cite whichever copy their generator saw, and the shared corpus lacks some folders, so most
+message. Question sets cite whichever copy their generator saw, and the shared corpus lacks some folders, so
+most
 ART-E questions are not grounded; evaluation must count and report this, never assume it.
 """
 
@@ -45,10 +46,9 @@ def _in_scope(conn: sqlite3.Connection, rowid: int, q: Question) -> bool:
     return row is not None
 
 
-def ground(
-    db_path: str | Path, questions: str | Path | list[Question], in_scope: bool = False
-) -> Grounding:
-    """Splits questions into grounded and not. With in_scope, a source must also lie in the question's inbox and
+def ground(db_path: str | Path, questions: str | Path | list[Question], in_scope: bool = False) -> Grounding:
+    """Splits questions into grounded and not. With in_scope, a source must also lie in the question's inbox
+    and
     before its date, i.e. be findable by the agent's tools."""
     qs = load_questions(questions) if isinstance(questions, (str, Path)) else list(questions)
     conn = schema.connect(str(db_path), readonly=True)

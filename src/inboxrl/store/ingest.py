@@ -4,16 +4,23 @@ Why this shape:
 - Parsing is the cost (about 10k messages/s per core), so worker processes read and parse whole units and the
   main process only inserts. SQLite has one writer anyway.
 - A unit's messages, aliases, participants, skips and its `ingested_sources` row go in the same transaction (a
-  transaction holds a few thousand messages' worth of whole units), so a kill at any moment leaves the store as
-  if the uncommitted units had never been started; a re-run skips finished units (same size and mtime) and ends
+  transaction holds a few thousand messages' worth of whole units), so a kill at any moment leaves the store
+  as
+  if the uncommitted units had never been started; a re-run skips finished units (same size and mtime) and
+  ends
   with exactly the counts of an uninterrupted run.
-- Duplicates are found in memory (content hash -> row id, alias -> row id, loaded from the store at start), which
+- Duplicates are found in memory (content hash -> row id, alias -> row id, loaded from the store at start),
+which
   keeps the writer to plain `executemany` inserts.
-- On a bulk load into an empty store the secondary indexes are dropped and built once at the end, and participants
-  go to an append-only staging table that is moved into `participants` in key order at the end: CREATE INDEX and
-  sorted inserts are 2-3x cheaper than random b-tree inserts. The FTS index is kept in step by its trigger: with
+- On a bulk load into an empty store the secondary indexes are dropped and built once at the end, and
+participants
+  go to an append-only staging table that is moved into `participants` in key order at the end: CREATE INDEX
+  and
+  sorted inserts are 2-3x cheaper than random b-tree inserts. The FTS index is kept in step by its trigger:
+  with
   transactions of thousands of messages that costs about what one 'rebuild' does, and it overlaps with parsing
-  instead of adding a serial tail. `meta.bulk_pending` remembers a bulk load that a kill interrupted; the next run
+  instead of adding a serial tail. `meta.bulk_pending` remembers a bulk load that a kill interrupted; the next
+  run
   finishes it. Until then the store is consistent (every committed unit complete) but has no participants.
 """
 
@@ -45,8 +52,10 @@ POOL_MIN_BYTES = int(os.environ.get("INBOXRL_INGEST_POOL_MIN_BYTES", 8 << 20))
 _FTS_TRIGGER = """CREATE TRIGGER IF NOT EXISTS messages_ai AFTER INSERT ON messages BEGIN
     INSERT INTO messages_fts(rowid, subject, body) VALUES (new.id, new.subject, new.body);
 END;"""
-_STAGE_DDL = ("CREATE TABLE IF NOT EXISTS participants_stage ("
-              "message_rowid INTEGER NOT NULL, date TEXT, parts TEXT NOT NULL)")
+_STAGE_DDL = (
+    "CREATE TABLE IF NOT EXISTS participants_stage ("
+    "message_rowid INTEGER NOT NULL, date TEXT, parts TEXT NOT NULL)"
+)
 _PARTS_FROM_JSON = (
     "INSERT OR IGNORE INTO participants(message_rowid, address, name, role, date)"
     " SELECT ?1, j.value->>0, j.value->>1, j.value->>2, ?2 FROM json_each(?3) j"
@@ -67,11 +76,12 @@ class IngestConfig(BaseModel):
     max_year: int = DEFAULT_MAX_YEAR
     bulk: Literal["auto", "always", "never"] = Field(
         "auto",
-        description="build participants and the secondary indexes once at the end (auto: when the store starts"
-        " empty or a killed bulk load is being resumed) instead of keeping them in step per row",
+        description="build participants and the secondary indexes once at the end (auto: when the store"
+        " starts empty or a killed bulk load is being resumed) instead of keeping them in step per row",
     )
     fts: Literal["inline", "rebuild"] = Field(
-        "inline", description="bulk loads: index text as it is written, or rebuild the FTS index once at the end"
+        "inline",
+        description="bulk loads: index text as it is written, or rebuild the FTS index once at the end",
     )
     batch_messages: int = Field(4000, ge=1, description="messages per write transaction")
     cache_mb: int = 256
@@ -117,13 +127,21 @@ def _reason_group(reason: str) -> str:
 class _Writer:
     """The single writer. Units are written into one open transaction that commits every `batch_messages`
     messages (each unit with its `ingested_sources` row, so a group is all-or-nothing and a kill loses only
-    uncommitted units). Larger transactions make FTS5 flush fewer, bigger segments: about as cheap as a rebuild.
+    uncommitted units). Larger transactions make FTS5 flush fewer, bigger segments: about as cheap as a
+    rebuild.
 
-    If a group fails to write, it is rolled back and retried unit by unit, so one bad unit is recorded as a skip
+    If a group fails to write, it is rolled back and retried unit by unit, so one bad unit is recorded as a
+    skip
     and the others are kept."""
 
-    def __init__(self, conn: sqlite3.Connection, bulk: bool, batch_messages: int,
-                 summary: IngestSummary, reasons: Counter[str]) -> None:
+    def __init__(
+        self,
+        conn: sqlite3.Connection,
+        bulk: bool,
+        batch_messages: int,
+        summary: IngestSummary,
+        reasons: Counter[str],
+    ) -> None:
         self.conn = conn
         self.bulk = bulk
         self.batch = batch_messages
@@ -173,8 +191,10 @@ class _Writer:
         self.reasons[_reason_group(reason)] += 1
         with self.conn:
             self.conn.execute("BEGIN")
-            self.conn.execute("INSERT OR REPLACE INTO skips(source, position, reason) VALUES (?,?,?)",
-                              (res.unit.key, "file", reason))
+            self.conn.execute(
+                "INSERT OR REPLACE INTO skips(source, position, reason) VALUES (?,?,?)",
+                (res.unit.key, "file", reason),
+            )
         self.committed_units += 1
 
     def _write(self, group: list[UnitResult]) -> None:
@@ -190,9 +210,20 @@ class _Writer:
         for res in group:
             u = res.unit
             stored = dup = already = 0
-            for _pos, mid, subject, from_addr, from_name, date, date_raw, date_ok, body, atts, chash, ps in (
-                res.records
-            ):
+            for (
+                _pos,
+                mid,
+                subject,
+                from_addr,
+                from_name,
+                date,
+                date_raw,
+                date_ok,
+                body,
+                atts,
+                chash,
+                ps,
+            ) in res.records:
                 if mid in self.by_alias or mid in new_alias:
                     already += 1
                     continue
@@ -201,8 +232,22 @@ class _Writer:
                     rowid = self.next_id + len(new_hash)
                     new_hash[chash] = rowid
                     self.dates[rowid] = date
-                    msgs.append((rowid, mid, subject, from_addr, from_name, date, date_raw, date_ok, body, atts,
-                                 u.label, chash))
+                    msgs.append(
+                        (
+                            rowid,
+                            mid,
+                            subject,
+                            from_addr,
+                            from_name,
+                            date,
+                            date_raw,
+                            date_ok,
+                            body,
+                            atts,
+                            u.label,
+                            chash,
+                        )
+                    )
                     stored += 1
                 else:
                     dup += 1
@@ -219,8 +264,8 @@ class _Writer:
         c = self.conn
         c.execute("BEGIN")
         c.executemany(
-            "INSERT INTO messages(id, message_id, subject, from_addr, from_name, date, date_raw, date_ok, body,"
-            " attachments, source, content_hash) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            "INSERT INTO messages(id, message_id, subject, from_addr, from_name, date, date_raw, date_ok,"
+            " body, attachments, source, content_hash) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
             msgs,
         )
         if self.bulk:
@@ -275,8 +320,9 @@ def _results(units: list[SourceUnit], cfg: IngestConfig) -> Iterator[UnitResult]
             yield parse_unit(u)
         return
     ctx = multiprocessing.get_context("spawn")  # never fork a process that may hold torch threads
-    with ctx.Pool(min(cfg.workers, len(units)), initializer=init_worker,
-                  initargs=(cfg.min_year, cfg.max_year)) as pool:
+    with ctx.Pool(
+        min(cfg.workers, len(units)), initializer=init_worker, initargs=(cfg.min_year, cfg.max_year)
+    ) as pool:
         yield from pool.imap(parse_unit, units, chunksize=1)
 
 
@@ -289,7 +335,8 @@ def ingest(
 ) -> IngestSummary:
     """Ingests mail files/folders into the store at db_path (created if missing). Safe to re-run and to kill.
 
-    Raises SourceError for a source path that does not exist and sqlite3.Error when the database cannot be opened;
+    Raises SourceError for a source path that does not exist and sqlite3.Error when the database cannot be
+    opened;
     bad mail never raises, it is counted in the summary and recorded in `skips`.
     """
     t0 = time.perf_counter()
@@ -306,7 +353,9 @@ def ingest(
         summary = IngestSummary(sources_found=len(units), db_path=str(db_path))
         reasons: Counter[str] = Counter()
 
-        done = {row[0]: (row[1], row[2]) for row in conn.execute("SELECT path, size, mtime FROM ingested_sources")}
+        done = {
+            row[0]: (row[1], row[2]) for row in conn.execute("SELECT path, size, mtime FROM ingested_sources")
+        }
         todo = [u for u in units if done.get(u.key) != (u.size, u.mtime)]
         summary.sources_unchanged = len(units) - len(todo)
         todo.sort(key=lambda u: (-u.size, u.key))  # biggest first: the pool's tail stays short
@@ -314,8 +363,9 @@ def ingest(
         if unknown:
             with conn:
                 conn.execute("BEGIN")
-                conn.executemany("INSERT OR REPLACE INTO skips(source, position, reason) VALUES (?, 'file', ?)",
-                                 unknown)
+                conn.executemany(
+                    "INSERT OR REPLACE INTO skips(source, position, reason) VALUES (?, 'file', ?)", unknown
+                )
             summary.skipped += len(unknown)
             for _, reason in unknown:
                 reasons[_reason_group(reason)] += 1
@@ -363,8 +413,12 @@ def ingest(
         summary.skip_reasons = dict(reasons.most_common())
         summary.elapsed_s = round(time.perf_counter() - t0, 3)
         summary.msgs_per_s = round(summary.messages_read / summary.elapsed_s, 1) if summary.elapsed_s else 0.0
-        for name, table in (("store_messages", "messages"), ("store_aliases", "aliases"),
-                            ("store_participants", "participants"), ("store_skips", "skips")):
+        for name, table in (
+            ("store_messages", "messages"),
+            ("store_aliases", "aliases"),
+            ("store_participants", "participants"),
+            ("store_skips", "skips"),
+        ):
             setattr(summary, name, conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
         return summary
     finally:

@@ -1,8 +1,10 @@
 """Turning one raw message (bytes) into the fields the store keeps.
 
 Real mail is messy: Enron declares `us-ascii` and ships cp1252 bytes, headers carry RFC 2047 words in charsets
-Python does not know, dates run from 1979 to 2044. Everything here degrades instead of failing: an unknown charset
-falls back to utf-8/cp1252/latin-1, an unreadable date becomes NULL with `date_ok=0`, a missing Message-ID becomes a
+Python does not know, dates run from 1979 to 2044. Everything here degrades instead of failing: an unknown
+charset
+falls back to utf-8/cp1252/latin-1, an unreadable date becomes NULL with `date_ok=0`, a missing Message-ID
+becomes a
 stable id made from the content. Only a message with no mail headers at all is refused (`ParseError`), because
 storing it would invent a message that never existed.
 
@@ -32,6 +34,7 @@ DEFAULT_MAX_YEAR = 2030
 
 GENERATED_ID_DOMAIN = "inboxrl.generated"
 
+_MAX_X_NAMES = 50
 _MAIL_HEADERS = ("from", "to", "cc", "bcc", "subject", "date", "message-id", "sender", "reply-to", "received")
 
 
@@ -62,7 +65,8 @@ class ParsedMessage:
     generated_id: bool = False
 
 
-# ---------------------------------------------------------------------------------------------------- charsets
+# ----------------------------------------------------------------------------------------------------
+# charsets
 
 _CHARSET_ALIASES = {
     "unknown-8bit": None,
@@ -92,7 +96,8 @@ def _codec(charset: str | None) -> str | None:
 
 
 def decode_bytes(data: bytes, charset: str | None = None) -> str:
-    """Decodes with the declared charset if it fits, else utf-8, else cp1252, else latin-1 (which never fails).
+    """Decodes with the declared charset if it fits, else utf-8, else cp1252, else latin-1 (which never
+    fails).
 
     A declared us-ascii is not trusted (Enron declares it for cp1252 text), so ascii falls through to utf-8.
     """
@@ -163,7 +168,8 @@ def decode_header_value(value: str | None) -> str:
     return _WS.sub(" ", _CONTROL.sub(" ", value)).strip()
 
 
-# ---------------------------------------------------------------------------------------------------- addresses
+# ----------------------------------------------------------------------------------------------------
+# addresses
 
 _ANGLE = re.compile(r"<[^>]*>")
 _SIMPLE_LIST = re.compile(r'^[^"<>()\\;:]*$')
@@ -205,7 +211,7 @@ def parse_addresses(value: str) -> list[tuple[str, str]]:
 
 
 def _x_names(value: str | None) -> list[str]:
-    """Names from Enron's X-From/X-To/X-cc ('Vince J Kaminski <Vince J Kaminski/HOU/ECT@ECT>, Shirley ...')."""
+    """Names from Enron's X-From/X-To/X-cc ('Vince J Kaminski <Vince J Kaminski/HOU/ECT@ECT>, ...')."""
     if not value:
         return []
     names = []
@@ -220,8 +226,10 @@ def _x_names(value: str | None) -> list[str]:
 # ---------------------------------------------------------------------------------------------------- dates
 
 
-def parse_date(raw: str, min_year: int = DEFAULT_MIN_YEAR, max_year: int = DEFAULT_MAX_YEAR) -> tuple[str | None, bool]:
-    """('YYYY-MM-DDTHH:MM:SSZ' in UTC or None, date_ok). A date outside [min_year, max_year] is kept, flagged."""
+def parse_date(
+    raw: str, min_year: int = DEFAULT_MIN_YEAR, max_year: int = DEFAULT_MAX_YEAR
+) -> tuple[str | None, bool]:
+    """('YYYY-MM-DDTHH:MM:SSZ' in UTC or None, date_ok). A year outside [min_year, max_year] is flagged."""
     if not raw:
         return None, False
     try:
@@ -242,7 +250,23 @@ def parse_date(raw: str, min_year: int = DEFAULT_MIN_YEAR, max_year: int = DEFAU
 
 
 class _HTMLText(HTMLParser):
-    _BLOCK = {"p", "br", "div", "tr", "li", "h1", "h2", "h3", "h4", "h5", "h6", "table", "blockquote", "pre", "hr"}
+    _BLOCK = {
+        "p",
+        "br",
+        "div",
+        "tr",
+        "li",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "table",
+        "blockquote",
+        "pre",
+        "hr",
+    }
     _HIDDEN = {"script", "style", "head", "title"}
 
     def __init__(self) -> None:
@@ -370,14 +394,16 @@ def _body(raw: bytes, body_raw: bytes, headers: dict[str, str]) -> tuple[str, li
     m = _CTYPE.match(ct_value)
     ctype = m.group(1).lower() if m else "text/plain"
     cte = headers.get("content-transfer-encoding", "").strip().lower()
-    if ctype.startswith("text/") and cte in _PLAIN_CTE and "name=" not in ct_value.lower() and (
-        "content-disposition" not in headers
+    if (
+        ctype.startswith("text/")
+        and cte in _PLAIN_CTE
+        and "name=" not in ct_value.lower()
+        and ("content-disposition" not in headers)
     ):
         cm = _CHARSET.search(ct_value)
         text = decode_bytes(body_raw, cm.group(1) if cm else None)
         return (html_to_text(text) if ctype == "text/html" else text), []
     return extract_body(email.message_from_bytes(raw, policy=compat32))
-
 
 
 def content_hash(subject: str, body: str, sender: str) -> str:
@@ -387,7 +413,7 @@ def content_hash(subject: str, body: str, sender: str) -> str:
 
 
 def normalise_message_id(value: str) -> str:
-    """Message-IDs as the header writes them, trimmed, always in angle brackets (question files cite that form)."""
+    """Message-IDs as written, trimmed, always in angle brackets (the form question files cite)."""
     v = decode_header_value(value).strip()
     if not v:
         return ""
@@ -405,7 +431,7 @@ def normalise_message_id(value: str) -> str:
 def parse_message(
     raw: bytes, min_year: int = DEFAULT_MIN_YEAR, max_year: int = DEFAULT_MAX_YEAR
 ) -> ParsedMessage:
-    """Parses one message. Raises ParseError (with the skip reason) only for bytes that are not mail at all."""
+    """Parses one message. Raises ParseError (the skip reason) only for bytes that are not mail at all."""
     if not raw or not raw.strip():
         raise ParseError("empty message")
     # Headers go through the email package on their own; the body of a plain single-part message (most mail)
@@ -444,7 +470,12 @@ def parse_message(
     for role, xkey in (("to", "x-to"), ("cc", "x-cc"), ("bcc", "x-bcc")):
         pairs = parse_addresses(headers.get(role, ""))
         xval = headers.get(xkey, "")
-        use_x = bool(pairs) and xval.count(",") + 1 == len(pairs) and any(not n for n, _ in pairs)
+        # X-To names line up with To addresses only when the counts agree; mass mail gains nothing from them.
+        use_x = (
+            0 < len(pairs) <= _MAX_X_NAMES
+            and xval.count(",") + 1 == len(pairs)
+            and any(not n for n, _ in pairs)
+        )
         xnames = _x_names(xval) if use_x else []
         use_x = use_x and len(xnames) == len(pairs)
         for i, (name, addr) in enumerate(pairs):

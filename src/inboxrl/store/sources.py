@@ -1,12 +1,16 @@
 """Finding mail on disk and reading it as raw messages.
 
-A *unit* is what ingest commits in one transaction and remembers in `ingested_sources`: one mbox file (plain, xz,
-gz, bz2), one `.eml`, one Maildir, one Enron maildir folder (the `1.`, `2.` ... files directly in it), or one byte
+A *unit* is what ingest commits in one transaction and remembers in `ingested_sources`: one mbox file (plain,
+xz,
+gz, bz2), one `.eml`, one Maildir, one Enron maildir folder (the `1.`, `2.` ... files directly in it), or one
+byte
 range of a Kaggle CSV (the CSV is 1.4 GB, so it is cut into ranges that workers can parse in parallel and that
 commit separately).
 
-Reading never raises on bad data: a truncated or corrupt compressed file keeps what was decoded, and the problem
-comes back as a skip with a reason. Only a path that does not exist is an error (`SourceError`), because that is
+Reading never raises on bad data: a truncated or corrupt compressed file keeps what was decoded, and the
+problem
+comes back as a skip with a reason. Only a path that does not exist is an error (`SourceError`), because that
+is
 the user's mistake, not the data's.
 """
 
@@ -49,7 +53,7 @@ class SourceUnit:
 
 @dataclass
 class ReadResult:
-    """The raw messages of one unit, as (position, bytes), and what could not be read, as (position, reason)."""
+    """A unit's raw messages as (position, bytes), and what could not be read as (position, reason)."""
 
     messages: list[tuple[str, bytes]]
     skips: list[tuple[str, str]]
@@ -224,7 +228,8 @@ _FROM_QUOTE = re.compile(rb"^>(>*From )", re.MULTILINE)
 def split_mbox(data: bytes) -> tuple[list[bytes], bool]:
     """Messages of an mbox, `>From ` unquoted; second value: data before the first separator looked like mail.
 
-    Any line starting with 'From ' separates messages: the writers of the shared corpus quoted body lines (`>From `),
+    Any line starting with 'From ' separates messages: the writers of the shared corpus quoted body lines
+    (`>From `),
     and separators there are not always preceded by a blank line, so that is the only reliable rule.
     """
     if data.startswith(b"From "):
@@ -357,8 +362,10 @@ def read_unit(unit: SourceUnit) -> ReadResult:
             files = [f for sub in ("cur", "new") if (d / sub).is_dir() for f in sorted((d / sub).iterdir())]
             return _read_files([f for f in files if f.is_file()], d)
         if unit.kind == "enron-dir":
-            files = sorted((f for f in d.iterdir() if f.is_file() and _ENRON_FILE.match(f.name)),
-                           key=lambda f: (len(f.name), f.name))
+            files = sorted(
+                (f for f in d.iterdir() if f.is_file() and _ENRON_FILE.match(f.name)),
+                key=lambda f: (len(f.name), f.name),
+            )
             return _read_files(files, d)
     except OSError as e:
         return ReadResult([], [("file", f"unreadable: {e.strerror or e}")])

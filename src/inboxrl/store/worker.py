@@ -19,11 +19,13 @@ def init_worker(min_year: int, max_year: int) -> None:
     os.environ.pop("INBOXRL_INGEST_EXIT_AFTER", None)
 
 
-# One parsed message, as a plain tuple because tuples pickle several times faster than objects and every record
+# One parsed message, as a plain tuple because tuples pickle several times faster than objects and every
+# record
 # crosses a process boundary:
 # (position, message_id, subject, from_addr, from_name, date, date_raw, date_ok, body, attachments_json,
 #  content_hash, participants_json '[[address, name, role], ...]')
-# Participants travel as JSON so that SQLite's json_each expands them: one bound row per message, not per address.
+# Participants travel as JSON so that SQLite's json_each expands them: one bound row per message, not per
+# address.
 Record = tuple
 
 
@@ -54,9 +56,20 @@ def parse_unit(unit: SourceUnit) -> UnitResult:
         except Exception as e:
             skips.append((pos, _skip_reason(e)))
             continue
-        records.append((
-            pos, m.message_id, m.subject, m.from_addr, m.from_name, m.date, m.date_raw, int(m.date_ok),
-            m.body, json.dumps(m.attachments, ensure_ascii=False) if m.attachments else "[]", m.content_hash,
-            json.dumps([(p.address, p.name, p.role) for p in m.participants], ensure_ascii=False),
-        ))
+        records.append(
+            (
+                pos,
+                m.message_id,
+                m.subject,
+                m.from_addr,
+                m.from_name,
+                m.date,
+                m.date_raw,
+                int(m.date_ok),
+                m.body,
+                json.dumps(m.attachments, ensure_ascii=False) if m.attachments else "[]",
+                m.content_hash,
+                json.dumps([(p.address, p.name, p.role) for p in m.participants], ensure_ascii=False),
+            )
+        )
     return UnitResult(unit, records, skips)
