@@ -137,3 +137,19 @@ def test_cli_reports_skips_and_exit_codes(tmp_path, msgs):
     notdb.write_bytes(b"this is not sqlite" * 100)
     r = runner.invoke(app, ["ingest", str(path), "--db", str(notdb)])
     assert r.exit_code == 2 and "not a database" in r.output and len(r.output.strip().splitlines()) <= 3
+
+
+def test_reused_message_id_on_different_text_keeps_both(tmp_path, msgs):
+    """Reused Message-IDs: the second, different message is kept under an id made from its text."""
+    clash = with_header(msgs[1], "Message-ID", message_id(msgs[0]).encode())
+    path = tmp_path / "clash.mbox"
+    path.write_bytes(to_mbox([msgs[0], clash, msgs[0]]))
+    db = tmp_path / "s.db"
+    s = ingest([path], db, workers=1)
+    assert (s.messages_read, s.stored, s.already_stored) == (3, 2, 1)
+    ids = {r[0] for r in _rows(db, "SELECT message_id FROM messages")}
+    assert message_id(msgs[0]) in ids and len(ids) == 2
+    (gen,) = ids - {message_id(msgs[0])}
+    assert gen.endswith("@inboxrl.generated>")
+    assert ingest([path], tmp_path / "s2.db", workers=1).stored == 2
+    assert ingest([path], db, workers=1).stored == 0

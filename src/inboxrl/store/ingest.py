@@ -40,7 +40,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from inboxrl.store import schema
-from inboxrl.store.parse import DEFAULT_MAX_YEAR, DEFAULT_MIN_YEAR
+from inboxrl.store.parse import DEFAULT_MAX_YEAR, DEFAULT_MIN_YEAR, GENERATED_ID_DOMAIN
 from inboxrl.store.sources import COMPRESSED, SourceUnit, discover
 from inboxrl.store.worker import UnitResult, init_worker, parse_unit
 
@@ -224,10 +224,18 @@ class _Writer:
                 chash,
                 ps,
             ) in res.records:
-                if mid in self.by_alias or mid in new_alias:
-                    already += 1
-                    continue
                 rowid = self.by_hash.get(chash) or new_hash.get(chash)
+                known = self.by_alias.get(mid) or new_alias.get(mid)
+                if known is not None:
+                    if rowid is not None:
+                        already += 1  # this copy was read before (or its text is stored under another id)
+                        continue
+                    # The same Message-ID on different text (broken mailers reuse ids): a different message,
+                    # kept under an id made from its content rather than lost.
+                    mid = f"<{chash}@{GENERATED_ID_DOMAIN}>"
+                    if mid in self.by_alias or mid in new_alias:
+                        already += 1
+                        continue
                 if rowid is None:
                     rowid = self.next_id + len(new_hash)
                     new_hash[chash] = rowid

@@ -488,8 +488,8 @@ def parse_message(
 
     try:
         body, attachments = _body(raw, body_raw, headers)
-    except Exception:  # a malformed MIME tree: keep the headers rather than lose the message
-        body, attachments = "", []
+    except Exception:  # a MIME tree the stdlib cannot walk: keep its raw text rather than lose the message
+        body, attachments = decode_bytes(body_raw), []
     body = body.replace("\r\n", "\n").replace("\x00", "")
 
     generated = False
