@@ -21,6 +21,9 @@ class AgentConfig(BaseModel):
     # In JSON mode, let a local chat template that knows tools (Qwen's) describe them; False uses our compact
     # description instead, which is ~200 prompt tokens cheaper on every turn of every rollout.
     template_tools: bool = False
+    # Show the tools' optional arguments (search filters, paging)? auto: only to native-tool models. Small local
+    # models fill in every argument they are shown, with made-up values, and then find nothing.
+    optional_tool_args: Literal["auto", "show", "hide"] = "auto"
     # retry: the model is told what was wrong and gets another turn (it counts toward max_turns); end: stop.
     on_format_error: Literal["retry", "end"] = "retry"
     # An identical repeated call is refused with a message to change keywords or answer. Small models otherwise

@@ -51,14 +51,15 @@ def call_key(name: str, arguments: dict[str, Any]) -> str:
     return json.dumps([name, _norm(arguments)], sort_keys=True, default=str)
 
 
-def estimate_cost(model: str, prompt_tokens: int, completion_tokens: int) -> float:
-    """The price table lives with the model backends; a missing table or unknown model costs 0, not a crash."""
+def estimate_cost(model: str, prompt_tokens: int, completion_tokens: int, machine_s: float = 0.0) -> float:
+    """Endpoint models: tokens x list price; local models: their share of machine time x the machine's price.
+    The table lives with the model backends; a missing table or unknown model costs 0, not a crash."""
     try:
         from inboxrl.models.pricing import estimate_cost as _estimate
     except ImportError:
         return 0.0
     try:
-        return float(_estimate(model, prompt_tokens, completion_tokens) or 0.0)
+        return float(_estimate(model, prompt_tokens, completion_tokens, machine_s) or 0.0)
     except (KeyError, ValueError, TypeError):
         return 0.0
 
@@ -82,8 +83,10 @@ class Episode:
         # native: the backend takes OpenAI `tools` and returns structured calls; json: calls are text we parse.
         self.native = cfg.tool_mode == "native" or (cfg.tool_mode == "auto" and native_tools)
         self.json_mode = not self.native
-        self.schemas: list[dict[str, Any]] = list(tools.schemas())
-        self.known_tools = [s.get("function", s)["name"] for s in self.schemas]
+        all_schemas: list[dict[str, Any]] = list(tools.schemas())
+        self.known_tools = [s.get("function", s)["name"] for s in all_schemas]
+        hide = cfg.optional_tool_args == "hide" or (cfg.optional_tool_args == "auto" and not self.native)
+        self.schemas = P.required_only(all_schemas) if hide else all_schemas
         # The request carries the schemas when the backend or its chat template will show them to the model;
         # otherwise the system prompt describes them.
         self.send_tools = self.native or (template_tools and cfg.template_tools)
@@ -100,6 +103,7 @@ class Episode:
         )
         self._seen_calls: set[str] = set()
         self._call_counter = 0
+        self._machine_s = 0.0
         self.done = False
 
     # --- driver interface -----------------------------------------------------------------------------------
@@ -127,6 +131,8 @@ class Episode:
         index = len(t.turns)
         t.prompt_tokens += response.prompt_tokens
         t.completion_tokens += response.completion_tokens
+        # A batched local call reports this episode's share of the batch's wall time: its machine time.
+        self._machine_s += float(response.extra.get("wall_share_s", response.latency_s) or 0.0)
         if response.error or response.finish_reason == "context_full":
             context_full = response.finish_reason == "context_full" or "context" in (response.error or "").lower()
             kind = "context_full" if context_full else "backend_error"
@@ -292,7 +298,8 @@ class Episode:
         t.stop_reason = reason  # type: ignore[assignment]
         if t.started_at:
             t.wall_time_s = time.time() - t.started_at
-        t.cost_usd = estimate_cost(t.model, t.prompt_tokens, t.completion_tokens)
+        t.meta["machine_time_s"] = round(self._machine_s, 3)
+        t.cost_usd = estimate_cost(t.model, t.prompt_tokens, t.completion_tokens, self._machine_s)
         if reason == "answered":
             from inboxrl.judge.idk import is_dont_know
 

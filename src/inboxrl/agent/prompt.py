@@ -13,8 +13,8 @@ from typing import Any
 SYSTEM_TEMPLATE = (
     "You are an email research agent. You answer the user's question by searching their inbox, {inbox}. "
     "Today is {date}.\n"
-    "You have {max_turns} turns. Search with 1-3 short keywords; if a search finds nothing, try fewer or other "
-    "keywords. Read the most promising email, then call return_final_answer with a short answer and the message "
+    "You have {max_turns} turns. Search with 1-3 single words (names, rare terms), not phrases; if a search "
+    "finds nothing, try fewer or other words. Read the most promising email, then call return_final_answer with a short answer and the message "
     "ids you used as sources. If you cannot find the answer, answer \"I don't know\"."
 )
 
@@ -36,6 +36,21 @@ def _type_name(spec: dict[str, Any]) -> str:
         item = (spec.get("items") or {}).get("type", "any")
         return f"list[{_PY_TYPES.get(item, item)}]"
     return _PY_TYPES.get(t, t)
+
+
+def required_only(schemas: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The schemas with their optional arguments removed. The tools still accept them; the model just is not
+    shown them, because a small model fills in every argument it sees (FACTS and our pilot: Qwen-0.5B set
+    from_addr, to_addr, sent_after and sent_before to the inbox and today's date, and found nothing)."""
+    out = []
+    for s in schemas:
+        s = json.loads(json.dumps(s))
+        fn = s.get("function", s)
+        params = fn.get("parameters") or {}
+        req = set(params.get("required", []))
+        params["properties"] = {k: v for k, v in (params.get("properties") or {}).items() if k in req}
+        out.append(s)
+    return out
 
 
 def describe_tools(schemas: list[dict[str, Any]]) -> str:

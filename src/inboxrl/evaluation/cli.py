@@ -37,6 +37,8 @@ def register(app: typer.Typer) -> None:
         concurrency: int = typer.Option(8, "--concurrency", min=1, help="Episodes in flight: one local batch, "
                                                                          "or parallel endpoint requests."),
         max_turns: int | None = typer.Option(None, "--max-turns", min=1, help="Turn budget (default 10)."),
+        max_retries: int | None = typer.Option(None, "--max-retries", min=0, help="Endpoint retries on "
+                                                                                 "429/5xx/connection errors."),
         config: Path | None = typer.Option(None, "--config", help="Agent config file (YAML/TOML/JSON)."),
         as_json: bool = typer.Option(False, "--json", help="Print metrics.json instead of the table."),
     ) -> None:
@@ -85,6 +87,11 @@ def register(app: typer.Typer) -> None:
         except (BackendError, ValueError) as e:
             _fail(f"judge {judge!r}: {e}", 2)
 
+        backend_opts: dict[str, object] = {}
+        if base_url:
+            backend_opts["base_url"] = base_url
+        if max_retries is not None:
+            backend_opts["max_retries"] = max_retries
         progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                             TextColumn("[green]{task.fields[ok]}✓[/green] [red]{task.fields[bad]}✗[/red]"),
                             TimeElapsedColumn(), console=err, transient=False)
@@ -104,7 +111,7 @@ def register(app: typer.Typer) -> None:
         try:
             with progress:
                 res = evaluate(qs, model, db, j, cfg, out, concurrency=concurrency,
-                               backend_opts={"base_url": base_url} if base_url else {},
+                               backend_opts=backend_opts,
                                on_progress=on_progress, on_model_start=on_model_start)
         except (EvalAborted, BackendError) as e:
             _fail(f"{e} (finished trajectories are kept in {out / 'trajectories.jsonl'}; re-run to resume)", 1)

@@ -32,6 +32,7 @@ from typing import Any
 from inboxrl.agent.config import AgentConfig
 from inboxrl.agent.runner import open_store, run_episodes
 from inboxrl.evaluation.metrics import json_safe, latest_per_pair, metrics
+from inboxrl.models.base import BackendError
 from inboxrl.questions.schema import Question
 from inboxrl.trajectory import Trajectory, read_jsonl, write_jsonl
 
@@ -86,11 +87,13 @@ def evaluate(
     abort_after_backend_errors: int = 3,
     on_progress: Callable[[str, Trajectory | None], None] | None = None,
     on_model_start: Callable[[str, int, int], None] | None = None,
+    on_event: Callable[[Any], None] | None = None,
 ) -> EvalResult:
     """Runs, judges and writes every (model, question) pair not yet in `out_dir`, then writes metrics.json.
 
     `backend_factory(spec)` builds a backend (tests, custom setups); by default `load_backend(spec, **backend_opts)`.
-    `on_model_start(spec, todo, skipped)` and `on_progress(spec, trajectory)` feed a progress display.
+    `on_model_start(spec, todo, skipped)` and `on_progress(spec, trajectory)` feed a progress display; `on_event`
+    gets every episode event (searches, reads, format errors) for a live log.
     Raises `EvalAborted` on a dead backend; everything finished before is already in trajectories.jsonl.
     """
     from inboxrl.judge.score import score_trajectories
@@ -106,10 +109,19 @@ def evaluate(
     names: list[str] = []
     try:
         for spec in model_specs:
-            backend = backend_factory(spec) if backend_factory else _load_backend(spec, backend_opts or {})
+            try:
+                backend = backend_factory(spec) if backend_factory else _load_backend(spec, backend_opts or {})
+            except BackendError as e:
+                raise EvalAborted(str(e)) from e
             name = getattr(backend, "name", spec)
             names.append(name)
             todo = [q for q in qs if (name, q.id) not in done]
+            check = getattr(backend, "check", None)
+            if todo and callable(check):  # an endpoint that cannot be reached fails now, in one line
+                try:
+                    check()
+                except BackendError as e:
+                    raise EvalAborted(f"{name}: {e}") from e
             result.skipped += len(qs) - len(todo)
             if on_model_start:
                 on_model_start(name, len(todo), len(qs) - len(todo))
@@ -117,12 +129,10 @@ def evaluate(
                          result, on_progress, score_trajectories)
             if todo:
                 try:
-                    run_episodes(todo, backend, conn, cfg, on_done=sink, batch_size=concurrency)
+                    run_episodes(todo, backend, conn, cfg, on_done=sink, on_event=on_event, batch_size=concurrency)
                 except EvalAborted:
                     raise
                 except Exception as e:  # a backend that cannot serve at all: one line, finished work kept
-                    from inboxrl.models.base import BackendError
-
                     if isinstance(e, (BackendError, ConnectionError, TimeoutError, OSError)):
                         raise EvalAborted(f"{name}: {e}") from e
                     raise
@@ -154,8 +164,6 @@ class _Sink:
                 raise EvalAborted(f"{self.name}: {t.backend_error or 'unknown backend error'}")
             return
         self.consecutive = 0
-        from inboxrl.models.base import BackendError
-
         try:
             self.score([t], self.judge, self.reward_cfg, db=self.conn, max_turns=self.max_turns)
         except BackendError as e:
@@ -166,10 +174,17 @@ class _Sink:
             self.on_progress(self.name, t)
 
 
-def _load_backend(spec: str, opts: dict[str, Any]) -> Any:
-    from inboxrl.models.registry import load_backend
+_ENDPOINT_ONLY = {"base_url", "api_key_env", "max_retries", "timeout_s", "concurrency", "native_tools", "backoff_s"}
+_LOCAL_ONLY = {"threads", "max_context", "kv_cache_mb", "top_p", "top_k", "dtype", "max_batch", "shared"}
 
-    return load_backend(spec, **opts)
+
+def _load_backend(spec: str, opts: dict[str, Any]) -> Any:
+    """One set of options serves a mixed run (`--model local/x --model gpt-4o`): each backend gets its own kind."""
+    from inboxrl.models.registry import load_backend
+    from inboxrl.models.spec import parse_spec
+
+    drop = _ENDPOINT_ONLY if parse_spec(spec).is_local else _LOCAL_ONLY
+    return load_backend(spec, **{k: v for k, v in opts.items() if k not in drop})
 
 
 def write_metrics(out: Path, questions: Sequence[Question], models: Sequence[str], db: str | Path,
