@@ -12,7 +12,6 @@ checks a model's arguments against the same signatures the schemas are built fro
 
 from __future__ import annotations
 
-import heapq
 import json
 import sqlite3
 from collections.abc import Callable
@@ -31,8 +30,10 @@ from inboxrl.tools.base import (
     ToolResult,
     UnknownToolError,
 )
-from inboxrl.tools.query import clean_text, parse_day, terms_from_keywords
+from inboxrl.tools.query import Terms, clean_text, parse_day, terms_from_keywords
 from inboxrl.tools.schemas import coerce_arguments, function_schema
+from inboxrl.tools.snippets import snippet
+from inboxrl.tools.scoped_search import ParticipantFilter, ScopedSearch
 
 __all__ = [
     "TOOL_NAMES",
@@ -49,13 +50,20 @@ TOOL_NAMES = ("search_inbox", "read_email", "return_final_answer")
 
 class ToolsConfig(BaseModel):
     body_char_limit: int = Field(4000, ge=200)  # read_email cuts longer bodies, with a note saying how to page
-    snippet_tokens: int = Field(16, ge=1, le=64)  # FTS5's snippet() allows at most 64
+    snippet_tokens: int = Field(16, ge=1, le=64)
     default_max_results: int = Field(10, ge=1)
     max_results_cap: int = Field(50, ge=1)  # a model asking for 10,000 hits gets this many
     ranking: Literal["bm25", "date"] = "bm25"
     or_fallback: bool = True  # when an AND search finds nothing, retry with OR and say so in the result
     bm25_subject_weight: float = 1.0  # FTS5 column weights for bm25(): subject, body
     bm25_body_weight: float = 1.0
+    bm25_cap: int = Field(1000, ge=10)  # bm25 scores at most this many in-scope matches (the newest stored)
+    # A word in at least this many messages of the whole store is too common to search by (and walking its
+    # doclist would cost milliseconds): dropped when other words remain, else the newest matches are shown.
+    common_word_df: int = Field(20_000, ge=1)
+    common_word_fraction: float = Field(0.1, gt=0, le=1)  # ...or in this share of all messages, if that is fewer
+    or_fallback_words: int = Field(8, ge=2)  # the OR fallback uses this many of the rarest words
+    common_word_sample: int = Field(50, ge=1)  # how many recent matches of only-common words are looked at
 
 
 class StoreOpenError(ValueError):
@@ -73,18 +81,18 @@ def _json(obj: Any) -> str:
     return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
 
 
-def _address_filter(value: str | None) -> tuple[str, str] | None:
-    """('exact', address) for an address, ('like', pattern) for a name or fragment, None for nothing usable."""
+def _participant_filter(value: str | None, roles: tuple[str, ...]) -> ParticipantFilter | None:
+    """An exact address when the model gave one, else a case-insensitive fragment of an address or name."""
     if value is None:
         return None
-    v = clean_text(value).strip()
+    v = clean_text(value).strip()[:200]
     if not v:
         return None
     _, addr = parseaddr(v)
     if "@" in addr:
-        return ("exact", addr.lower())
+        return ParticipantFilter(roles=roles, exact=addr.lower())
     esc = v.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return ("like", f"%{esc}%")
+    return ParticipantFilter(roles=roles, like=f"%{esc}%")
 
 
 class InboxTools:
@@ -108,12 +116,14 @@ class InboxTools:
             raise ValueError(f"scope date is not a date: {scope.before!r}")
         if scope.after and self.after is None:
             raise ValueError(f"scope date is not a date: {scope.after!r}")
-        try:
-            self._dates = self._load_scope()
+        try:  # fails here, with one clear line, on a file that is not a store
+            self.conn.execute("SELECT id, date_ok FROM messages LIMIT 1").fetchall()
+            self.conn.execute("SELECT address FROM participants LIMIT 1").fetchall()
         except sqlite3.DatabaseError as e:
             if self._own_conn:
                 self.conn.close()
             raise StoreOpenError(f"{db}: not a readable inboxrl store ({e})") from None
+        self._search: ScopedSearch | None = None  # made on the first search: reads need no temp tables
         self._methods: dict[str, Callable[..., Any]] = {
             "search_inbox": self.search_inbox,
             "read_email": self.read_email,
@@ -122,28 +132,30 @@ class InboxTools:
 
     # -- scope -------------------------------------------------------------------------------------------------
 
-    def _load_scope(self) -> dict[int, str]:
-        """rowid -> date of every message the agent may see. The participants index makes this one range scan."""
-        sql = (
-            "SELECT p.message_rowid, m.date FROM participants p JOIN messages m ON m.id = p.message_rowid "
-            "WHERE p.address = ? AND p.date IS NOT NULL AND m.date_ok = 1 AND m.date IS NOT NULL"
-        )
+    def _visible_sql(self, id_condition: str) -> tuple[str, list[Any]]:
+        """The one definition of "the agent may see this message", checked against the store's own tables."""
+        sql = (f"m.date_ok = 1 AND m.date IS NOT NULL AND {id_condition} AND EXISTS "
+               "(SELECT 1 FROM participants p WHERE p.address = ? AND p.message_rowid = m.id)")
         args: list[Any] = [self.inbox]
         if self.before:
-            sql += " AND p.date < ? AND m.date < ?"
-            args += [self.before, self.before]
+            sql += " AND m.date < ?"
+            args.append(self.before)
         if self.after:
-            sql += " AND p.date >= ? AND m.date >= ?"
-            args += [self.after, self.after]
-        return {rowid: date for rowid, date in self.conn.execute(sql, args)}
+            sql += " AND m.date >= ?"
+            args.append(self.after)
+        return sql, args
+
+    def in_scope(self, rowid: int) -> bool:
+        cond, args = self._visible_sql("m.id = ?")
+        return self.conn.execute(f"SELECT 1 FROM messages m WHERE {cond}", [rowid, *args]).fetchone() is not None
 
     @property
     def scope_size(self) -> int:
         """How many messages the agent can see (useful for reports; zero usually means a wrong inbox or date)."""
-        return len(self._dates)
-
-    def in_scope(self, rowid: int) -> bool:
-        return rowid in self._dates
+        cond, args = self._visible_sql("m.id = s.id")
+        return self.conn.execute(
+            f"SELECT count(*) FROM (SELECT DISTINCT message_rowid AS id FROM participants WHERE address = ?) s "
+            f"JOIN messages m ON m.id = s.id WHERE {cond}", [self.inbox, *args]).fetchone()[0]
 
     def canonical_id(self, message_id: str) -> str | None:
         """The stored Message-ID for any copy's id (aliases resolve), if that message is in scope; else None.
@@ -169,7 +181,7 @@ class InboxTools:
             row = self.conn.execute("SELECT message_rowid FROM aliases WHERE alias = ?", (v,)).fetchone()
             if row is None:
                 row = self.conn.execute("SELECT id FROM messages WHERE message_id = ?", (v,)).fetchone()
-            if row is not None and row[0] in self._dates:
+            if row is not None and self.in_scope(row[0]):
                 return int(row[0])
         return None
 
@@ -213,20 +225,42 @@ class InboxTools:
             else:
                 before = min(before, day) if before else day
         n = max(1, min(int(max_results or self.config.default_max_results), self.config.max_results_cap))
-        filters = [(f, roles) for f, roles in ((_address_filter(from_addr), ("from",)),
-                                               (_address_filter(to_addr), ("to", "cc", "bcc"))) if f]
+        filters = [f for f in (_participant_filter(from_addr, ("from",)),
+                               _participant_filter(to_addr, ("to", "cc", "bcc"))) if f]
+        # sent_after/sent_before only ever narrow: pass a bound to SQL only when it is inside the scope's own
+        after = after if after and after != self.after else None
+        before = before if before and before != self.before else None
 
-        expr = terms.fts_and()
-        cands = self._candidates(expr, after, before, filters)
         notes: list[str] = []
-        if not cands and self.config.or_fallback and len(terms.words) > 1:
-            expr = terms.fts_or()
-            cands = self._candidates(expr, after, before, filters)
-            if cands:
+        words = terms.words
+        if self._search is None:
+            self._search = ScopedSearch(self.conn, self.inbox, self.after, self.before)
+        limit = self._search.common_limit(self.config.common_word_df, self.config.common_word_fraction)
+        df = {w: self._search.doc_freq(w, limit) for w in words}
+        common = [w for w in words if df[w] >= limit]
+        rare = [w for w in words if w not in common]
+        if common and rare:
+            words = rare
+            notes.append(f"Ignored words found in too many emails to narrow the search: {', '.join(common)}.")
+        only_common = not rare
+
+        expr = Terms(words).fts_and()
+        rowids, capped = self._ranked(expr, after, before, filters, n, only_common)
+        if not rowids and self.config.or_fallback and len(words) > 1:
+            # the rarest few words carry the meaning, and every OR'd word costs bm25 a walk of its doclist
+            words = sorted(words, key=lambda w: df[w])[: self.config.or_fallback_words]
+            expr = Terms(words).fts_or()
+            rowids, capped = self._ranked(expr, after, before, filters, n, only_common)
+            if rowids:
                 notes.append("No email has all these words; showing emails with some of them.")
+        if only_common and rowids:
+            notes.append("These words are in most emails; showing recent ones. Add a more specific word.")
+        if capped:
+            notes.append(f"These words are in very many emails; only {self.config.bm25_cap} were ranked. "
+                         "Add a more specific word.")
         if terms.truncated:
             notes.append(f"Only the first {len(terms.words)} words were used.")
-        hits = SearchHits(self._hits(self._rank(cands, n), expr))
+        hits = SearchHits(self._hits(rowids, words, n))
         hits.query = expr
         if not hits:
             notes.append("No emails found. Try fewer or other words.")
@@ -325,76 +359,34 @@ class InboxTools:
 
     # -- search internals ------------------------------------------------------------------------------------------
 
-    def _candidates(self, expr: str, after: str | None, before: str | None,
-                    filters: list[tuple[tuple[str, str], tuple[str, ...]]]) -> list[tuple[int, float]]:
-        """(rowid, bm25) of every in-scope match. FTS5 drives; scope and date filter each row it yields."""
-        dates = self._dates
-        bm25 = self.config.ranking == "bm25"
-        if bm25:
-            sql = "SELECT rowid, bm25(messages_fts, ?, ?) FROM messages_fts WHERE messages_fts MATCH ?"
-            args: tuple[Any, ...] = (self.config.bm25_subject_weight, self.config.bm25_body_weight, expr)
-        else:
-            sql = "SELECT rowid, 0.0 FROM messages_fts WHERE messages_fts MATCH ?"
-            args = (expr,)
-        out = []
-        for rowid, score in self.conn.execute(sql, args):
-            d = dates.get(rowid)
-            if d is None or (after and d < after) or (before and d >= before):
-                continue
-            out.append((rowid, score))
-        for (kind, value), roles in filters:
-            if not out:
-                break
-            out = self._filter_participants(out, kind, value, roles)
-        return out
+    def _ranked(self, expr: str, after: str | None, before: str | None, filters: list[ParticipantFilter],
+                n: int, only_common: bool) -> tuple[list[int], bool]:
+        assert self._search is not None
+        want = n + 5  # a few spare: a hit that fails the final visibility check must not shorten the page
+        if only_common:
+            return self._search.recent(expr, after, before, filters, want, self.config.common_word_sample), False
+        if self.config.ranking == "date":
+            return self._search.by_date(expr, after, before, filters, want), False
+        weights = (self.config.bm25_subject_weight, self.config.bm25_body_weight)
+        return self._search.by_bm25(expr, after, before, filters, want, self.config.bm25_cap, weights)
 
-    def _filter_participants(self, cands: list[tuple[int, float]], kind: str, value: str,
-                             roles: tuple[str, ...]) -> list[tuple[int, float]]:
-        role_sql = ",".join("?" * len(roles))
-        if kind == "exact":
-            cond, cargs = "address = ?", [value]
-        else:
-            cond, cargs = "(address LIKE ? ESCAPE '\\' OR lower(name) LIKE ? ESCAPE '\\')", [value, value]
-        keep: set[int] = set()
-        ids = [r for r, _ in cands]
-        for i in range(0, len(ids), 500):
-            chunk = ids[i:i + 500]
-            sql = (f"SELECT DISTINCT message_rowid FROM participants WHERE message_rowid IN "
-                   f"({','.join('?' * len(chunk))}) AND role IN ({role_sql}) AND {cond}")
-            keep.update(r for (r,) in self.conn.execute(sql, [*chunk, *roles, *cargs]))
-        return [c for c in cands if c[0] in keep]
-
-    def _rank(self, cands: list[tuple[int, float]], n: int) -> list[int]:
-        dates = self._dates
-        if self.config.ranking == "bm25":  # bm25() is lower for better matches
-            best = heapq.nsmallest(n, cands, key=lambda c: (c[1], -c[0]))
-        else:
-            best = heapq.nlargest(n, cands, key=lambda c: (dates[c[0]], c[0]))
-        return [rowid for rowid, _ in best]
-
-    def _hits(self, rowids: list[int], expr: str) -> list[dict]:
+    def _hits(self, rowids: list[int], words: list[str], n: int) -> list[dict]:
         if not rowids:
             return []
-        marks = ",".join("?" * len(rowids))
-        snippets = dict(self.conn.execute(
-            f"SELECT rowid, snippet(messages_fts, -1, '[', ']', '…', ?) FROM messages_fts "
-            f"WHERE messages_fts MATCH ? AND rowid IN ({marks})",
-            (self.config.snippet_tokens, expr, *rowids),
-        ))
-        rows = {r[0]: r for r in self.conn.execute(
-            f"SELECT id, message_id, date, from_addr, subject FROM messages WHERE id IN ({marks})", rowids)}
-        hits = []
-        for rowid in rowids:  # re-checked here so that nothing out of scope can ever be returned
-            r = rows.get(rowid)
-            if r is None or rowid not in self._dates:
-                continue
-            hits.append({"message_id": r[1], "date": r[2], "from": r[3], "subject": r[4],
-                         "snippet": " ".join((snippets.get(rowid) or "").split())})
-        return hits
+        cond, args = self._visible_sql(f"m.id IN ({','.join('?' * len(rowids))})")
+        rows = {r[0]: r for r in self.conn.execute(  # re-checked here: nothing out of scope is ever returned
+            f"SELECT m.id, m.message_id, m.date, m.from_addr, m.subject, m.body FROM messages m WHERE {cond}",
+            [*rowids, *args])}
+        keep = [r for r in rowids if r in rows][:n]
+        return [{"message_id": rows[r][1], "date": rows[r][2], "from": rows[r][3], "subject": rows[r][4],
+                 "snippet": snippet(rows[r][4], rows[r][5], words, self.config.snippet_tokens)} for r in keep]
 
     # -- lifetime ----------------------------------------------------------------------------------------------------
 
     def close(self) -> None:
+        if self._search is not None:
+            self._search.close()
+            self._search = None
         if self._own_conn:
             self.conn.close()
 

@@ -7,6 +7,7 @@ token of the tool list is prompt the 0.5B model pays for on every turn.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import json
 import math
@@ -65,6 +66,11 @@ def _json_type(tp: Any) -> dict[str, Any]:
 
 
 def _params(fn: Callable[..., Any]) -> list[tuple[inspect.Parameter, Any]]:
+    return _params_of(getattr(fn, "__func__", fn))  # bound methods are new objects each time; their function is not
+
+
+@functools.lru_cache(maxsize=64)
+def _params_of(fn: Callable[..., Any]) -> list[tuple[inspect.Parameter, Any]]:
     hints = typing.get_type_hints(fn)
     sig = inspect.signature(fn)
     return [(p, hints.get(name, str)) for name, p in sig.parameters.items() if name != "self"]

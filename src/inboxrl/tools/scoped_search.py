@@ -1,0 +1,228 @@
+"""Full-text search constrained to one inbox's scope, designed for a whole-corpus store (200k-300k messages).
+
+What the design rests on (measured on this machine; see docs/benchmarks.md, "Search latency"):
+- Walking an FTS5 doclist in C is cheap (tens of nanoseconds a row), even for a word in half the corpus. Handing a
+  row to Python costs far more, `bm25()` more again (microseconds a row), and `bm25()` also walks the whole doclist
+  of every word once per query to get its IDF. `MATCH ? AND rowid IN (...)` / `rowid = ?` lookups are slow.
+- So FTS5 drives and the scope filter runs in C: the scope is copied once (INSERT ... SELECT, no Python) into a
+  temp table keyed by rowid and joined to the match with `CROSS JOIN`, which keeps FTS5 as the outer loop. Only
+  in-scope rows reach `bm25()` or Python.
+- Words found in a large part of the corpus ("enron", "please") would still make every query walk huge doclists,
+  and they cannot rank anything anyway. Their document frequency is probed once per store and word (a bounded
+  count), and they are dropped when the query has other words; a query of only such words gets the most recently
+  stored in-scope matches, newest first, with a note asking for a more specific word.
+- bm25 scores at most `cap` in-scope matches (the most recently stored), and says so when it had to cut.
+- Snippets are made in Python (tools/snippets.py), not by FTS5's `snippet()`, for the cost reasons given there.
+
+Nothing here decides what the agent may see: callers re-check every returned rowid against the store itself.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+import sqlite3
+import threading
+from dataclasses import dataclass
+from typing import Iterable
+
+
+_ids = itertools.count(1)
+_df_cache: dict[tuple[str, int, str], int] = {}  # (store file, probe limit, word) -> matches, capped at the limit
+_DF_CACHE_MAX = 200_000
+
+
+@dataclass(frozen=True)
+class ParticipantFilter:
+    """Sender or recipient filter: an exact address, or a LIKE pattern on address and display name."""
+
+    roles: tuple[str, ...]
+    exact: str | None = None
+    like: str | None = None
+
+
+def _store_file(conn: sqlite3.Connection) -> str:
+    for row in conn.execute("PRAGMA database_list"):
+        if row[1] == "main":
+            return row[2] or ""
+    return ""
+
+
+class _Tx:
+    """Commits temp-table writes, unless the caller's connection was already inside its own transaction."""
+
+    def __init__(self, conn: sqlite3.Connection):
+        self.conn, self.outer = conn, conn.in_transaction
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        if not self.outer and self.conn.in_transaction:
+            self.conn.commit()
+
+
+class ScopedSearch:
+    """One inbox+date scope as a temp table on the store connection, and the queries that use it."""
+
+    def __init__(self, conn: sqlite3.Connection, inbox: str, after: str | None, before: str | None):
+        self.conn = conn
+        n = next(_ids)
+        self.scope_table = f"temp.inboxrl_scope_{n}"
+        self._lock = threading.Lock()
+        self._closed = False
+        self._store = _store_file(conn)
+        self._local_df: dict[tuple[int, str], int] = {}
+        self._runs: list[tuple[int, int]] | None = None
+        sql = (f"INSERT OR IGNORE INTO {self.scope_table}(id, date) SELECT message_rowid, date FROM participants "
+               "WHERE address = ? AND date IS NOT NULL")
+        args: list[object] = [inbox]
+        if before:
+            sql += " AND date < ?"
+            args.append(before)
+        if after:
+            sql += " AND date >= ?"
+            args.append(after)
+        with self._lock, _Tx(conn):
+            conn.execute(f"CREATE TABLE {self.scope_table} (id INTEGER PRIMARY KEY, date TEXT NOT NULL)")
+            conn.execute(sql, args)
+
+    def size(self) -> int:
+        with self._lock:
+            return self.conn.execute(f"SELECT count(*) FROM {self.scope_table}").fetchone()[0]
+
+    # -- how common a word is ------------------------------------------------------------------------------------
+
+    def common_limit(self, absolute: int, fraction: float) -> int:
+        """How many messages make a word too common: `absolute`, or `fraction` of the store if that is fewer."""
+        key = (self._store, -1, "")
+        if not self._store or key not in _df_cache:
+            with self._lock:
+                size = self.conn.execute("SELECT coalesce(max(id), 0) FROM messages").fetchone()[0]
+            if not self._store:
+                return max(50, min(absolute, int(fraction * size)))
+            _df_cache[key] = size
+        return max(50, min(absolute, int(fraction * _df_cache[key])))
+
+    def doc_freq(self, word: str, limit: int) -> int:
+        """Messages in the whole store containing `word`, counted up to `limit` (a C-only walk, then cached)."""
+        key = (self._store, limit, word)
+        cache = _df_cache if self._store else None
+        if cache is not None and key in cache:
+            return cache[key]
+        if (limit, word) in self._local_df:
+            return self._local_df[(limit, word)]
+        with self._lock:
+            n = self.conn.execute(
+                "SELECT count(*) FROM (SELECT 1 FROM messages_fts WHERE messages_fts MATCH ? LIMIT ?)",
+                (_quote(word), limit),
+            ).fetchone()[0]
+        if cache is not None:
+            if len(cache) >= _DF_CACHE_MAX:
+                cache.clear()
+            cache[key] = n
+        else:
+            self._local_df[(limit, word)] = n
+        return n
+
+    # -- ranking -----------------------------------------------------------------------------------------------------
+
+    def _where(self, after: str | None, before: str | None,
+               filters: Iterable[ParticipantFilter]) -> tuple[str, list[object]]:
+        sql = "WHERE messages_fts MATCH ?"
+        args: list[object] = []
+        if after:
+            sql += " AND s.date >= ?"
+            args.append(after)
+        if before:
+            sql += " AND s.date < ?"
+            args.append(before)
+        for f in filters:
+            roles = ",".join("?" * len(f.roles))
+            if f.exact is not None:
+                cond, cargs = "p.address = ?", [f.exact]
+            else:
+                cond, cargs = "(p.address LIKE ? ESCAPE '\\' OR lower(p.name) LIKE ? ESCAPE '\\')", [f.like, f.like]
+            sql += (f" AND EXISTS (SELECT 1 FROM participants p WHERE p.message_rowid = f.rowid "
+                    f"AND p.role IN ({roles}) AND {cond})")
+            args += [*f.roles, *cargs]
+        return sql, args
+
+    def by_bm25(self, expr: str, after: str | None, before: str | None, filters: list[ParticipantFilter],
+                n: int, cap: int, weights: tuple[float, float]) -> tuple[list[int], bool]:
+        """Top n by bm25 among in-scope matches; True when more than `cap` matched and only `cap` were scored."""
+        where, args = self._where(after, before, filters)
+        sql = (f"SELECT f.rowid, bm25(messages_fts, ?, ?) FROM messages_fts f CROSS JOIN {self.scope_table} s "
+               f"ON s.id = f.rowid {where} ORDER BY f.rowid DESC LIMIT ?")
+        with self._lock:
+            rows = self.conn.execute(sql, (*weights, expr, *args, cap + 1)).fetchall()
+        capped = len(rows) > cap
+        rows = rows[:cap]
+        rows.sort(key=lambda r: (r[1], -r[0]))  # bm25() is lower for better matches
+        return [r[0] for r in rows[:n]], capped
+
+    def by_date(self, expr: str, after: str | None, before: str | None, filters: list[ParticipantFilter],
+                n: int) -> list[int]:
+        """Newest n in-scope matches (ART-E's order). The sort runs in C, over in-scope matches only."""
+        where, args = self._where(after, before, filters)
+        sql = (f"SELECT f.rowid FROM messages_fts f CROSS JOIN {self.scope_table} s ON s.id = f.rowid {where} "
+               f"ORDER BY s.date DESC, f.rowid DESC LIMIT ?")
+        with self._lock:
+            return [r[0] for r in self.conn.execute(sql, (expr, *args, n))]
+
+    def recent(self, expr: str, after: str | None, before: str | None, filters: list[ParticipantFilter],
+               n: int, k: int) -> list[int]:
+        """For words in most mail: about k in-scope matches, newest first, found without walking whole doclists.
+
+        Walking a doclist of 100k rows and testing each against the scope costs tens of milliseconds, so the walk
+        is confined to the rowid runs where the scope is dense (a custodian's folders are stored together) and
+        stops once k matches are found; only when that finds nothing does it walk everything.
+        """
+        where, args = self._where(after, before, filters)
+        sql = (f"SELECT f.rowid, s.date FROM messages_fts f CROSS JOIN {self.scope_table} s ON s.id = f.rowid "
+               f"{where} AND f.rowid BETWEEN ? AND ? ORDER BY f.rowid DESC LIMIT ?")
+        rows: list[tuple[int, str]] = []
+        with self._lock:
+            for lo, hi in self._dense_runs():
+                rows += self.conn.execute(sql, (expr, *args, lo, hi, k - len(rows))).fetchall()
+                if len(rows) >= k:
+                    break
+            if not rows:
+                rows = self.conn.execute(sql, (expr, *args, 0, 2**62, k)).fetchall()
+        rows.sort(key=lambda r: (r[1], r[0]), reverse=True)
+        return [r[0] for r in rows[:n]]
+
+    def _dense_runs(self, max_gap: int = 32, max_runs: int = 8) -> list[tuple[int, int]]:
+        """The scope's largest runs of nearby rowids, biggest first (computed once, on first need)."""
+        if self._runs is None:
+            ids = [r[0] for r in self.conn.execute(f"SELECT id FROM {self.scope_table} ORDER BY id")]
+            runs: list[tuple[int, int, int]] = []
+            start = prev = None
+            count = 0
+            for i in ids:
+                if prev is not None and i - prev > max_gap:
+                    runs.append((count, start, prev))  # type: ignore[arg-type]
+                    start, count = i, 0
+                if start is None:
+                    start = i
+                count += 1
+                prev = i
+            if prev is not None:
+                runs.append((count, start, prev))  # type: ignore[arg-type]
+            runs.sort(reverse=True)
+            self._runs = [(lo, hi) for _, lo, hi in runs[:max_runs]]
+        return self._runs
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            with self._lock, _Tx(self.conn):
+                self.conn.execute(f"DROP TABLE IF EXISTS {self.scope_table}")
+        except sqlite3.ProgrammingError:  # the connection was closed first: its temp tables went with it
+            pass
+
+
+def _quote(word: str) -> str:
+    return '"' + word.replace('"', '""') + '"'
