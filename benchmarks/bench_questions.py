@@ -65,6 +65,7 @@ def main() -> None:
     ap.add_argument("--email-chars", type=int, default=500)
     ap.add_argument("--max-tokens", type=int, default=384)
     ap.add_argument("--eval-limit", type=int, default=3)
+    ap.add_argument("--eval-max-turns", type=int, default=4)
     ap.add_argument("--out-dir", type=Path, default=REPO / "runs" / "bench-questions")
     args = ap.parse_args()
 
@@ -100,7 +101,8 @@ def main() -> None:
         eval_dir = out / "eval"
         rc, stdout, dt = run(["inboxrl", "eval", "--db", str(db), "--questions", str(main_file), "--model",
                               args.model, "--judge", "lexical", "--out", str(eval_dir), "--limit",
-                              str(args.eval_limit), "--concurrency", "2", "--json"], log)
+                              str(args.eval_limit), "--max-turns", str(args.eval_max_turns), "--concurrency", "2",
+                              "--json"], log)
         report["eval"] = {"rc": rc, "wall_s": round(dt, 1), "metrics": json.loads(stdout) if rc == 0 else None}
     (out / "report.json").write_text(json.dumps(report, indent=2))
     (out / "report.md").write_text(markdown(report))
@@ -116,9 +118,10 @@ def markdown(r: dict) -> str:
         s = run_["summary"]
         t = s["timing"]
         lines += [f"### {model}", "",
-                  f"{s['questions']} questions kept; {t['model_calls']} batches; {t['s_per_batch']} s per batch "
-                  f"(median {t['s_per_batch_median']}); {t['prompt_tokens']} prompt + {t['completion_tokens']} "
-                  f"completion tokens; wall {run_['wall_s']} s.", "",
+                  f"{s['questions']} questions kept; {t['model_calls']} batches sent, {t['cache_hits']} from the cache; "
+                  f"{t['s_per_batch_incl_cached']} s per batch (all batches, cached ones at their recorded time); "
+                  f"{t['prompt_tokens']} prompt + {t['completion_tokens']} completion tokens sent now; "
+                  f"wall {run_['wall_s']} s.", "",
                   "| stage | unit | seen | kept | dropped |", "|---|---|---|---|---|"]
         for st in s["stages"]:
             drops = ", ".join(f"{k} {v}" for k, v in st["dropped"].items()) or "-"

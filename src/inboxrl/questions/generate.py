@@ -189,7 +189,8 @@ def generate_questions(
     rejected: list[Rejected] = []
     per_inbox: dict[str, dict[str, StageCount]] = {}
     owners: dict[str, str] = {}
-    batch_latencies: list[float] = []
+    batch_latencies: list[float] = []  # answered batches of this run
+    cached_latencies: list[float] = []  # what the cached batches took when they were made
 
     for sel in selections:
         inbox = sel.inbox
@@ -226,7 +227,8 @@ def generate_questions(
             for b, out in zip(wave, outcomes):
                 if out.cached:
                     st["generation"].notes["cache_hits"] = st["generation"].notes.get("cache_hits", 0) + 1
-                else:
+                    cached_latencies.append(out.latency_s)
+                elif out.error is None:
                     batch_latencies.append(out.latency_s)
                 survivors.extend(_filter_batch(b, out, st, dedup, cfg, rejected))
             if sup_caller is not None or lexical is not None:
@@ -261,6 +263,9 @@ def generate_questions(
         "model_time_s": round(caller.model_time_s, 3),
         "s_per_batch": round(caller.model_time_s / calls_made, 3) if calls_made else None,
         "s_per_batch_median": round(statistics.median(batch_latencies), 3) if batch_latencies else None,
+        # Including cached batches at the latency recorded when they were made: a resumed run's real cost.
+        "s_per_batch_incl_cached": round(statistics.fmean(batch_latencies + cached_latencies), 3)
+        if batch_latencies or cached_latencies else None,
         "prompt_tokens": caller.prompt_tokens,
         "completion_tokens": caller.completion_tokens,
         "cache_hits": cache.hits,
