@@ -239,9 +239,9 @@ def stats_rows(s: dict[str, Any]) -> list[tuple[str, str]]:
         rows.append((f"  how_realistic {k}", f"{v} ({v / total:.0%})"))
     rows.append(("sources per question: mean / max", f"{_fmt(sp['mean'])} / {_fmt(sp['max'])}"))
     n = max(1, s["questions"])
-    rows.append(("  1 / 2 / 3+ sources",
-                 " / ".join(f"{x / n:.0%}" for x in (sp["counts"].get("1", 0), sp["counts"].get("2", 0),
-                                                     sum(v for k, v in sp["counts"].items() if k not in "012")))))
+    three_plus = sum(v for k, v in sp["counts"].items() if k not in ("0", "1", "2"))
+    shares = (sp["counts"].get("1", 0), sp["counts"].get("2", 0), three_plus)
+    rows.append(("  1 / 2 / 3+ sources", " / ".join(f"{x / n:.0%}" for x in shares)))
     rows.append(("inboxes", _fmt(pi["inboxes"])))
     rows.append(("questions per inbox: min / median / max", f"{_fmt(pi['min'])} / {_fmt(pi['median'])} / "
                                                              f"{_fmt(pi['max'])}"))
