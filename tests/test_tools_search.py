@@ -184,3 +184,21 @@ def test_bm25_cap_limits_the_work_and_says_so(tools_db):
     with _tools(tools_db, bm25_cap=20, common_word_fraction=1.0) as tools:
         hits = tools.search_inbox(["vince"], max_results=5)
     assert len(hits) == 5 and "only 20 were ranked" in hits.note
+
+
+def test_shared_connection_keeps_a_bounded_number_of_scope_tables(tools_db, target):
+    # the agent loop shares one connection and never closes the tools: scope tables must not pile up, and a tool
+    # whose table was evicted by 20 other scopes must rebuild it and give the same answer
+    from inboxrl.store.schema import connect
+
+    conn = connect(tools_db, readonly=True)
+    first = InboxTools(conn, Scope(inbox=INBOX))
+    before = [h["message_id"] for h in first.search_inbox([target["word"]])]
+    others = [InboxTools(conn, Scope(inbox=INBOX, before=f"2001-{m:02d}-{d:02d}")) for m in (1, 2) for d in range(1, 11)]
+    for t in others:
+        t.search_inbox(["research"])
+    n_tables = conn.execute("SELECT count(*) FROM sqlite_temp_master WHERE name GLOB 'inboxrl_scope_*'").fetchone()[0]
+    assert n_tables <= 16
+    assert [h["message_id"] for h in first.search_inbox([target["word"]])] == before
+    assert target["message_id"] in before
+    conn.close()

@@ -32,8 +32,8 @@ from inboxrl.tools.base import (
 )
 from inboxrl.tools.query import Terms, clean_text, parse_day, terms_from_keywords
 from inboxrl.tools.schemas import coerce_arguments, function_schema
-from inboxrl.tools.snippets import snippet
 from inboxrl.tools.scoped_search import ParticipantFilter, ScopedSearch
+from inboxrl.tools.snippets import snippet
 
 __all__ = [
     "TOOL_NAMES",

@@ -19,13 +19,14 @@ Nothing here decides what the agent may see: callers re-check every returned row
 
 from __future__ import annotations
 
+import hashlib
 import itertools
-import re
 import sqlite3
 import threading
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Any, Iterable, Sequence
 
+MAX_SCOPE_TABLES = 16  # scope tables kept per connection (a kaminski-sized scope is about 1 MB)
 
 _ids = itertools.count(1)
 _df_cache: dict[tuple[str, int, str], int] = {}  # (store file, probe limit, word) -> matches, capped at the limit
@@ -63,17 +64,32 @@ class _Tx:
 
 
 class ScopedSearch:
-    """One inbox+date scope as a temp table on the store connection, and the queries that use it."""
+    """One inbox+date scope as a temp table on the store connection, and the queries that use it.
+
+    The agent loop shares one connection between all episodes and never closes the tools, and a GRPO group runs
+    the same question several times; so a scope's table is named after the scope, reused by every instance with
+    that scope, and only the `MAX_SCOPE_TABLES` most recently made stay on a connection. A query whose table was
+    evicted meanwhile rebuilds it and runs again.
+    """
 
     def __init__(self, conn: sqlite3.Connection, inbox: str, after: str | None, before: str | None):
         self.conn = conn
-        n = next(_ids)
-        self.scope_table = f"temp.inboxrl_scope_{n}"
+        self._scope = (inbox, after, before)
+        digest = hashlib.sha1(repr(self._scope).encode("utf-8", "replace")).hexdigest()[:16]
+        self._name = f"inboxrl_scope_{digest}"
+        self.scope_table = f"temp.{self._name}"
         self._lock = threading.Lock()
-        self._closed = False
         self._store = _store_file(conn)
         self._local_df: dict[tuple[int, str], int] = {}
         self._runs: list[tuple[int, int]] | None = None
+        with self._lock:
+            self._ensure_table()
+
+    def _ensure_table(self) -> None:
+        conn = self.conn
+        if conn.execute("SELECT 1 FROM sqlite_temp_master WHERE name = ?", (self._name,)).fetchone():
+            return
+        inbox, after, before = self._scope
         sql = (f"INSERT OR IGNORE INTO {self.scope_table}(id, date) SELECT message_rowid, date FROM participants "
                "WHERE address = ? AND date IS NOT NULL")
         args: list[object] = [inbox]
@@ -83,13 +99,29 @@ class ScopedSearch:
         if after:
             sql += " AND date >= ?"
             args.append(after)
-        with self._lock, _Tx(conn):
+        with _Tx(conn):
+            conn.execute("CREATE TABLE IF NOT EXISTS temp.inboxrl_scopes (name TEXT PRIMARY KEY, made INTEGER)")
+            old = [r[0] for r in conn.execute("SELECT name FROM temp.inboxrl_scopes ORDER BY made DESC")]
+            for name in old[MAX_SCOPE_TABLES - 1:]:
+                conn.execute(f"DROP TABLE IF EXISTS temp.{name}")
+                conn.execute("DELETE FROM temp.inboxrl_scopes WHERE name = ?", (name,))
             conn.execute(f"CREATE TABLE {self.scope_table} (id INTEGER PRIMARY KEY, date TEXT NOT NULL)")
             conn.execute(sql, args)
+            conn.execute("INSERT OR REPLACE INTO temp.inboxrl_scopes VALUES (?, ?)", (self._name, next(_ids)))
+
+    def _query(self, sql: str, args: Sequence[object]) -> list[Any]:
+        """Runs a query on the scope table, rebuilding the table once if another scope evicted it."""
+        with self._lock:
+            try:
+                return self.conn.execute(sql, args).fetchall()
+            except sqlite3.OperationalError as e:
+                if "no such table" not in str(e):
+                    raise
+                self._ensure_table()
+                return self.conn.execute(sql, args).fetchall()
 
     def size(self) -> int:
-        with self._lock:
-            return self.conn.execute(f"SELECT count(*) FROM {self.scope_table}").fetchone()[0]
+        return self._query(f"SELECT count(*) FROM {self.scope_table}", ())[0][0]
 
     # -- how common a word is ------------------------------------------------------------------------------------
 
@@ -154,8 +186,7 @@ class ScopedSearch:
         where, args = self._where(after, before, filters)
         sql = (f"SELECT f.rowid, bm25(messages_fts, ?, ?) FROM messages_fts f CROSS JOIN {self.scope_table} s "
                f"ON s.id = f.rowid {where} ORDER BY f.rowid DESC LIMIT ?")
-        with self._lock:
-            rows = self.conn.execute(sql, (*weights, expr, *args, cap + 1)).fetchall()
+        rows = self._query(sql, (*weights, expr, *args, cap + 1))
         capped = len(rows) > cap
         rows = rows[:cap]
         rows.sort(key=lambda r: (r[1], -r[0]))  # bm25() is lower for better matches
@@ -167,8 +198,7 @@ class ScopedSearch:
         where, args = self._where(after, before, filters)
         sql = (f"SELECT f.rowid FROM messages_fts f CROSS JOIN {self.scope_table} s ON s.id = f.rowid {where} "
                f"ORDER BY s.date DESC, f.rowid DESC LIMIT ?")
-        with self._lock:
-            return [r[0] for r in self.conn.execute(sql, (expr, *args, n))]
+        return [r[0] for r in self._query(sql, (expr, *args, n))]
 
     def recent(self, expr: str, after: str | None, before: str | None, filters: list[ParticipantFilter],
                n: int, k: int) -> list[int]:
@@ -182,20 +212,19 @@ class ScopedSearch:
         sql = (f"SELECT f.rowid, s.date FROM messages_fts f CROSS JOIN {self.scope_table} s ON s.id = f.rowid "
                f"{where} AND f.rowid BETWEEN ? AND ? ORDER BY f.rowid DESC LIMIT ?")
         rows: list[tuple[int, str]] = []
-        with self._lock:
-            for lo, hi in self._dense_runs():
-                rows += self.conn.execute(sql, (expr, *args, lo, hi, k - len(rows))).fetchall()
-                if len(rows) >= k:
-                    break
-            if not rows:
-                rows = self.conn.execute(sql, (expr, *args, 0, 2**62, k)).fetchall()
+        for lo, hi in self._dense_runs():
+            rows += self._query(sql, (expr, *args, lo, hi, k - len(rows)))
+            if len(rows) >= k:
+                break
+        if not rows:
+            rows = self._query(sql, (expr, *args, 0, 2**62, k))
         rows.sort(key=lambda r: (r[1], r[0]), reverse=True)
         return [r[0] for r in rows[:n]]
 
     def _dense_runs(self, max_gap: int = 32, max_runs: int = 8) -> list[tuple[int, int]]:
         """The scope's largest runs of nearby rowids, biggest first (computed once, on first need)."""
         if self._runs is None:
-            ids = [r[0] for r in self.conn.execute(f"SELECT id FROM {self.scope_table} ORDER BY id")]
+            ids = [r[0] for r in self._query(f"SELECT id FROM {self.scope_table} ORDER BY id", ())]
             runs: list[tuple[int, int, int]] = []
             start = prev = None
             count = 0
@@ -214,14 +243,7 @@ class ScopedSearch:
         return self._runs
 
     def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        try:
-            with self._lock, _Tx(self.conn):
-                self.conn.execute(f"DROP TABLE IF EXISTS {self.scope_table}")
-        except sqlite3.ProgrammingError:  # the connection was closed first: its temp tables went with it
-            pass
+        """Nothing to free: the scope table stays for the next episode with this scope (see the class doc)."""
 
 
 def _quote(word: str) -> str:
