@@ -176,3 +176,22 @@ def test_unknown_dtype_is_a_clear_error(smol: LocalBackend) -> None:
 
     with pytest.raises(BackendError, match="unsupported dtype 'float8'"):
         LocalBackend.from_model(smol.model, smol.tokenizer, dtype="float8")
+
+
+def test_shared_prompt_is_prefilled_once_with_identical_results(smol: LocalBackend) -> None:
+    # A GRPO group: one question, several episodes. Greedy, so every episode must give the same answer, and the
+    # same answer as without prefix sharing.
+    msgs = chat("Summarise the email about the gas storage report in one sentence. The report was sent by the "
+                "research group in Houston and lists the volumes in each storage field for the last quarter.")
+    plain = LocalBackend(smol.model, smol.tokenizer, "local/smollm2-135m", threads=1, prefix_cache=0)
+    (ref,) = plain.generate([ChatRequest("ref", msgs, max_tokens=8)])
+    shared = LocalBackend(smol.model, smol.tokenizer, "local/smollm2-135m", threads=1)
+    group = shared.generate([ChatRequest(f"g{i}", msgs, max_tokens=8) for i in range(3)])
+    n = len(ref.input_ids or [])
+    assert n - 1 >= LocalBackend.MIN_PREFIX
+    assert shared.last_stats["prefill_tokens"] == (n - 1) + 3 * 1  # the prefix once, then one token per episode
+    for r in group:
+        assert r.output_ids == ref.output_ids and r.input_ids == ref.input_ids
+    # A later episode with the same prompt starts from the cached prefix.
+    (again,) = shared.generate([ChatRequest("g9", msgs, max_tokens=8)])
+    assert again.extra["prefill_tokens"] == 1 and again.output_ids == ref.output_ids

@@ -72,7 +72,8 @@ class LocalBackend:
 
     def __init__(self, model: Any, tokenizer: Any, name: str, *, threads: int | None = None,
                  max_context: int | None = None, kv_cache_mb: int = 3072, top_p: float = 1.0, top_k: int = 0,
-                 max_batch: int = 16, prefill_chunk: int = 1024, owns_model: bool = False) -> None:
+                 max_batch: int = 16, prefill_chunk: int = 1024, prefix_cache: int = 8,
+                 owns_model: bool = False) -> None:
         import torch
 
         from inboxrl.models.chat_render import ChatRenderer
@@ -105,6 +106,10 @@ class LocalBackend:
         self.eot_id = eot_id if isinstance(eot_id, int) and eot_id >= 0 else min(self.stop_ids)
         self._logits_kw = logits_kwargs(model)
         self._streams: dict[str, _Stream] = {}
+        # KV of prompt prefixes shared by new episodes (a GRPO group asks one question num_generations times): the
+        # prefix is prefilled once and every episode starts from it. Keyed by token ids, least recently used last.
+        self.prefix_cache_size = prefix_cache
+        self._prefixes: dict[tuple[int, ...], Any] = {}
         self._lock = threading.RLock()
         self._rng = random.Random()
         self._torch = torch
@@ -309,6 +314,8 @@ class LocalBackend:
         device = next(self.model.parameters()).device
         max_new = max(w.max_new for w in items)
         t0 = time.perf_counter()
+        if self.prefix_cache_size > 0:
+            self._share_prefixes(items, device, dtype)
         groups = _prefill_groups(items, self.prefill_chunk)
         logits: dict[int, Any] = {}
         if len(groups) == 1:
@@ -360,6 +367,59 @@ class LocalBackend:
             self._timing["decode_steps"] += 1
         del batch
         self._timing["decode_s"] += time.perf_counter() - t1
+
+    MIN_PREFIX = 48  # shorter shared prefixes are not worth a separate forward pass
+
+    def _share_prefixes(self, items: list[_Work], device: Any, dtype: Any) -> None:
+        """Starts new episodes from cached or jointly computed prompt prefixes instead of prefilling each alone."""
+        from inboxrl.models.kvcache import Batch
+
+        fresh = [w for w in items if w.stream.kv is None]
+        if not fresh:
+            return
+        # 1. Prefixes computed by an earlier batch of this backend (the same prompt asked again).
+        for w in fresh:
+            ids = w.stream.ids
+            best: tuple[int, ...] | None = None
+            for key in self._prefixes:
+                if len(key) < len(ids) and (best is None or len(key) > len(best)) and tuple(ids[: len(key)]) == key:
+                    best = key
+            if best is not None:
+                kv = self._prefixes.pop(best)
+                self._prefixes[best] = kv  # most recently used last
+                w.stream.kv, w.stream.kv_len = kv, len(best)
+                w.feed = ids[len(best):]
+        # 2. New prefixes shared by several fresh episodes in this batch: cluster by longest common prefix.
+        todo = sorted((w for w in fresh if w.stream.kv is None), key=lambda w: w.stream.ids)
+        clusters: list[tuple[int, list[_Work]]] = []
+        for w in todo:
+            if clusters:
+                lcp = _common_prefix(clusters[-1][1][-1].stream.ids, w.stream.ids)
+                n = min(lcp, clusters[-1][0])
+                if n >= self.MIN_PREFIX:
+                    clusters[-1] = (n, clusters[-1][1] + [w])
+                    continue
+            clusters.append((len(w.stream.ids), [w]))
+        for n, members in clusters:
+            if len(members) < 2:
+                continue
+            n = min([n] + [len(w.stream.ids) - 1 for w in members])  # every row must still feed one token
+            if n < self.MIN_PREFIX:
+                continue
+            prefix = members[0].stream.ids[:n]
+            b = Batch([None], self.n_layers, n, device, dtype)
+            pw = _Work(index=-1, req=members[0].req, stream=_Stream(ids=prefix, messages=[], tools_key=""),
+                       new_ids=[], max_new=0, reset=False, feed=list(prefix))
+            self._prefill(b, [pw])
+            kv = b.extract(0)
+            del b
+            members[0].prefill_tokens += n  # computed once, counted on one episode
+            for w in members:
+                w.stream.kv, w.stream.kv_len = kv, n
+                w.feed = w.stream.ids[n:]
+            self._prefixes[tuple(prefix)] = kv
+            while len(self._prefixes) > self.prefix_cache_size:
+                self._prefixes.pop(next(iter(self._prefixes)))
 
     def _prefill(self, batch: Any, items: list[_Work]) -> Any:
         """Feeds every item's pending ids (left-padded, in chunks); returns each row's last logits."""
@@ -461,6 +521,14 @@ class LocalBackend:
             s = self._streams[k]
             total -= kv_bytes(s.kv)
             s.kv, s.kv_len = None, 0
+
+
+def _common_prefix(a: list[int], b: list[int]) -> int:
+    n = min(len(a), len(b))
+    i = 0
+    while i < n and a[i] == b[i]:
+        i += 1
+    return i
 
 
 def _prefill_groups(items: list[_Work], chunk: int) -> list[list[_Work]]:
