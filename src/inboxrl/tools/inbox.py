@@ -57,12 +57,13 @@ class ToolsConfig(BaseModel):
     or_fallback: bool = True  # when an AND search finds nothing, retry with OR and say so in the result
     bm25_subject_weight: float = 1.0  # FTS5 column weights for bm25(): subject, body
     bm25_body_weight: float = 1.0
-    bm25_cap: int = Field(1000, ge=10)  # bm25 scores at most this many in-scope matches (the newest stored)
+    bm25_cap: int = Field(500, ge=10)  # bm25 scores at most this many in-scope matches (the newest stored)
     # A word in at least this many messages of the whole store is too common to search by (and walking its
     # doclist would cost milliseconds): dropped when other words remain, else the newest matches are shown.
     common_word_df: int = Field(20_000, ge=1)
     common_word_fraction: float = Field(0.1, gt=0, le=1)  # ...or in this share of all messages, if that is fewer
     or_fallback_words: int = Field(8, ge=2)  # the OR fallback uses this many of the rarest words
+    or_pair_words: int = Field(6, ge=2)  # ...and first asks for two of this many
     common_word_sample: int = Field(50, ge=1)  # how many recent matches of only-common words are looked at
 
 
@@ -247,10 +248,15 @@ class InboxTools:
         expr = Terms(words).fts_and()
         rowids, capped = self._ranked(expr, after, before, filters, n, only_common)
         if not rowids and self.config.or_fallback and len(words) > 1:
-            # the rarest few words carry the meaning, and every OR'd word costs bm25 a walk of its doclist
+            # The rarest few words carry the meaning, and every OR'd word costs bm25 a walk of its doclist.
+            # Mail with two of them first: far fewer matches than a plain OR, and the ones bm25 ranks highest.
             words = sorted(words, key=lambda w: df[w])[: self.config.or_fallback_words]
-            expr = Terms(words).fts_or()
-            rowids, capped = self._ranked(expr, after, before, filters, n, only_common)
+            if len(words) > 2:
+                expr = Terms(words[: self.config.or_pair_words]).fts_pairs()
+                rowids, capped = self._ranked(expr, after, before, filters, n, only_common)
+            if not rowids:
+                expr = Terms(words).fts_or()
+                rowids, capped = self._ranked(expr, after, before, filters, n, only_common)
             if rowids:
                 notes.append("No email has all these words; showing emails with some of them.")
         if only_common and rowids:

@@ -62,6 +62,11 @@ class Terms:
     def fts_or(self) -> str:
         return " OR ".join(_quote(w) for w in self.words)
 
+    def fts_pairs(self) -> str:
+        """Any two of the words: `("a" AND "b") OR ("a" AND "c") OR ...`."""
+        w = self.words
+        return " OR ".join(f"({_quote(a)} AND {_quote(b)})" for i, a in enumerate(w) for b in w[i + 1:])
+
 
 def _quote(word: str) -> str:
     # The words contain no quotes (they are letters and digits), but escaping keeps this correct if _WORD changes.
