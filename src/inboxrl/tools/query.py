@@ -34,6 +34,7 @@ STOP_WORDS = frozenset(
 
 MAX_WORDS = 16  # an AND of more words than this finds nothing anyway, and a 10 kB "keyword" must stay cheap
 MAX_WORD_CHARS = 64  # longer runs are base64 or a model repeating itself; FTS5 cannot usefully match them
+MAX_QUERY_CHARS = 2000  # of all keywords together; beyond this a model is pasting text, not choosing words
 
 
 def clean_text(value: Any) -> str:
@@ -80,10 +81,18 @@ def terms_from_keywords(keywords: Iterable[Any] | str | None) -> Terms:
     if isinstance(keywords, (str, bytes)) or not isinstance(keywords, Iterable):
         keywords = [keywords]
     seen: dict[str, None] = {}
+    budget = MAX_QUERY_CHARS
+    cut = False
     for kw in keywords:
+        if budget <= 0:
+            cut = True
+            break
         if isinstance(kw, bytes):
             kw = kw.decode("utf-8", "replace")
-        for m in _WORD.finditer(clean_text(kw)):
+        text = clean_text(kw if isinstance(kw, str) else str(kw)[:budget])
+        cut = cut or len(text) > budget
+        text, budget = text[:budget], budget - len(text)
+        for m in _WORD.finditer(text):
             w = m.group(0).lower()
             if len(w) <= MAX_WORD_CHARS:
                 seen.setdefault(w, None)
@@ -91,7 +100,7 @@ def terms_from_keywords(keywords: Iterable[Any] | str | None) -> Terms:
     useful = [w for w in words if w not in STOP_WORDS and not (len(w) == 1 and not w.isdigit())]
     dropped = [w for w in words if w not in useful] if useful else []
     words = useful or words
-    truncated = len(words) > MAX_WORDS
+    truncated = cut or len(words) > MAX_WORDS
     return Terms(words=words[:MAX_WORDS], stop_words_dropped=dropped, truncated=truncated)
 
 
