@@ -197,15 +197,15 @@ class InboxTools:
         sent_before: str | None = None,
         max_results: int = 10,
     ) -> list[dict]:
-        """Search the user's emails. Returns message ids, dates, senders, subjects and snippets.
+        """Search the user's emails by keywords.
 
         Args:
-            keywords: Words that must all appear in the email.
+            keywords: Words the email contains.
             from_addr: Sender address or name.
             to_addr: Recipient address or name.
-            sent_after: Only emails sent on or after this date, YYYY-MM-DD.
-            sent_before: Only emails sent before this date, YYYY-MM-DD.
-            max_results: Number of results, at most 50.
+            sent_after: YYYY-MM-DD; sent on or after.
+            sent_before: YYYY-MM-DD; sent before.
+            max_results: At most 50.
         """
         terms = terms_from_keywords(keywords)
         if not terms.words:
@@ -274,11 +274,11 @@ class InboxTools:
         return hits
 
     def read_email(self, message_id: str, offset: int = 0) -> dict:
-        """Read one email by its message_id.
+        """Read one email.
 
         Args:
-            message_id: The message_id from a search result.
-            offset: Start reading the body at this character, to page through long emails.
+            message_id: A message_id from search results.
+            offset: Body character to start at, for long emails.
         """
         rowid = self._resolve(message_id)
         if rowid is None:
@@ -322,11 +322,11 @@ class InboxTools:
         return out
 
     def return_final_answer(self, answer: str, sources: list[str]) -> dict:
-        """Give the final answer and end. If the emails do not say, answer "I don't know".
+        """Give the final answer and end. Say I don't know if the emails do not tell.
 
         Args:
-            answer: The answer to the user's question.
-            sources: message_ids of the emails the answer comes from.
+            answer: The answer.
+            sources: message_ids the answer comes from.
         """
         if isinstance(sources, str):
             sources = [sources]
