@@ -80,3 +80,15 @@ def test_a_file_that_is_not_a_store_is_one_line(tmp_path):
     bad.write_bytes(b"this is not sqlite" * 100)
     r = _run("search", "--db", str(bad), "--inbox", INBOX, "a")
     assert r.exit_code == 1 and "not a readable inboxrl store" in r.stderr and len(r.stderr.splitlines()) == 1
+
+
+def test_read_pages_long_bodies(tools_db, tools_raw):
+    mid, n = tools_raw.execute(
+        "SELECT m.message_id, length(m.body) FROM messages m WHERE m.date_ok = 1 AND length(m.body) > 900 AND "
+        "m.id IN (SELECT message_rowid FROM participants WHERE address = ?) ORDER BY m.id LIMIT 1",
+        (INBOX,)).fetchone()
+    first = json.loads(_run("read", "--db", tools_db, "--inbox", INBOX, "--json", "--body-limit", "400", mid).stdout)
+    assert len(first["body"]) == 400 and "offset=400" in first["note"]
+    rest = json.loads(_run("read", "--db", tools_db, "--inbox", INBOX, "--json", "--body-limit", "100000",
+                           "--offset", "400", mid).stdout)
+    assert len(first["body"]) + len(rest["body"]) == n and "note" not in rest
