@@ -169,7 +169,8 @@ def test_scripted_native_tool_calls_are_answered_by_id(store):
     t, backend = run_one(store, [native, final], native=True)
     assert backend.requests[0].tools and {s["function"]["name"] for s in backend.requests[0].tools} == {
         "search_inbox", "read_email", "return_final_answer"}
-    assert "Tools:" not in backend.requests[0].messages[0]["content"]  # schemas go in `tools`, not the prompt
+    assert '"name": "search_inbox"' not in backend.requests[0].messages[0]["content"]  # schemas go in `tools`
+    assert "from_addr" in json.dumps(backend.requests[0].tools)  # native models see the optional filters
     msgs = [m.to_openai() for m in t.messages]
     assert msgs[2]["tool_calls"][0]["id"] == "abc" and msgs[3]["tool_call_id"] == "abc"
     assert t.stop_reason == "answered" and t.final_answer == "Monday"
@@ -182,7 +183,9 @@ def test_json_mode_prompt_describes_tools_and_date(store):
     system = req.messages[0]["content"]
     assert req.tools is None
     assert INBOX in system and DATE in system and "7 turns" in system
-    assert "search_inbox(keywords: list[str]" in system and "return_final_answer(answer: str" in system
+    assert '{"name": "search_inbox", "arguments": {"keywords": ["<keyword>"]}}' in system
+    assert '"return_final_answer", "arguments": {"answer": "<answer>", "sources": ["<message_id>"]}' in system
+    assert "from_addr" not in system  # optional arguments are hidden from models without native tools
     assert req.messages[1] == {"role": "user", "content": q().question}
     tools.close()
 

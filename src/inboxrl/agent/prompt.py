@@ -19,9 +19,7 @@ SYSTEM_TEMPLATE = (
 )
 
 JSON_MODE_TEMPLATE = (
-    "\n\nTools:\n{tools}\n"
-    "Each turn, reply with one tool call as JSON and nothing else:\n"
-    '{{"name": "<tool>", "arguments": {{<arguments>}}}}'
+    "\n\nEach turn, reply with exactly one of these tool calls as JSON, filled in, and nothing else:\n{tools}"
 )
 
 
@@ -70,12 +68,39 @@ def describe_tools(schemas: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def _placeholder(name: str, spec: dict[str, Any]) -> Any:
+    t = _type_name(spec)
+    if t.startswith("list["):
+        item = "message_id" if name in ("sources", "message_ids") else name.rstrip("s") or "item"
+        return [f"<{item}>"]
+    if t == "int":
+        return 0
+    return f"<{name}>"
+
+
+def call_templates(schemas: list[dict[str, Any]]) -> str:
+    """One line per tool: the exact JSON call with placeholders, then what it does. Tiny models copy a concrete
+    shape far more reliably than they follow a signature plus a generic format line (our pilot: Qwen-0.5B put a
+    person's name in "name" when shown `{"name": "<tool>", ...}`). Placeholders are in angle brackets so that
+    a copied one is an obvious non-word, not a plausible search term."""
+    lines = []
+    for s in schemas:
+        fn = s.get("function", s)
+        props = (fn.get("parameters") or {}).get("properties") or {}
+        args = {k: _placeholder(k, v) for k, v in props.items()}
+        desc = (fn.get("description") or "").strip().split("\n")[0].split(". ")[0].rstrip(".")
+        call = json.dumps({"name": fn["name"], "arguments": args})
+        # The description comes first: a model that copies a line then ends its output with the JSON.
+        lines.append(f"- {desc}: {call}" if desc else f"- {call}")
+    return "\n".join(lines)
+
+
 def system_prompt(inbox: str, query_date: str, max_turns: int, tool_schemas: list[dict[str, Any]] | None) -> str:
     """`tool_schemas` is given only in JSON-in-text mode without template tools: then the prompt must describe
     the tools and the exact call format itself."""
     text = SYSTEM_TEMPLATE.format(inbox=inbox, date=query_date, max_turns=max_turns)
     if tool_schemas:
-        text += JSON_MODE_TEMPLATE.format(tools=describe_tools(tool_schemas))
+        text += JSON_MODE_TEMPLATE.format(tools=call_templates(tool_schemas))
     return text
 
 
