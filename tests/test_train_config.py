@@ -51,7 +51,6 @@ def test_train_config_gpu_config_uses_vllm() -> None:
     ({"eval_every": 0}, "eval_every", "greater than or equal to 1"),
     ({"max_steps": None}, "config", "exactly one of max_steps and epochs"),
     ({"epochs": 1.0}, "config", "exactly one of max_steps and epochs"),
-    ({"bf16": True}, "config", "bf16 is for GPUs"),
     ({"vllm": {"use_vllm": True}}, "config", "needs GPUs"),
 ])
 def test_train_config_bad_values_give_one_line_naming_the_field(tmp_path: Path, patch: dict, field: str,

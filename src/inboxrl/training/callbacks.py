@@ -36,6 +36,11 @@ class InboxRLCallback(TrainerCallback):
         self.policy_name = policy_name
         self.emit = emit
         self.trainer: Any = None
+        # Validation runs the trained weights as `inboxrl eval` would (fp32 local backend), whatever the rollouts
+        # sample with; the vLLM setup replaces it with its own.
+        from inboxrl.training.rollout import default_backend_factory
+
+        self.val_make_backend: Any = default_backend_factory(policy_name)
         self.tb: Any = None
         self._step_started = time.perf_counter()
         self._step_cpu = time.process_time()
@@ -69,7 +74,7 @@ class InboxRLCallback(TrainerCallback):
         tr = self.trainer
         model_wrapped = getattr(tr, "model_wrapped", None) or tr.model
         kw = {"batch_size": self.cfg.rollout_batch_size or self.cfg.rollouts_per_step,
-              "make_backend": getattr(self.rollout, "make_backend", None), "accelerator": tr.accelerator,
+              "make_backend": self.val_make_backend, "accelerator": tr.accelerator,
               "model_name": self.policy_name}
         args = (self.tokenizer, self.val_questions, self.cfg.data.db, self.val_cfg, self.judge, self.cfg.reward)
         if getattr(self.rollout, "generation_needs_weights", True):

@@ -158,7 +158,7 @@ class EpisodeRollout:
                  reward_cfg: RewardConfig, tokenizer: Any, *, num_generations: int, max_completion_tokens: int,
                  batch_size: int | None = None, skip_equal_groups: bool = True, return_logprobs: bool = False,
                  trajectories_dir: Path | None = None, model_name: str = "policy",
-                 make_backend: Callable[[Any, Any], Any] | None = None):
+                 make_backend: Callable[[Any, Any], Any] | None = None, rollout_dtype: str | None = None):
         self.by_id = {q.id: q for q in questions}
         self.db = db
         self.agent_cfg = agent_cfg
@@ -172,7 +172,7 @@ class EpisodeRollout:
         self.return_logprobs = return_logprobs
         self.trajectories_dir = trajectories_dir
         self.model_name = model_name
-        self.make_backend = make_backend or default_backend_factory(model_name)
+        self.make_backend = make_backend or default_backend_factory(model_name, rollout_dtype)
         # False when another engine (vLLM) samples: no need to gather sharded weights for generation.
         self.generation_needs_weights = True
         self._cpu_s: float | None = None
@@ -302,11 +302,14 @@ def inboxrl_reward(prompts: list[Any], completions: list[Any], inboxrl_reward: l
     return [float(r) for r in inboxrl_reward]
 
 
-def default_backend_factory(name: str) -> Callable[[Any, Any], Any]:
+def default_backend_factory(name: str, dtype: str | None = None) -> Callable[[Any, Any], Any]:
+    """The project's local backend over the given model; with `dtype`, over a private converted copy of it."""
     def make(model: Any, tokenizer: Any) -> Any:
         from inboxrl.models.local import LocalBackend
 
-        return LocalBackend.from_model(model, tokenizer, name=name)
+        if dtype is None:
+            return LocalBackend.from_model(model, tokenizer, name=name)
+        return LocalBackend.from_model(model, tokenizer, name=name, dtype=dtype)
 
     return make
 

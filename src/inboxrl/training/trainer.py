@@ -268,7 +268,8 @@ def train(cfg: TrainConfig, *, resume: bool = False, on_event: Callable[[str, di
         split.train, cfg.data.db, cfg.agent_config().model_copy(update={"seed": None}), judge, cfg.reward, tok,
         num_generations=cfg.num_generations, max_completion_tokens=cfg.max_completion_tokens,
         batch_size=cfg.rollout_batch_size, skip_equal_groups=cfg.skip_equal_groups,
-        return_logprobs=cfg.vllm.use_vllm, trajectories_dir=run_dir / "rollouts", model_name=policy_name)
+        return_logprobs=cfg.vllm.use_vllm, trajectories_dir=run_dir / "rollouts", model_name=policy_name,
+        rollout_dtype=cfg.rollout_dtype)
     rollout_fn = rollout_wrapper(rollout) if rollout_wrapper else rollout
 
     grpo_args = build_grpo_config(cfg, total_steps)
@@ -288,6 +289,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, on_event: Callable[[str, di
 
         rollout.make_backend = vllm_backend_factory(trainer, policy_name)
         rollout.generation_needs_weights = False
+        callback.val_make_backend = rollout.make_backend
     from transformers.trainer_callback import PrinterCallback
 
     trainer.remove_callback(PrinterCallback)  # it prints raw log dicts; our callback reports progress instead
@@ -297,7 +299,8 @@ def train(cfg: TrainConfig, *, resume: bool = False, on_event: Callable[[str, di
     steps = int(trainer.state.global_step)
 
     # The after-point of the curve, if the last step was not a validation step.
-    callback.validate_if_needed(steps, final=True)
+    if cfg.validate_at_end:
+        callback.validate_if_needed(steps, final=True)
     callback.close()
 
     final = run_dir / FINAL

@@ -1,0 +1,164 @@
+"""Training benchmark: real GRPO steps of the CPU demonstration config, and (with --full) the whole demonstration.
+
+    python benchmarks/bench_train.py                      # 3 real steps of configs/cpu-demo.yaml: step time, tok/s
+    python benchmarks/bench_train.py --steps 2 --val-limit 4 --db /tmp/kaminski.db
+    python benchmarks/bench_train.py --full               # baseline eval, the full run, eval of the trained adapter
+
+Step mode trains the bundled Qwen2.5-Coder-0.5B for a few steps with the demo's exact settings (group shape, turn
+and token budgets, LoRA, judge) and a small validation at step 0, then reports per step: wall and CPU seconds, the
+rollout's share, sampled and environment tokens, rollout tokens/s (sampled tokens / rollout wall time), and the
+validation's speed. CPU seconds are reported next to wall seconds because the machine is usually shared: on an idle
+2-core machine a step's wall time is about its CPU time / 2.
+
+Full mode does what docs/training.md describes: writes the fixed split, evaluates the prompted model on the
+validation questions with `inboxrl.evaluation.run.evaluate` (the code of `inboxrl eval`), trains with the config as
+shipped, evaluates `local/qwen2.5-coder-0.5b+RUN_DIR/final` the same way, and prints the before/after table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _mean(xs: list[float]) -> float | None:
+    xs = [x for x in xs if x is not None]
+    return statistics.fmean(xs) if xs else None
+
+
+def step_report(run_dir: Path) -> dict:
+    from inboxrl.training import runlog
+
+    steps = list(runlog.read(run_dir, "train"))
+    vals = list(runlog.read(run_dir, "validation"))
+    rows = []
+    for r in steps:
+        rows.append({
+            "step": r["step"],
+            "wall_s": r.get("time/step_wall_s") or r.get("step_time"),
+            "cpu_s": r.get("time/step_cpu_s"),
+            "rollout_wall_s": r.get("rollout/seconds"),
+            "rollout_cpu_s": r.get("rollout/cpu_seconds"),
+            "sampled_tokens": r.get("tokens/sampled"),
+            "env_tokens": r.get("tokens/environment"),
+            "prompt_tokens": r.get("tokens/prompt"),
+            "rollout_tok_s": r.get("rollout/tokens_per_s"),
+            "reward_mean": r.get("episode/reward_mean"),
+            "accuracy": r.get("episode/accuracy"),
+            "avg_turns": r.get("episode/avg_turns"),
+            "format_error_rate": r.get("episode/format_error_rate"),
+            "skipped_groups": r.get("groups/skipped"),
+        })
+    out = {"steps": rows,
+           "mean_step_wall_s": _mean([r["wall_s"] for r in rows]),
+           "mean_step_cpu_s": _mean([r["cpu_s"] for r in rows]),
+           "mean_rollout_wall_s": _mean([r["rollout_wall_s"] for r in rows]),
+           "mean_rollout_cpu_s": _mean([r["rollout_cpu_s"] for r in rows]),
+           "mean_rollout_tok_s": _mean([r["rollout_tok_s"] for r in rows]),
+           "validations": [{k: v.get(k) for k in ("step", "n", "accuracy", "hallucination_rate", "dont_know_rate",
+                                                  "out_of_turns_rate", "format_error_rate", "avg_turns",
+                                                  "seconds", "tokens_per_s")} for v in vals]}
+    if out["mean_step_wall_s"]:
+        out["steps_in_2h_at_this_wall_time"] = int(7200 // out["mean_step_wall_s"])
+    if out["mean_step_cpu_s"]:
+        out["steps_in_2h_idle_estimate"] = int(7200 // (out["mean_step_cpu_s"] / 2))
+    return out
+
+
+def markdown(rep: dict) -> str:
+    def f(v: object, nd: int = 1) -> str:
+        return "–" if v is None else (f"{v:.{nd}f}" if isinstance(v, float) else str(v))
+
+    lines = ["| step | wall s | CPU s | rollout wall s | rollout CPU s | sampled tok | env tok | rollout tok/s | "
+             "reward | acc | turns | format err | skipped groups |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rep["steps"]:
+        lines.append(f"| {r['step']} | {f(r['wall_s'])} | {f(r['cpu_s'])} | {f(r['rollout_wall_s'])} | "
+                     f"{f(r['rollout_cpu_s'])} | {f(r['sampled_tokens'], 0)} | {f(r['env_tokens'], 0)} | "
+                     f"{f(r['rollout_tok_s'], 2)} | {f(r['reward_mean'], 2)} | {f(r['accuracy'], 2)} | "
+                     f"{f(r['avg_turns'], 1)} | {f(r['format_error_rate'], 2)} | {f(r['skipped_groups'], 0)} |")
+    return "\n".join(lines)
+
+
+def run_steps(args: argparse.Namespace) -> dict:
+    from inboxrl.training.config import TrainConfig
+    from inboxrl.training.trainer import train
+
+    over = {"run_dir": str(args.run_dir), "max_steps": args.steps, "eval_every": 10_000,
+            "save_every": args.steps, "validate_at_start": args.val_limit > 0, "validate_at_end": False,
+            "data.val_limit": max(args.val_limit, 1), "threads": args.threads}
+    if args.db:
+        over["data.db"] = str(args.db)
+    cfg = TrainConfig.load(args.config, over).resolved(Path.cwd())
+    if args.val_limit == 0:  # no validation at all: only the training steps are measured
+        cfg = cfg.model_copy(update={"validate_at_start": False, "validate_at_end": False})
+    t0 = time.time()
+    res = train(cfg, resume=args.resume, on_event=lambda k, d: print(f"[{k}] " + json.dumps(
+        {x: d.get(x) for x in ("step", "seconds", "cpu_seconds", "rollout/tokens_per_s", "accuracy", "n")
+         if x in d}), file=sys.stderr, flush=True))
+    rep = step_report(res.run_dir)
+    rep.update({"config": str(args.config), "db": cfg.data.db, "total_wall_s": time.time() - t0,
+                "rollouts_per_step": cfg.rollouts_per_step, "max_turns": cfg.turns,
+                "max_tokens_per_turn": cfg.turn_tokens, "threads": args.threads})
+    return rep
+
+
+def run_full(args: argparse.Namespace) -> dict:
+    from inboxrl.agent.config import AgentConfig
+    from inboxrl.evaluation.run import evaluate
+    from inboxrl.judge.registry import load_judge
+    from inboxrl.training.config import TrainConfig
+    from inboxrl.training.trainer import train, write_split
+
+    over = {"run_dir": str(args.run_dir), "threads": args.threads}
+    if args.db:
+        over["data.db"] = str(args.db)
+    cfg = TrainConfig.load(args.config, over).resolved(Path.cwd())
+    split = write_split(cfg)
+    agent = AgentConfig.load(args.config)  # the same harness the run validates with (greedy)
+    judge = load_judge(cfg.judge)
+    base = cfg.model
+    before = evaluate(split.val, [base], cfg.data.db, judge, agent, args.run_dir.parent / "eval-before",
+                      concurrency=len(split.val))
+    res = train(cfg, resume=args.resume)
+    spec = f"{base}+{res.final_adapter}"
+    after = evaluate(split.val, [spec], cfg.data.db, judge, agent, args.run_dir.parent / "eval-after",
+                     concurrency=len(split.val))
+    rep = step_report(res.run_dir)
+    rep["before"] = before.metrics.get("models", before.metrics)
+    rep["after"] = after.metrics.get("models", after.metrics)
+    rep["train_seconds"] = res.seconds
+    return rep
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--config", type=Path, default=REPO / "configs" / "cpu-demo.yaml")
+    ap.add_argument("--db", type=Path, default=None, help="mail store (default: the config's data.db)")
+    ap.add_argument("--steps", type=int, default=3)
+    ap.add_argument("--val-limit", type=int, default=4, help="validation questions at step 0 (0: none)")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--run-dir", type=Path, default=REPO / "runs" / "bench-train")
+    ap.add_argument("--resume", action="store_true")
+    ap.add_argument("--full", action="store_true", help="the whole demonstration with before/after evaluation")
+    ap.add_argument("--out", type=Path, default=None, help="also write the JSON report here")
+    args = ap.parse_args()
+    rep = run_full(args) if args.full else run_steps(args)
+    print(markdown(rep))
+    print(json.dumps(rep, indent=1, default=str))
+    if args.out:
+        args.out.write_text(json.dumps(rep, indent=1, default=str))
+
+
+if __name__ == "__main__":
+    main()
