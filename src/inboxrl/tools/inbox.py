@@ -63,7 +63,7 @@ class ToolsConfig(BaseModel):
     common_word_df: int = Field(20_000, ge=1)
     common_word_fraction: float = Field(0.1, gt=0, le=1)  # ...or in this share of all messages, if that is fewer
     or_fallback_words: int = Field(8, ge=2)  # the OR fallback uses this many of the rarest words
-    or_pair_words: int = Field(6, ge=2)  # ...and first asks for two of this many
+    or_pair_words: int = Field(4, ge=2)  # ...and first asks for two of the rarest this many
     common_word_sample: int = Field(50, ge=1)  # how many recent matches of only-common words are looked at
 
 
