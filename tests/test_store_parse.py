@@ -170,3 +170,27 @@ def test_quoted_names_with_commas_and_duplicate_recipients():
         ("cc", "c@d.com", ""),
         ("cc", "e@f.com", ""),
     ]
+
+
+def test_header_fast_path_equals_the_stdlib_header_parser(kaminski_dir):
+    """header_items must give exactly what BytesHeaderParser(policy=compat32) gives, or step aside (None)."""
+    from email.parser import BytesHeaderParser
+
+    from inboxrl.store.parse import _split_head, header_items
+
+    hp = BytesHeaderParser(policy=compat32)
+    heads = [_split_head(r)[0] for f in ("inbox", "sent_items", "resumes") for r in real_messages(kaminski_dir, f)]
+    heads += [
+        b"Subject: =?utf-8?q?caf=C3=A9?=\r\nTo: a@b.com,\r\n\tc@d.com\r\n\r\n",
+        b"X-Odd:\n  \nSubject: \xff\xfe raw bytes\n",
+        b"Subject: ok\nthis is not a header\nFrom: a@b\n",
+        b"From MAILER-DAEMON Mon Apr 18 14:19:09 2022\nSubject: x\n",
+        b" leading continuation\nSubject: x\n",
+    ]
+    used = 0
+    for h in heads:
+        fast = header_items(h)
+        if fast is not None:
+            used += 1
+            assert fast == list(hp.parsebytes(h).raw_items()), h[:200]
+    assert used >= len(heads) - 3

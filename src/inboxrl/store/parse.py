@@ -23,6 +23,7 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from email import feedparser
 from email.message import Message
 from email.parser import BytesHeaderParser
 from email.policy import compat32
@@ -373,9 +374,40 @@ def extract_body(msg: Message) -> tuple[str, list[str]]:
 # ---------------------------------------------------------------------------------------------------- message
 
 _HEADER_PARSER = BytesHeaderParser(policy=compat32)
+_HEADER_RE = feedparser.headerRE  # the stdlib's own header-line grammar
+_source_parse = compat32.header_source_parse
 _CTYPE = re.compile(r"^\s*([!-~]+?/[!-~]+?)\s*(?:;|$)")
 _CHARSET = re.compile(r"""charset\s*=\s*["']?([^"';\s]+)""", re.IGNORECASE)
 _PLAIN_CTE = {"", "7bit", "8bit", "binary"}
+
+
+def header_items(head: bytes) -> list[tuple[str, str]] | None:
+    """(name, raw value) pairs of a header block, or None when it holds anything but clean header lines.
+
+    This is what `BytesHeaderParser(policy=compat32)` does (same line splitting, the email package's own header
+    grammar `feedparser.headerRE`, `compat32.header_source_parse`), without its line-buffer machinery: identical
+    output at half the cost, which matters at 325k messages. Anything unusual (a stray non-header line, a Unix
+    'From ' line) returns None and goes through the full parser.
+    """
+    out: list[tuple[str, str]] = []
+    cur: list[str] | None = None
+    for line in head.decode("ascii", "surrogateescape").splitlines(True):
+        if line[:1] in (" ", "\t"):
+            if cur is None:
+                return None  # a continuation with nothing to continue
+            cur.append(line)
+            continue
+        if cur is not None:
+            out.append(_source_parse(cur))
+        if line.startswith("From ") or ":" not in line or not _HEADER_RE.match(line):
+            if line.strip():
+                return None
+            cur = None
+            continue
+        cur = [line]
+    if cur is not None:
+        out.append(_source_parse(cur))
+    return out
 
 
 def _split_head(raw: bytes) -> tuple[bytes, bytes]:
@@ -437,12 +469,14 @@ def parse_message(
     # Headers go through the email package on their own; the body of a plain single-part message (most mail)
     # is then taken as it is, which skips the feed parser's line-by-line walk over it. MIME goes the full way.
     head, body_raw = _split_head(raw)
-    try:
-        hmsg = _HEADER_PARSER.parsebytes(head)
-    except Exception as e:  # compat32 hardly ever raises; if it does the message is unusable
-        raise ParseError(f"unparseable: {type(e).__name__}") from e
+    items = header_items(head)
+    if items is None:
+        try:
+            items = list(_HEADER_PARSER.parsebytes(head).raw_items())
+        except Exception as e:  # compat32 hardly ever raises; if it does the message is unusable
+            raise ParseError(f"unparseable: {type(e).__name__}") from e
     headers: dict[str, str] = {}
-    for name, value in hmsg.raw_items():
+    for name, value in items:
         key = name.lower()
         if key in headers:
             if key in ("to", "cc", "bcc"):
