@@ -43,3 +43,19 @@ def with_header(raw: bytes, name: str, value: bytes | None) -> bytes:
     if value is not None:
         out.insert(1, name.encode() + b": " + value)
     return b"\n".join(out) + sep + body
+
+
+def store_app():
+    """A Typer app with only the store's commands: these tests do not depend on other parts' CLI code."""
+    import typer
+
+    from inboxrl.store import cli as store_cli
+
+    app = typer.Typer()
+    store_cli.register(app)
+
+    @app.callback()
+    def _main() -> None:  # keeps `ingest`/`inboxes` as subcommands, as in the real `inboxrl` app
+        pass
+
+    return app

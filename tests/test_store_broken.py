@@ -9,10 +9,9 @@ import sqlite3
 import pytest
 from typer.testing import CliRunner
 
-from inboxrl.cli import app
 from inboxrl.store.ingest import ingest
 from inboxrl.store.sources import split_mbox
-from store_helpers import message_id, real_messages, to_mbox, with_header
+from store_helpers import message_id, real_messages, store_app, to_mbox, with_header
 
 
 @pytest.fixture(scope="module")
@@ -125,6 +124,7 @@ def test_cli_reports_skips_and_exit_codes(tmp_path, msgs):
     path = tmp_path / "b.mbox"
     path.write_bytes(to_mbox(msgs[:3]) + b"From MAILER-DAEMON x\nnot mail at all\n")
     runner = CliRunner()
+    app = store_app()
     r = runner.invoke(app, ["ingest", str(path), "--db", str(tmp_path / "s.db"), "--json"])
     assert r.exit_code == 0, r.output
     import json

@@ -9,11 +9,12 @@ from collections import defaultdict
 
 from typer.testing import CliRunner
 
-from inboxrl.cli import app
 from inboxrl.store.parse import parse_message
 from inboxrl.store.sources import split_mbox
+from store_helpers import store_app
 
 runner = CliRunner()
+app = store_app()
 
 
 def test_inboxes_counts_match_raw_headers(enron_store, kaminski_dir):

@@ -179,7 +179,8 @@ def test_header_fast_path_equals_the_stdlib_header_parser(kaminski_dir):
     from inboxrl.store.parse import _split_head, header_items
 
     hp = BytesHeaderParser(policy=compat32)
-    heads = [_split_head(r)[0] for f in ("inbox", "sent_items", "resumes") for r in real_messages(kaminski_dir, f)]
+    folders = ("inbox", "sent_items", "resumes")
+    heads = [_split_head(r)[0] for f in folders for r in real_messages(kaminski_dir, f)]
     heads += [
         b"Subject: =?utf-8?q?caf=C3=A9?=\r\nTo: a@b.com,\r\n\tc@d.com\r\n\r\n",
         b"X-Odd:\n  \nSubject: \xff\xfe raw bytes\n",

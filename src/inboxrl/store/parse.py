@@ -384,9 +384,9 @@ _PLAIN_CTE = {"", "7bit", "8bit", "binary"}
 def header_items(head: bytes) -> list[tuple[str, str]] | None:
     """(name, raw value) pairs of a header block, or None when it holds anything but clean header lines.
 
-    This is what `BytesHeaderParser(policy=compat32)` does (same line splitting, the email package's own header
-    grammar `feedparser.headerRE`, `compat32.header_source_parse`), without its line-buffer machinery: identical
-    output at half the cost, which matters at 325k messages. Anything unusual (a stray non-header line, a Unix
+    This is what `BytesHeaderParser(policy=compat32)` does (same line splitting, the email package's own
+    header grammar `feedparser.headerRE`, `compat32.header_source_parse`), without its line-buffer machinery:
+    identical output at half the cost, which matters at 325k messages. Anything unusual (a stray line, a Unix
     'From ' line) returns None and goes through the full parser.
     """
     out: list[tuple[str, str]] = []
