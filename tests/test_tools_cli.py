@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from tools_store import INBOX, tools_db, tools_raw  # noqa: F401  (fixtures)
@@ -92,3 +93,15 @@ def test_read_pages_long_bodies(tools_db, tools_raw):
     rest = json.loads(_run("read", "--db", tools_db, "--inbox", INBOX, "--json", "--body-limit", "100000",
                            "--offset", "400", mid).stdout)
     assert len(first["body"]) + len(rest["body"]) == n and "note" not in rest
+
+
+def test_config_file_sets_the_tools_and_bad_files_are_one_line(tools_db, tmp_path):
+    good = tmp_path / "run.yaml"
+    good.write_text("tools:\n  snippet_tokens: 5\n  or_fallback: false\n", encoding="utf-8")
+    r = _run("search", "--db", tools_db, "--inbox", INBOX, "--config", str(good), "--json", "research")
+    assert r.exit_code == 0, r.output
+    assert all(len(re.findall(r"[^\W_]+", h["snippet"])) <= 5 for h in json.loads(r.stdout))
+    bad = tmp_path / "bad.toml"
+    bad.write_text("snippet_tokens = 0\n", encoding="utf-8")
+    r = _run("search", "--db", tools_db, "--inbox", INBOX, "--config", str(bad), "research")
+    assert r.exit_code == 2 and "snippet_tokens" in r.stderr and len(r.stderr.strip().splitlines()) == 1

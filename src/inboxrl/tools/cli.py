@@ -21,14 +21,22 @@ def _fail(message: str, code: int = 1) -> None:
     raise typer.Exit(code)
 
 
-def _open(db: str, inbox: str, before: str | None, after: str | None, **config: Any):
+def _open(db: str, inbox: str, before: str | None, after: str | None, config_file: str | None, **config: Any):
+    from pydantic import ValidationError
+
+    from inboxrl.configfile import ConfigFileError
     from inboxrl.tools.base import Scope
     from inboxrl.tools.inbox import InboxTools, StoreOpenError, ToolsConfig
 
     if not inbox.strip():
         _fail("--inbox must be an email address", 2)
     try:
-        return InboxTools(db, Scope(inbox=inbox, before=before, after=after), ToolsConfig(**config))
+        base = ToolsConfig.load(config_file) if config_file else ToolsConfig()
+        cfg = ToolsConfig.model_validate({**base.model_dump(), **config})
+    except (ConfigFileError, ValidationError) as e:
+        _fail(str(e).splitlines()[0], 2)
+    try:
+        return InboxTools(db, Scope(inbox=inbox, before=before, after=after), cfg)
     except StoreOpenError as e:
         _fail(str(e), 1)
     except ValueError as e:
@@ -50,6 +58,7 @@ def register(app: typer.Typer) -> None:
         limit: int = typer.Option(10, "--limit", min=1, help="Number of results."),
         rank: str = typer.Option("bm25", "--rank", help="Ranking: bm25 (relevance) or date (newest first)."),
         no_or_fallback: bool = typer.Option(False, "--no-or-fallback", help="Do not retry with OR on no match."),
+        config_file: str | None = typer.Option(None, "--config", help="Tools settings (YAML/TOML/JSON)."),
         as_json: bool = typer.Option(False, "--json", help="Print a JSON array of hits."),
     ) -> None:
         """Search one inbox the way the agent does."""
@@ -57,7 +66,7 @@ def register(app: typer.Typer) -> None:
 
         if rank not in _RANKS:
             _fail(f"--rank must be one of {', '.join(_RANKS)}", 2)
-        tools = _open(db, inbox, before, after, ranking=rank, or_fallback=not no_or_fallback,
+        tools = _open(db, inbox, before, after, config_file, ranking=rank, or_fallback=not no_or_fallback,
                       max_results_cap=max(limit, 50))
         try:
             hits = tools.search_inbox(keywords, from_addr=from_addr, to_addr=to_addr, max_results=limit)
@@ -94,12 +103,13 @@ def register(app: typer.Typer) -> None:
         after: str | None = typer.Option(None, "--after", help="Only mail sent on or after this day."),
         offset: int = typer.Option(0, "--offset", min=0, help="Start the body at this character."),
         body_limit: int = typer.Option(4000, "--body-limit", min=200, help="Cut the body at this many characters."),
+        config_file: str | None = typer.Option(None, "--config", help="Tools settings (YAML/TOML/JSON)."),
         as_json: bool = typer.Option(False, "--json", help="Print the email as a JSON object."),
     ) -> None:
         """Read one email the way the agent does (only within the inbox and date scope)."""
         from inboxrl.tools.base import ToolQueryError
 
-        tools = _open(db, inbox, before, after, body_char_limit=body_limit)
+        tools = _open(db, inbox, before, after, config_file, body_char_limit=body_limit)
         try:
             mail = tools.read_email(message_id, offset=offset)
         except ToolQueryError as e:

@@ -1,9 +1,10 @@
 """The agent's three tools over the mail store, scoped to one inbox address and to mail sent before a date.
 
 Scope is the whole point of this module: the agent answers as if it were the question's date and it were that one
-user, so it must never see another inbox or the future. Scope is therefore computed once, when the tools are made,
-as the set of message rowids the agent may see (with their dates); every search result and every read is checked
-against that set, whatever SQL produced it. A bug in a query can then make a search miss, never leak.
+user, so it must never see another inbox or the future. Searches find candidates fast (tools/scoped_search.py), but
+nothing is returned or read before one last check against the store's own tables (`_visible_sql`: the inbox is a
+participant, the date is trusted and before the question's day). A bug in the fast path can make a search miss,
+never leak.
 
 The methods are plain Python (the CLI and tests call them directly); `call()` is the door the agent loop uses: it
 checks a model's arguments against the same signatures the schemas are built from and turns failures into
@@ -43,6 +44,7 @@ __all__ = [
     "ToolNotFound",
     "ToolQueryError",
     "ToolsConfig",
+    "tool_schemas",
 ]
 
 TOOL_NAMES = ("search_inbox", "read_email", "return_final_answer")
@@ -65,6 +67,13 @@ class ToolsConfig(BaseModel):
     or_fallback_words: int = Field(8, ge=2)  # the OR fallback uses this many of the rarest words
     or_pair_words: int = Field(4, ge=2)  # ...and first asks for two of the rarest this many
     common_word_sample: int = Field(50, ge=1)  # how many recent matches of only-common words are looked at
+
+    @classmethod
+    def load(cls, path: str | Path) -> "ToolsConfig":
+        """From a YAML/TOML/JSON file: the whole file, or its `tools` table (so one file can configure every part)."""
+        from inboxrl.configfile import load_model
+
+        return load_model(cls, path, section="tools")
 
 
 class StoreOpenError(ValueError):
