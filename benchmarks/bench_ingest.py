@@ -1,12 +1,11 @@
 """Ingest benchmark: the whole shared Enron corpus into a fresh store; time, messages/s, store size.
 
-    python benchmarks/bench_ingest.py                       # full corpus -> data/enron.db, 2 workers
-    python benchmarks/bench_ingest.py --peer kaminski-v,lay-k,kean-s   # plus 1-vs-2-worker ratio on a subset
+python benchmarks/bench_ingest.py                       # full corpus -> data/enron.db, 2 workers python
+benchmarks/bench_ingest.py --peer kaminski-v,lay-k,kean-s   # plus 1-vs-2-worker ratio on a subset
 
 The store is built under a temporary name and moved to --db at the end, so readers of an existing
-data/enron.db
-never see a half-built file. The machine's load average is printed with the figures: this box is shared, and a
-run next to other CPU-heavy jobs is slower in proportion.
+data/enron.db never see a half-built file. The machine's load average is printed with the figures: this box is
+shared, and a run next to other CPU-heavy jobs is slower in proportion.
 """
 
 from __future__ import annotations

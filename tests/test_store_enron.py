@@ -28,8 +28,7 @@ def test_every_kaminski_message_is_stored_or_an_alias(enron_store, kaminski_dir)
     n_alias = c.execute("SELECT count(*) FROM aliases").fetchone()[0]
     n_msg = c.execute("SELECT count(*) FROM messages").fetchone()[0]
     n_skip = c.execute("SELECT count(*) FROM skips").fetchone()[0]
-    # Message-IDs are unique in the corpus, so every copy read is one alias row; duplicates make fewer
-    # messages.
+    # Message-IDs are unique in the corpus, so every copy read is one alias row; duplicates mean fewer rows.
     assert n_alias + n_skip == n_raw
     assert n_skip == 0
     assert 0 < n_msg < n_alias

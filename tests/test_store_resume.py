@@ -78,8 +78,7 @@ def test_second_run_adds_nothing(clean, paths, tmp_path):
 
 def test_duplicates_are_stored_once_and_every_copy_resolves(tmp_path, kaminski_dir):
     msgs = real_messages(kaminski_dir, "rice", 12)
-    # The same mail filed in a second folder: its own Message-ID, and (as in Enron) a Bcc only this copy
-    # shows.
+    # The same mail filed in a second folder: its own Message-ID, and (as in Enron) a Bcc only it shows.
     copies = [with_header(m, "Message-ID", f"<copy{i}@other.folder>".encode()) for i, m in enumerate(msgs)]
     copies[0] = with_header(copies[0], "Bcc", b"hidden.reader@enron.com")
     (tmp_path / "a").mkdir()
@@ -127,8 +126,7 @@ _RUN = (
 
 def _spawn(db, paths, env_extra, workers=1, batch=300) -> subprocess.Popen:
     """An ingest in its own process group, so a kill takes its worker processes with it. Small write
-    transactions,
-    so that there are several commits to be killed between."""
+    transactions, so that there are several commits to be killed between."""
     return subprocess.Popen(
         [sys.executable, "-c", _RUN, str(workers), str(batch), str(db), *map(str, paths)],
         env=dict(os.environ, **env_extra),

@@ -1,8 +1,7 @@
 """`inboxrl ingest` and `inboxrl inboxes`.
 
 Errors the user can fix (a missing source, a path that is not a store) print one red line and exit 2; bad mail
-never
-stops a run, it shows up in the summary's skip reasons.
+never stops a run, it shows up in the summary's skip reasons.
 """
 
 from __future__ import annotations

@@ -2,8 +2,7 @@
 
 A question is *grounded* in a store when every Message-ID it cites resolves, through `aliases`, to a stored
 message. Question sets cite whichever copy their generator saw, and the shared corpus lacks some folders, so
-most
-ART-E questions are not grounded; evaluation must count and report this, never assume it.
+most ART-E questions are not grounded; evaluation must count and report this, never assume it.
 """
 
 from __future__ import annotations

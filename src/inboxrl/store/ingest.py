@@ -5,23 +5,17 @@ Why this shape:
   main process only inserts. SQLite has one writer anyway.
 - A unit's messages, aliases, participants, skips and its `ingested_sources` row go in the same transaction (a
   transaction holds a few thousand messages' worth of whole units), so a kill at any moment leaves the store
-  as
-  if the uncommitted units had never been started; a re-run skips finished units (same size and mtime) and
-  ends
-  with exactly the counts of an uninterrupted run.
+  as if the uncommitted units had never been started; a re-run skips finished units (same size and mtime) and
+  ends with exactly the counts of an uninterrupted run.
 - Duplicates are found in memory (content hash -> row id, alias -> row id, loaded from the store at start),
-which
-  keeps the writer to plain `executemany` inserts.
+  which keeps the writer to plain `executemany` inserts.
 - On a bulk load into an empty store the secondary indexes are dropped and built once at the end, and
-participants
-  go to an append-only staging table that is moved into `participants` in key order at the end: CREATE INDEX
-  and
-  sorted inserts are 2-3x cheaper than random b-tree inserts. The FTS index is kept in step by its trigger:
-  with
-  transactions of thousands of messages that costs about what one 'rebuild' does, and it overlaps with parsing
-  instead of adding a serial tail. `meta.bulk_pending` remembers a bulk load that a kill interrupted; the next
-  run
-  finishes it. Until then the store is consistent (every committed unit complete) but has no participants.
+  participants go to an append-only staging table that is moved into `participants` in key order at the end:
+  CREATE INDEX and sorted inserts are 2-3x cheaper than random b-tree inserts. The FTS index is kept in step
+  by its trigger: with transactions of thousands of messages that costs about what one 'rebuild' does, and it
+  overlaps with parsing instead of adding a serial tail. `meta.bulk_pending` remembers a bulk load that a kill
+  interrupted; the next run finishes it. Until then the store is consistent (every committed unit complete)
+  but has no participants.
 """
 
 from __future__ import annotations
@@ -131,8 +125,7 @@ class _Writer:
     rebuild.
 
     If a group fails to write, it is rolled back and retried unit by unit, so one bad unit is recorded as a
-    skip
-    and the others are kept."""
+    skip and the others are kept."""
 
     def __init__(
         self,
@@ -344,8 +337,7 @@ def ingest(
     """Ingests mail files/folders into the store at db_path (created if missing). Safe to re-run and to kill.
 
     Raises SourceError for a source path that does not exist and sqlite3.Error when the database cannot be
-    opened;
-    bad mail never raises, it is counted in the summary and recorded in `skips`.
+    opened; bad mail never raises, it is counted in the summary and recorded in `skips`.
     """
     t0 = time.perf_counter()
     cfg = (config or IngestConfig()).model_copy()

@@ -2,11 +2,9 @@
 
 Real mail is messy: Enron declares `us-ascii` and ships cp1252 bytes, headers carry RFC 2047 words in charsets
 Python does not know, dates run from 1979 to 2044. Everything here degrades instead of failing: an unknown
-charset
-falls back to utf-8/cp1252/latin-1, an unreadable date becomes NULL with `date_ok=0`, a missing Message-ID
-becomes a
-stable id made from the content. Only a message with no mail headers at all is refused (`ParseError`), because
-storing it would invent a message that never existed.
+charset falls back to utf-8/cp1252/latin-1, an unreadable date becomes NULL with `date_ok=0`, a missing
+Message-ID becomes a stable id made from the content. Only a message with no mail headers at all is refused
+(`ParseError`), because storing it would invent a message that never existed.
 
 `policy=compat32` is used because it parses about 14x faster than `policy.default`; the price is that header
 decoding is done here by hand.
@@ -66,8 +64,7 @@ class ParsedMessage:
     generated_id: bool = False
 
 
-# ----------------------------------------------------------------------------------------------------
-# charsets
+# -------------------------------------------------------------------------------------------- charsets
 
 _CHARSET_ALIASES = {
     "unknown-8bit": None,
@@ -97,8 +94,7 @@ def _codec(charset: str | None) -> str | None:
 
 
 def decode_bytes(data: bytes, charset: str | None = None) -> str:
-    """Decodes with the declared charset if it fits, else utf-8, else cp1252, else latin-1 (which never
-    fails).
+    """Decodes with the declared charset if it fits, else utf-8, else cp1252, else latin-1 (never fails).
 
     A declared us-ascii is not trusted (Enron declares it for cp1252 text), so ascii falls through to utf-8.
     """
@@ -169,8 +165,7 @@ def decode_header_value(value: str | None) -> str:
     return _WS.sub(" ", _CONTROL.sub(" ", value)).strip()
 
 
-# ----------------------------------------------------------------------------------------------------
-# addresses
+# ------------------------------------------------------------------------------------------- addresses
 
 _ANGLE = re.compile(r"<[^>]*>")
 _SIMPLE_LIST = re.compile(r'^[^"<>()\\;:]*$')

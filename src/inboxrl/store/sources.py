@@ -1,17 +1,13 @@
 """Finding mail on disk and reading it as raw messages.
 
 A *unit* is what ingest commits in one transaction and remembers in `ingested_sources`: one mbox file (plain,
-xz,
-gz, bz2), one `.eml`, one Maildir, one Enron maildir folder (the `1.`, `2.` ... files directly in it), or one
-byte
-range of a Kaggle CSV (the CSV is 1.4 GB, so it is cut into ranges that workers can parse in parallel and that
-commit separately).
+xz, gz, bz2), one `.eml`, one Maildir, one Enron maildir folder (the `1.`, `2.` ... files directly in it), or
+one byte range of a Kaggle CSV (the CSV is 1.4 GB, so it is cut into ranges that workers can parse in parallel
+and that commit separately).
 
 Reading never raises on bad data: a truncated or corrupt compressed file keeps what was decoded, and the
-problem
-comes back as a skip with a reason. Only a path that does not exist is an error (`SourceError`), because that
-is
-the user's mistake, not the data's.
+problem comes back as a skip with a reason. Only a path that does not exist is an error (`SourceError`),
+because that is the user's mistake, not the data's.
 """
 
 from __future__ import annotations
@@ -229,8 +225,8 @@ def split_mbox(data: bytes) -> tuple[list[bytes], bool]:
     """Messages of an mbox, `>From ` unquoted; second value: data before the first separator looked like mail.
 
     Any line starting with 'From ' separates messages: the writers of the shared corpus quoted body lines
-    (`>From `),
-    and separators there are not always preceded by a blank line, so that is the only reliable rule.
+    (`>From `), and separators there are not always preceded by a blank line, so that is the only reliable
+    rule.
     """
     if data.startswith(b"From "):
         pieces = data.split(b"\nFrom ")

@@ -20,12 +20,10 @@ def init_worker(min_year: int, max_year: int) -> None:
 
 
 # One parsed message, as a plain tuple because tuples pickle several times faster than objects and every
-# record
-# crosses a process boundary:
+# record crosses a process boundary:
 # (position, message_id, subject, from_addr, from_name, date, date_raw, date_ok, body, attachments_json,
 #  content_hash, participants_json '[[address, name, role], ...]')
-# Participants travel as JSON so that SQLite's json_each expands them: one bound row per message, not per
-# address.
+# Participants travel as JSON so that SQLite's json_each expands them: one bound row per message, not per address.
 Record = tuple
 
 
