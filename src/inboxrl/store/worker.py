@@ -23,7 +23,7 @@ def init_worker(min_year: int, max_year: int) -> None:
 # record crosses a process boundary:
 # (position, message_id, subject, from_addr, from_name, date, date_raw, date_ok, body, attachments_json,
 #  content_hash, participants_json '[[address, name, role], ...]')
-# Participants travel as JSON so that SQLite's json_each expands them: one bound row per message, not per address.
+# Participants travel as JSON so that SQLite's json_each expands them: one bound row per message.
 Record = tuple
 
 
