@@ -106,7 +106,19 @@ def test_qwen_bundled_loads_and_writes_a_tool_call() -> None:
     msgs = [{"role": "system", "content": "Use the tools to answer questions about the user's email."},
             {"role": "user", "content": "Search my inbox for the word 'storage'."}]
     (r,) = b.generate([ChatRequest("qwen-1", msgs, tools=tools, max_tokens=40)])
+    # Second turn: Qwen's template turns the tool message into a user turn with <tool_response>; the stream must
+    # still be exactly the rendered chat with the sampled text as the assistant turns.
+    msgs1 = msgs + [{"role": "assistant", "content": r.text},
+                    {"role": "tool", "tool_call_id": "c1", "name": "search_inbox", "content": "[]"}]
+    (r1,) = b.generate([ChatRequest("qwen-1", msgs1, tools=tools, max_tokens=8)])
+    stream = b.stream("qwen-1")  # type: ignore[attr-defined]
     b.end_episode("qwen-1")
+    assert r1.error is None and "<tool_response>" in b.tokenizer.decode(r1.input_ids)  # type: ignore[attr-defined]
+    assert stream == r.input_ids + r.output_ids + r1.input_ids + r1.output_ids  # type: ignore[operator]
+    if r.finish_reason == "stop":
+        rendered = b.renderer.render(msgs1, tools, True)  # type: ignore[attr-defined]
+        n = len(r.input_ids or []) + len(r.output_ids or []) + len(r1.input_ids or [])
+        assert b.tokenizer.decode(stream[:n]) == rendered  # type: ignore[attr-defined,index]
     assert r.error is None and r.output_ids
     assert r.input_ids is not None and b.tokenizer.decode(r.input_ids).count("search_inbox") >= 1  # type: ignore
     from inboxrl.models.toolcalls import parse_tool_calls
