@@ -54,7 +54,12 @@ def main() -> int:
     ap.add_argument("--max-turns", type=int)
     ap.add_argument("--threads", type=int, help="torch threads for the local models")
     ap.add_argument("--log-events", action="store_true", help="print every search/read/error as it happens")
+    ap.add_argument("--combine", type=Path, nargs="+", help="only print one table from these run directories")
+    ap.add_argument("--rejudge", help="only re-score the trajectories in --combine/--out dirs with this judge "
+                                      "spec (e.g. an LLM judge) and print that table")
     args = ap.parse_args()
+    if args.combine or args.rejudge:
+        return report(args.combine or [args.out], args.rejudge)
 
     from rich.console import Console
 
@@ -116,6 +121,29 @@ def main() -> int:
     (args.out / "bench.json").write_text(json.dumps(doc, indent=2))
     print(markdown_table(metrics["models"]))
     print(json.dumps(speed, indent=2))
+    return 0
+
+
+def report(dirs: list[Path], rejudge: str | None) -> int:
+    """One table over several run directories (each model may have run in its own process and directory);
+    with `rejudge`, every trajectory is scored again with that judge (rubric and reward recomputed)."""
+    from inboxrl.evaluation.metrics import latest_per_pair, metrics_by_model
+    from inboxrl.evaluation.table import markdown_table
+    from inboxrl.trajectory import read_jsonl
+
+    trajs = []
+    for d in dirs:
+        trajs += latest_per_pair(read_jsonl(d / "trajectories.jsonl"))
+    if rejudge:
+        from inboxrl.judge.registry import load_judge
+        from inboxrl.judge.score import score_trajectories
+
+        sel = json.loads((dirs[0] / "selection.json").read_text())
+        score_trajectories(trajs, load_judge(rejudge), db=sel["db"])
+    by = metrics_by_model(trajs)
+    print(markdown_table(by))
+    print(json.dumps({m: {k: v for k, v in x.items() if k in ("accuracy", "hallucination_rate", "dont_know_rate",
+                                                                "n_scored")} for m, x in by.items()}, indent=2))
     return 0
 
 

@@ -25,6 +25,11 @@ INBOX = "vince.kaminski@enron.com"
 DATE = "2002-01-01"  # after all of the fixture's mail: every kaminski message is in scope
 
 
+def cfg(**kw: object) -> AgentConfig:
+    """The default harness, except that scripts may answer without searching (tested on its own below)."""
+    return AgentConfig(require_search_before_answer=False, **kw)  # type: ignore[arg-type]
+
+
 def call(name: str, **args: object) -> str:
     return json.dumps({"name": name, "arguments": args})
 
@@ -53,9 +58,10 @@ def hit_ids(store) -> list[str]:
     return ids
 
 
-def run_one(store, script, cfg: AgentConfig | None = None, native: bool = False) -> tuple[Trajectory, ScriptedBackend]:
+def run_one(store, script, config: AgentConfig | None = None, native: bool = False
+            ) -> tuple[Trajectory, ScriptedBackend]:
     backend = ScriptedBackend({"q1": script}, native_tools=native)
-    trajs = run_episodes([q()], backend, store, cfg or AgentConfig(), batch_size=1)
+    trajs = run_episodes([q()], backend, store, config or cfg(), batch_size=1)
     assert len(trajs) == 1
     return trajs[0], backend
 
@@ -72,7 +78,7 @@ def test_scripted_unparseable_gets_retry_then_answers(store):
 
 
 def test_scripted_unparseable_ends_episode_in_end_mode(store):
-    t, backend = run_one(store, ["no idea, sorry", ANSWER_IDK], AgentConfig(on_format_error="end"))
+    t, backend = run_one(store, ["no idea, sorry", ANSWER_IDK], cfg(on_format_error="end"))
     assert t.stop_reason == "format_error"
     assert len(t.turns) == 1 and t.turns[0].format_error == FormatErrorKind.UNPARSEABLE
     assert t.final_answer is None
@@ -107,9 +113,20 @@ def test_scripted_repeated_call_is_refused(store):
     assert t.messages[5].role == "tool" and t.messages[5].content == REPEATED_CALL_MESSAGE
     assert t.stop_reason == "answered"  # a refusal is a nudge, never the end
 
-    t2, _ = run_one(store, script, AgentConfig(refuse_repeated_calls=False))
+    t2, _ = run_one(store, script, cfg(refuse_repeated_calls=False))
     assert len([e for e in t2.tool_events if e.name == "search_inbox"]) == 2
     assert all(x.format_error is None for x in t2.turns)
+
+
+def test_scripted_answer_before_any_search_is_refused(store):
+    """The default harness: a guess before any search is refused (a tool error, not a format error)."""
+    script = [ANSWER_IDK, call("search_inbox", keywords=["conference"]), ANSWER_IDK]
+    t, _ = run_one(store, script, AgentConfig())
+    assert [e.name for e in t.tool_events] == ["return_final_answer", "search_inbox", "return_final_answer"]
+    first = t.tool_events[0]
+    assert not first.ok and first.error == "answer_before_search"
+    assert all(x.format_error is None for x in t.turns)
+    assert "search_inbox" in (t.messages[3].content or "") and t.stop_reason == "answered" and len(t.turns) == 3
 
 
 def test_call_key_ignores_case_order_and_empty_options():
@@ -145,7 +162,7 @@ def test_scripted_read_of_invented_id_is_a_tool_error_not_a_format_error(store):
 
 def test_scripted_out_of_turns_with_last_turn_warning(store):
     script = [call("search_inbox", keywords=[w]) for w in ("alpha", "budget", "meeting", "never")]
-    t, backend = run_one(store, script, AgentConfig(max_turns=3))
+    t, backend = run_one(store, script, cfg(max_turns=3))
     assert t.stop_reason == "out_of_turns" and len(t.turns) == 3 and t.final_answer is None
     assert len(backend.requests) == 3
     # The request for the last turn told the model it was the last one; earlier ones did not.
@@ -178,7 +195,7 @@ def test_scripted_native_tool_calls_are_answered_by_id(store):
 
 def test_json_mode_prompt_describes_tools_and_date(store):
     tools = InboxTools(store, Scope(INBOX, before=DATE))
-    ep = Episode(q(), tools, AgentConfig(max_turns=7), "m")
+    ep = Episode(q(), tools, cfg(max_turns=7), "m")
     req = ep.request()
     system = req.messages[0]["content"]
     assert req.tools is None
@@ -197,7 +214,7 @@ def test_scripted_runner_refills_slots_and_keeps_order(store):
     backend = ScriptedBackend(scripts)
     questions = [q(f"r{i}") for i in range(5)]
     done: list[str] = []
-    trajs = run_episodes(questions, backend, store, AgentConfig(), batch_size=2,
+    trajs = run_episodes(questions, backend, store, cfg(), batch_size=2,
                          on_done=lambda t: done.append(t.question_id))
     assert [t.question_id for t in trajs] == [f"r{i}" for i in range(5)]
     assert [len(t.turns) for t in trajs] == [1, 2, 3, 4, 5]

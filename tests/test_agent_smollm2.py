@@ -34,7 +34,7 @@ def smollm2():
 @pytest.fixture(scope="module")
 def episodes(smollm2, enron_store, questions_path) -> list[Trajectory]:
     qs = load_questions(questions_path, limit=2)
-    cfg = AgentConfig(max_turns=2, max_tokens_per_turn=32)
+    cfg = AgentConfig(max_turns=2, max_tokens_per_turn=24)
     events = []
     trajs = run_episodes(qs, smollm2, enron_store, cfg, batch_size=2, on_event=events.append)
     assert [e for e in events if e.kind == "model"], "no model output was reported"
@@ -74,9 +74,11 @@ def test_smollm2_trajectories_round_trip_jsonl(episodes, tmp_path):
     assert all(x.output_ids is None and x.raw_output for t in slim for x in t.turns)
 
 
-def test_ask_cli_with_smollm2(enron_store, smollm2):
+def test_ask_cli_with_smollm2(enron_store, smollm2, tmp_path):
     runner = CliRunner()
-    args = ["ask", "--db", str(enron_store), "--inbox", "vince.kaminski@enron.com", "--date", "2001-05-13",
+    cfg = tmp_path / "agent.toml"
+    cfg.write_text("max_tokens_per_turn = 24\n")
+    args = ["ask", "--config", str(cfg), "--db", str(enron_store), "--inbox", "vince.kaminski@enron.com", "--date", "2001-05-13",
             "--model", MODEL, "--max-turns", "1", "When is the COM programming course from Durasoft scheduled?"]
     res = runner.invoke(app, args + ["--json"])
     assert res.exit_code == 0, res.output

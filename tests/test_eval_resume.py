@@ -21,6 +21,9 @@ def questions(questions_path):
     return load_questions(questions_path, limit=4)
 
 
+HARNESS = AgentConfig(require_search_before_answer=False)  # scripts answer at once
+
+
 def answer(text: str, sources: list[str]) -> str:
     return json.dumps({"name": "return_final_answer", "arguments": {"answer": text, "sources": sources}})
 
@@ -37,7 +40,7 @@ def scripts_for(questions) -> dict[str, list[str]]:
 def test_scripted_eval_writes_judged_trajectories_and_resumes(enron_store, questions, tmp_path):
     backend = ScriptedBackend(scripts_for(questions), name="scripted-a")
     judge = load_judge("lexical")
-    cfg = AgentConfig(max_turns=3)
+    cfg = AgentConfig(max_turns=3, require_search_before_answer=False)
     res = evaluate(questions, ["scripted-a"], enron_store, judge, cfg, tmp_path, concurrency=2,
                    backend_factory=lambda spec: backend)
     assert res.written == 4 and res.skipped == 0
@@ -72,14 +75,14 @@ def test_scripted_dead_backend_aborts_and_keeps_finished_work(enron_store, quest
         scripts[q.id] = [dead]
     backend = ScriptedBackend(scripts, name="scripted-dead")
     with pytest.raises(EvalAborted, match="Connection refused"):
-        evaluate(questions, ["scripted-dead"], enron_store, load_judge("lexical"), AgentConfig(), tmp_path,
+        evaluate(questions, ["scripted-dead"], enron_store, load_judge("lexical"), HARNESS, tmp_path,
                  concurrency=1, backend_factory=lambda spec: backend)
     kept = list(read_jsonl(tmp_path / TRAJECTORIES))
     assert [t.question_id for t in kept] == [questions[0].id]  # backend-error episodes are not written
 
     # Resume once the endpoint is back: only the missing three are run.
     healthy = ScriptedBackend(default=[answer("I don't know", [])], name="scripted-dead")
-    res = evaluate(questions, ["scripted-dead"], enron_store, load_judge("lexical"), AgentConfig(), tmp_path,
+    res = evaluate(questions, ["scripted-dead"], enron_store, load_judge("lexical"), HARNESS, tmp_path,
                    concurrency=4, backend_factory=lambda spec: healthy)
     assert res.written == 3 and res.skipped == 1
     assert sorted(t.question_id for t in read_jsonl(tmp_path / TRAJECTORIES)) == sorted(q.id for q in questions)

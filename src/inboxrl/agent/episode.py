@@ -212,6 +212,15 @@ class Episode:
                 self._format_error(turn, FormatErrorKind.REPEATED_CALL, f"repeated {call.name} call", events)
                 self._tool_message(call, P.REPEATED_CALL_MESSAGE)
                 continue
+            if (call.name == FINAL_TOOL and self.cfg.require_search_before_answer
+                    and not any(e.name == SEARCH_TOOL for e in self.trajectory.tool_events)):
+                # Not a format error (the call is well formed): a refused call, like a read of an unknown id.
+                self.trajectory.tool_events.append(ToolEvent(turn=turn.index, name=call.name, arguments=call.arguments,
+                                                             ok=False, error="answer_before_search"))
+                self._tool_message(call, P.ANSWER_BEFORE_SEARCH_MESSAGE)
+                events.append(self._event("tool_error", turn.index, name=call.name, arguments=call.arguments,
+                                          error="answer_before_search"))
+                continue
             started = time.perf_counter()
             try:
                 result: ToolResult = self.tools.call(call.name, call.arguments)

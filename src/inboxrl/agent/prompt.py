@@ -124,4 +124,7 @@ def bad_arguments_message(name: str, detail: str) -> str:
 REPEATED_CALL_MESSAGE = ("Refused: you already made this exact call. Use different keywords, read a different "
                          "email, or call return_final_answer.")
 
+ANSWER_BEFORE_SEARCH_MESSAGE = ("Refused: search the inbox with search_inbox before answering; the answer must come "
+                                "from the emails.")
+
 LAST_TURN_NOTE = "\n[Your next turn is the last one: call return_final_answer now.]"
