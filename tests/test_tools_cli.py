@@ -6,10 +6,13 @@ import json
 import re
 
 import pytest
-from tools_store import INBOX, tools_db, tools_raw  # noqa: F401  (fixtures)
 from typer.testing import CliRunner
 
 from inboxrl.cli import app
+
+pytest_plugins = ["tools_store"]  # the tools_db / tools_raw fixtures
+
+INBOX = "vince.kaminski@enron.com"
 
 runner = CliRunner()
 

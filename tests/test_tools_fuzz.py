@@ -14,10 +14,13 @@ import sqlite3
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from tools_store import INBOX, tools_db, tools_raw  # noqa: F401  (fixtures)
 
 from inboxrl.tools.base import BadArgumentsError, Scope, ToolResult
 from inboxrl.tools.inbox import InboxTools
+
+pytest_plugins = ["tools_store"]  # the tools_db / tools_raw fixtures
+
+INBOX = "vince.kaminski@enron.com"
 
 BEFORE = "2001-01-01"
 

@@ -9,10 +9,13 @@ import re
 import sqlite3
 
 import pytest
-from tools_store import INBOX, tools_db, tools_raw  # noqa: F401  (fixtures)
 
 from inboxrl.tools.base import BadArgumentsError, Scope
 from inboxrl.tools.inbox import InboxTools, ToolsConfig
+
+pytest_plugins = ["tools_store"]  # the tools_db / tools_raw fixtures
+
+INBOX = "vince.kaminski@enron.com"
 
 N_SCOPES = 40
 PER_SCOPE = 26  # searches and reads per scope: 40 * 26 = 1,040 of each

@@ -6,10 +6,13 @@ import json
 import sqlite3
 
 import pytest
-from tools_store import INBOX, tools_db, tools_raw  # noqa: F401  (fixtures)
 
 from inboxrl.tools.base import Scope, ToolNotFound
 from inboxrl.tools.inbox import InboxTools, ToolsConfig
+
+pytest_plugins = ["tools_store"]  # the tools_db / tools_raw fixtures
+
+INBOX = "vince.kaminski@enron.com"
 
 
 def _tools(db: str, before: str | None = None, **cfg) -> InboxTools:

@@ -6,10 +6,13 @@ import json
 
 import jsonschema
 import pytest
-from tools_store import INBOX, tools_db  # noqa: F401  (fixture)
 
 from inboxrl.tools.base import BadArgumentsError, Scope, UnknownToolError
 from inboxrl.tools.inbox import TOOL_NAMES, InboxTools, tool_schemas
+
+pytest_plugins = ["tools_store"]  # the tools_db / tools_raw fixtures
+
+INBOX = "vince.kaminski@enron.com"
 
 
 @pytest.fixture(scope="module")

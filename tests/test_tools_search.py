@@ -6,11 +6,14 @@ import json
 import sqlite3
 
 import pytest
-from tools_store import INBOX, tools_db, tools_raw  # noqa: F401  (fixtures)
 
 from inboxrl.tools.base import BadArgumentsError, Scope, ToolQueryError
 from inboxrl.tools.inbox import InboxTools, ToolsConfig
 from inboxrl.tools.query import STOP_WORDS, terms_from_keywords
+
+pytest_plugins = ["tools_store"]  # the tools_db / tools_raw fixtures
+
+INBOX = "vince.kaminski@enron.com"
 
 
 def _fts_count(raw: sqlite3.Connection, word: str) -> int:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 
-from tools_store import tools_db, tools_raw  # noqa: F401  (fixtures)
-
 from inboxrl.tools.snippets import snippet
+
+pytest_plugins = ["tools_store"]  # the tools_db / tools_raw fixtures
 
 
 def _marked(s: str) -> list[str]:
