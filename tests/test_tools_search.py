@@ -205,3 +205,12 @@ def test_shared_connection_keeps_a_bounded_number_of_scope_tables(tools_db, targ
     assert [h["message_id"] for h in first.search_inbox([target["word"]])] == before
     assert target["message_id"] in before
     conn.close()
+
+
+def test_config_default_result_count_is_used_and_unknown_settings_are_refused(tools_db):
+    with _tools(tools_db, default_max_results=4) as tools:
+        assert len(tools.search_inbox(["enron"])) == 4
+        assert len(tools.call("search_inbox", {"keywords": "enron"}).ids) == 4
+        assert len(tools.search_inbox(["enron"], max_results=6)) == 6
+    with pytest.raises(ValueError, match="body_limit"):
+        ToolsConfig(body_limit=100)  # a typo of body_char_limit

@@ -20,7 +20,7 @@ from email.utils import parseaddr
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from inboxrl.store import schema as store_schema
 from inboxrl.tools.base import (
@@ -51,6 +51,10 @@ TOOL_NAMES = ("search_inbox", "read_email", "return_final_answer")
 
 
 class ToolsConfig(BaseModel):
+    """The tools' settings; unknown keys are refused, so a typo in a config file is an error, not a no-op."""
+
+    model_config = ConfigDict(extra="forbid")
+
     body_char_limit: int = Field(4000, ge=200)  # read_email cuts longer bodies, with a note saying how to page
     snippet_tokens: int = Field(16, ge=1, le=64)
     default_max_results: int = Field(10, ge=1)
@@ -204,7 +208,7 @@ class InboxTools:
         to_addr: str | None = None,
         sent_after: str | None = None,
         sent_before: str | None = None,
-        max_results: int = 10,
+        max_results: int | None = None,
     ) -> list[dict]:
         """Search the user's emails by keywords.
 
@@ -214,7 +218,7 @@ class InboxTools:
             to_addr: Recipient address or name.
             sent_after: YYYY-MM-DD; sent on or after.
             sent_before: YYYY-MM-DD; sent before.
-            max_results: At most 50.
+            max_results: How many, at most 50.
         """
         terms = terms_from_keywords(keywords)
         if not terms.words:
