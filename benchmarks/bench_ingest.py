@@ -25,10 +25,11 @@ sys.path.insert(0, str(REPO / "src"))
 from inboxrl.store.ingest import IngestConfig, ingest  # noqa: E402
 
 
-def _cpu_s() -> float:
+def _cpu_s() -> tuple[float, float]:
+    """CPU seconds of this (the writing) process and of its finished children (the parser workers)."""
     me = resource.getrusage(resource.RUSAGE_SELF)
     kids = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+    return me.ru_utime + me.ru_stime, kids.ru_utime + kids.ru_stime
 
 
 def _run(sources: list[Path], db: Path, cfg: IngestConfig) -> dict[str, object]:
@@ -37,7 +38,8 @@ def _run(sources: list[Path], db: Path, cfg: IngestConfig) -> dict[str, object]:
     load0 = os.getloadavg()[0]
     cpu0 = _cpu_s()
     s = ingest(sources, db, config=cfg)
-    cpu = _cpu_s() - cpu0
+    cpu1 = _cpu_s()
+    main_cpu, workers_cpu = cpu1[0] - cpu0[0], cpu1[1] - cpu0[1]
     conn = sqlite3.connect(db)
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     conn.close()
@@ -47,7 +49,9 @@ def _run(sources: list[Path], db: Path, cfg: IngestConfig) -> dict[str, object]:
         "fts": cfg.fts,
         "elapsed_s": s.elapsed_s,
         "msgs_per_s": s.msgs_per_s,
-        "cpu_s": round(cpu, 1),
+        "cpu_s": round(main_cpu + workers_cpu, 1),
+        "cpu_writer_s": round(main_cpu, 1),
+        "cpu_workers_s": round(workers_cpu, 1),
         "load_avg_start": round(load0, 2),
         "load_avg_end": round(os.getloadavg()[0], 2),
         "messages_read": s.messages_read,
