@@ -164,3 +164,29 @@ def test_call_syntax_quoted_inside_an_answer_is_not_a_second_call() -> None:
             '"sources": []}}')
     r = parse_tool_calls(text, TOOLS)
     assert [c.name for c in r.calls] == ["return_final_answer"]
+
+
+# Captured from the bundled Qwen2.5-Coder-0.5B (benchmarks/bench_generation.py --dump, greedy, max_tokens=32,
+# 2026-11-24): bare JSON, invented ids, and calls cut off by the token limit.
+REAL_QWEN = [
+    ('{"name": "read_email", "arguments": {"message_id": "1234567890"}}',
+     ("read_email", {"message_id": "1234567890"}), False),
+    ('{"name": "search_inbox", "arguments": {"keywords": ["Avistar System", "Desk", "Installation", "Date", "200',
+     ("search_inbox", {"keywords": ["Avistar System", "Desk", "Installation", "Date"]}), True),
+    ('{"name": "search_inbox", "arguments": {"keywords": ["Azurix", "Knowledge Management", "Promotion", '
+     '"Vice President"]', ("search_inbox", {"keywords": ["Azurix", "Knowledge Management", "Promotion",
+                                                        "Vice President"]}), True),
+    ('{"name": "read_email", "arguments": {"message_id": "<1037.107584001.JavaMail.ev',
+     ("read_email", {"message_id": "<1037.107584001.JavaMail.ev"}), True),
+    ('{"name": "search_inbox", "arguments": {"keywords": ["chase securities", "credit evaluation model", '
+     '"meeting", "2001', ("search_inbox", {"keywords": ["chase securities", "credit evaluation model", "meeting"]}),
+     True),
+]
+
+
+@pytest.mark.parametrize("text,expected,truncated", REAL_QWEN)
+def test_real_qwen_outputs(text: str, expected: tuple, truncated: bool) -> None:
+    r = parse_tool_calls(text, TOOLS)
+    assert r.error is None
+    assert [(c.name, c.arguments) for c in r.calls] == [expected]
+    assert r.truncated is truncated
