@@ -71,7 +71,7 @@ def main() -> None:
     ap.add_argument("--corpus", type=Path, default=shared / "data" / "enron-mbox")
     ap.add_argument("--db", type=Path, default=REPO / "data" / "enron.db")
     ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--fts", choices=["inline", "rebuild"], default="inline")
+    ap.add_argument("--fts", choices=["inline", "rebuild"], default="rebuild")
     ap.add_argument("--peer", default="", help="comma-separated custodians: also time 1 vs N workers on them")
     ap.add_argument("--skip-full", action="store_true", help="only the --peer comparison")
     args = ap.parse_args()

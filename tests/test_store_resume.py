@@ -196,10 +196,10 @@ def test_incremental_ingest_equals_one_run(clean, paths, tmp_path):
 
 
 @pytest.mark.parametrize(
-    "cfg", [IngestConfig(fts="rebuild"), IngestConfig(batch_messages=1), IngestConfig(bulk="never")]
+    "cfg", [IngestConfig(fts="inline"), IngestConfig(batch_messages=1), IngestConfig(bulk="never")]
 )
 def test_write_strategies_give_the_same_store(clean, paths, tmp_path, cfg):
-    """FTS rebuilt at the end, one transaction per unit, no bulk mode: all end in the same store."""
+    """FTS kept in step by its trigger, one transaction per unit, no bulk mode: all end in the same store."""
     db = tmp_path / "v.db"
     ingest(paths, db, workers=1, config=cfg)
     assert _state(db) == clean[2]

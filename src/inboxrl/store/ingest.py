@@ -1,4 +1,4 @@
-"""Loading mail into the store: parse in parallel, write from one process, one transaction per source unit.
+"""Loading mail into the store: parse in parallel, write from one process in transactions of whole units.
 
 Why this shape:
 - Parsing is the cost (about 10k messages/s per core), so worker processes read and parse whole units and the
@@ -9,13 +9,12 @@ Why this shape:
   ends with exactly the counts of an uninterrupted run.
 - Duplicates are found in memory (content hash -> row id, alias -> row id, loaded from the store at start),
   which keeps the writer to plain `executemany` inserts.
-- On a bulk load into an empty store the secondary indexes are dropped and built once at the end, and
-  participants go to an append-only staging table that is moved into `participants` in key order at the end:
-  CREATE INDEX and sorted inserts are 2-3x cheaper than random b-tree inserts. The FTS index is kept in step
-  by its trigger: with transactions of thousands of messages that costs about what one 'rebuild' does, and it
-  overlaps with parsing instead of adding a serial tail. `meta.bulk_pending` remembers a bulk load that a kill
-  interrupted; the next run finishes it. Until then the store is consistent (every committed unit complete)
-  but has no participants.
+- On a bulk load into an empty store the FTS insert trigger and the secondary indexes are dropped,
+  participants go to an append-only staging table, and all three are built once at the end: FTS 'rebuild',
+  CREATE INDEX and inserts in key order cost far less than keeping them in step row by row (full corpus: 121
+  CPU-s in all with the rebuild, 187 with the FTS trigger kept, see docs/benchmarks.md). `meta.bulk_pending`
+  remembers a bulk load that a kill interrupted; the next run finishes it. Until then the store is consistent
+  (every committed unit complete) but neither searchable nor scoped by inbox.
 """
 
 from __future__ import annotations
@@ -74,7 +73,7 @@ class IngestConfig(BaseModel):
         " starts empty or a killed bulk load is being resumed) instead of keeping them in step per row",
     )
     fts: Literal["inline", "rebuild"] = Field(
-        "inline",
+        "rebuild",
         description="bulk loads: index text as it is written, or rebuild the FTS index once at the end",
     )
     batch_messages: int = Field(4000, ge=1, description="messages per write transaction")
@@ -121,8 +120,7 @@ def _reason_group(reason: str) -> str:
 class _Writer:
     """The single writer. Units are written into one open transaction that commits every `batch_messages`
     messages (each unit with its `ingested_sources` row, so a group is all-or-nothing and a kill loses only
-    uncommitted units). Larger transactions make FTS5 flush fewer, bigger segments: about as cheap as a
-    rebuild.
+    uncommitted units). Few, large transactions also keep commit and index overhead down.
 
     If a group fails to write, it is rolled back and retried unit by unit, so one bad unit is recorded as a
     skip and the others are kept."""
