@@ -6,8 +6,7 @@
 Runs the real commands (`inboxrl questions generate/stats`, `inboxrl eval`) as subprocesses and writes `report.md`
 + `report.json` in the output folder. The call cache lives in the output folder, so a killed benchmark resumes;
 time per batch counts only calls that reached the model (delete the folder for a cold run).
-The store is `data/enron.db` when it exists (the whole corpus), else the three mailboxes are ingested into
-`data/questions-bench.db`.
+The store is `data/questions-bench.db`, the three mailboxes ingested on first use (`--db` for another store).
 """
 
 from __future__ import annotations
@@ -41,11 +40,10 @@ def run(cmd: list[str], log: list[dict]) -> tuple[int, str, float]:
 
 
 def ensure_db(db: Path | None) -> Path:
+    """The three mailboxes in a store of their own (built in seconds), so batches do not change when the
+    whole-corpus store is rebuilt; `--db data/enron.db` runs on the whole corpus instead."""
     if db is not None:
         return db
-    whole = REPO / "data" / "enron.db"
-    if whole.exists():
-        return whole
     own = REPO / "data" / "questions-bench.db"
     if not own.exists():
         from inboxrl.store.ingest import ingest
