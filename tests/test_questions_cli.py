@@ -91,9 +91,10 @@ def test_generate_cli_split_files_load_everywhere_scripted_backend(
 
     monkeypatch.setattr(registry, "load_backend", lambda spec, **kw: ScriptedBackend(_script, name=spec))
     out = tmp_path / "gen.jsonl"
-    res = runner.invoke(app, ["questions", "generate", "--db", questions_db, "--inbox", INBOX, "--inbox",
-                              SECOND_INBOX, "--model", "scripted-generator", "--out", str(out), "--batch-size", "5",
-                              "--max-batches", "3", "--split", "inbox", "--test-inbox", SECOND_INBOX, "--json"])
+    args = ["questions", "generate", "--db", questions_db, "--inbox", INBOX, "--inbox", SECOND_INBOX, "--model",
+            "scripted-generator", "--out", str(out), "--batch-size", "5", "--max-batches", "3", "--split", "inbox",
+            "--test-inbox", SECOND_INBOX, "--json"]
+    res = runner.invoke(app, args)
     assert res.exit_code == 0, res.output
     summary = json.loads(res.stdout)
     _check_funnel(summary, out)
@@ -128,6 +129,15 @@ def test_generate_cli_split_files_load_everywhere_scripted_backend(
 
     stats = runner.invoke(app, ["questions", "stats", str(out), "--json"])
     assert json.loads(stats.stdout)[str(out)]["questions_per_inbox"]["inboxes"] == 2
+
+    def no_loading(spec, **kw):
+        raise AssertionError("a fully cached re-run must not load the model")
+
+    monkeypatch.setattr(registry, "load_backend", no_loading)
+    again = runner.invoke(app, args)
+    assert again.exit_code == 0, again.output
+    assert json.loads(again.stdout)["timing"]["cache_hits"] == 6
+    assert load_questions(out) == qs
 
 
 def test_generated_file_runs_through_evaluate_scripted_backend(

@@ -86,21 +86,28 @@ def generate_cmd(
     except Exception as e:  # not a SQLite file, wrong schema
         _fail(f"cannot read mail store {db}: {e}", 2)
 
+    from inboxrl.models import registry
     from inboxrl.models.base import BackendError
+    from inboxrl.models.spec import parse_spec
     from inboxrl.questions.cache import CallCache
+    from inboxrl.questions.generate import LazyBackend
     from inboxrl.questions.output import write_run
     from inboxrl.questions.prompt import PROMPT_VERSION
     from inboxrl.questions.split import split_questions
     from inboxrl.questions.support import LexicalSupport
 
-    try:
-        from inboxrl.models.registry import load_backend
+    def lazy(spec: str) -> LazyBackend:
+        # A bad spec fails now, before any work; the weights load on the first call the cache cannot answer.
+        local = parse_spec(spec).is_local
+        opts = {"base_url": base_url} if base_url and not local else {}
+        return LazyBackend(spec, lambda: registry.load_backend(spec, **opts))
 
-        backend = load_backend(model, **({"base_url": base_url} if base_url else {}))
+    try:
+        backend = lazy(model)
         support: Any = None
         if cfg.support_check:
             support = (LexicalSupport() if cfg.support_check.strip().lower() == "lexical"
-                       else load_backend(cfg.support_check))
+                       else lazy(cfg.support_check))
     except BackendError as e:
         _fail(str(e), 1)
 

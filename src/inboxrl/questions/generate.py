@@ -69,6 +69,31 @@ class GenerationResult:
         return out
 
 
+class LazyBackend:
+    """Loads the model on the first call that misses the cache: a fully cached re-run never pays for loading
+    weights. `name` is the spec as given, which is what backends record as their name."""
+
+    native_tools = False
+
+    def __init__(self, spec: str, loader: Callable[[], ChatBackend]) -> None:
+        self.name = spec.strip()
+        self._loader = loader
+        self._backend: ChatBackend | None = None
+
+    @property
+    def loaded(self) -> bool:
+        return self._backend is not None
+
+    def generate(self, requests: list[ChatRequest]) -> list[ChatResponse]:
+        if self._backend is None:
+            self._backend = self._loader()
+        return self._backend.generate(requests)
+
+    def end_episode(self, episode_id: str) -> None:
+        if self._backend is not None:
+            self._backend.end_episode(episode_id)
+
+
 def owner_name(conn: sqlite3.Connection, inbox: str) -> str:
     """The display name most often written next to the address: what the owner is called in their own mail."""
     row = conn.execute(
