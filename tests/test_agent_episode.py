@@ -12,7 +12,7 @@ import pytest
 
 from inboxrl.agent.config import AgentConfig
 from inboxrl.agent.episode import Episode, call_key
-from inboxrl.agent.prompt import LAST_TURN_NOTE, REPEATED_CALL_MESSAGE
+from inboxrl.agent.prompt import LAST_TURN_NOTE
 from inboxrl.agent.runner import run_episodes
 from inboxrl.agent.scripted import ScriptedBackend
 from inboxrl.models.base import ChatResponse
@@ -110,7 +110,9 @@ def test_scripted_repeated_call_is_refused(store):
     t, _ = run_one(store, script)
     assert [x.format_error for x in t.turns] == [None, FormatErrorKind.REPEATED_CALL, None]
     assert len([e for e in t.tool_events if e.name == "search_inbox"]) == 1
-    assert t.messages[5].role == "tool" and t.messages[5].content == REPEATED_CALL_MESSAGE
+    refusal = t.messages[5]
+    assert refusal.role == "tool" and (refusal.content or "").startswith("Refused: you already made this exact call")
+    assert t.tool_events[0].result_ids[0] in refusal.content  # a concrete next step: an unread result
     assert t.stop_reason == "answered"  # a refusal is a nudge, never the end
 
     t2, _ = run_one(store, script, cfg(refuse_repeated_calls=False))
@@ -127,6 +129,20 @@ def test_scripted_answer_before_any_search_is_refused(store):
     assert not first.ok and first.error == "answer_before_search"
     assert all(x.format_error is None for x in t.turns)
     assert "search_inbox" in (t.messages[3].content or "") and t.stop_reason == "answered" and len(t.turns) == 3
+
+
+def test_scripted_turn_after_a_problem_samples_hotter_and_refusal_names_unread_results(store, hit_ids):
+    script = [call("search_inbox", keywords=["conference"]),
+              call("read_email", message_id=hit_ids[0]),
+              call("read_email", message_id=hit_ids[0]),  # refused: the next turn is sampled at 0.7
+              ANSWER_IDK]
+    t, backend = run_one(store, script)
+    assert [r.temperature for r in backend.requests] == [0.0, 0.0, 0.0, 0.7]
+    assert t.meta["retry_sampled_turns"] == [3]
+    refusal = t.messages[7]
+    assert refusal.role == "tool" and hit_ids[1] in (refusal.content or "") and hit_ids[0] not in refusal.content
+    t2, backend2 = run_one(store, script, cfg(retry_temperature=0.0))
+    assert all(r.temperature == 0.0 for r in backend2.requests) and "retry_sampled_turns" not in t2.meta
 
 
 def test_call_key_ignores_case_order_and_empty_options():

@@ -28,6 +28,15 @@ def _check_date(date: str) -> str:
         raise  # unreachable
 
 
+def _quiet_loading() -> None:
+    """transformers draws its own "Loading weights" bar under our spinner; the trace is clearer without it."""
+    try:
+        from transformers.utils import logging as hf_logging
+    except ImportError:
+        return
+    hf_logging.disable_progress_bar()
+
+
 def register(app: typer.Typer) -> None:
     """Adds this part's commands to the main app."""
 
@@ -89,6 +98,7 @@ def register(app: typer.Typer) -> None:
         renderer = TraceRenderer(console, verbose=verbose, max_turns=cfg.max_turns)
         if not quiet:
             renderer.header(q.question, q.inbox_address, day, model)
+        _quiet_loading()
         try:
             with console.status(f"loading {model}…", spinner="dots") as status:
                 backend = load_backend(model, base_url=base_url)

@@ -32,6 +32,11 @@ class AgentConfig(BaseModel):
     # A final answer before any search is refused ("search first"): it can only be a guess. Qwen-0.5B answered
     # 3 of its first 8 baseline questions at once with made-up facts and a placeholder source.
     require_search_before_answer: bool = True
+    # After a turn that went wrong (format error, refused call), the next turn samples at least this hot. Greedy
+    # decoding of a tiny model otherwise loops: our baseline runs saw Qwen-0.5B send the same refused call, or the
+    # same unknown tool, turn after turn until the budget ran out. 0 turns this off. It never lowers `temperature`
+    # (GRPO rollouts already sample), so it only changes greedy runs.
+    retry_temperature: float = Field(0.7, ge=0.0)
     # Tell the model when its next turn is the last one, so it answers instead of searching into the wall.
     last_turn_warning: bool = True
     # Several calls in one turn are run in order (up to this many), stopping at a final answer.

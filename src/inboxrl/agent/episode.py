@@ -104,6 +104,7 @@ class Episode:
         self._seen_calls: set[str] = set()
         self._call_counter = 0
         self._machine_s = 0.0
+        self._went_wrong = False  # the last turn had a format error or a refused call
         self.done = False
 
     # --- driver interface -----------------------------------------------------------------------------------
@@ -114,12 +115,17 @@ class Episode:
             return None
         if not self.trajectory.started_at:
             self.trajectory.started_at = time.time()
+        temperature = self.cfg.temperature
+        if self._went_wrong:
+            temperature = max(temperature, self.cfg.retry_temperature)
+            if temperature != self.cfg.temperature:
+                self.trajectory.meta.setdefault("retry_sampled_turns", []).append(len(self.trajectory.turns))
         return ChatRequest(
             episode_id=self.id,
             messages=[m.to_openai() for m in self.trajectory.messages],
             tools=self.schemas if self.send_tools else None,
             max_tokens=self.cfg.max_tokens_per_turn,
-            temperature=self.cfg.temperature,
+            temperature=temperature,
             seed=self.cfg.seed,
         )
 
@@ -140,6 +146,7 @@ class Episode:
             self._finish(kind)
             return [self._event(kind, index, error=response.error or "context window full")]
 
+        self._went_wrong = False
         keep = self.cfg.keep_token_ids
         turn = TurnRecord(
             index=index, latency_s=response.latency_s, prompt_tokens=response.prompt_tokens,
@@ -210,7 +217,7 @@ class Episode:
             if self.cfg.refuse_repeated_calls and call.name != FINAL_TOOL and key in self._seen_calls:
                 # A nudge, not a malformed call: it is counted, but never ends the episode even in "end" mode.
                 self._format_error(turn, FormatErrorKind.REPEATED_CALL, f"repeated {call.name} call", events)
-                self._tool_message(call, P.REPEATED_CALL_MESSAGE)
+                self._tool_message(call, P.repeated_call_message(self._unread_ids()))
                 continue
             if (call.name == FINAL_TOOL and self.cfg.require_search_before_answer
                     and not any(e.name == SEARCH_TOOL for e in self.trajectory.tool_events)):
@@ -218,6 +225,7 @@ class Episode:
                 self.trajectory.tool_events.append(ToolEvent(turn=turn.index, name=call.name, arguments=call.arguments,
                                                              ok=False, error="answer_before_search"))
                 self._tool_message(call, P.ANSWER_BEFORE_SEARCH_MESSAGE)
+                self._went_wrong = True
                 events.append(self._event("tool_error", turn.index, name=call.name, arguments=call.arguments,
                                           error="answer_before_search"))
                 continue
@@ -253,6 +261,8 @@ class Episode:
                 error=result.error, latency_s=latency))
             self._tool_message(call, result.content)
             events.append(self._tool_event(turn.index, call, result))
+            if not result.ok:
+                self._went_wrong = True
             if result.final:
                 self.trajectory.final_answer = result.answer if result.answer is not None else ""
                 self.trajectory.final_sources = list(result.sources)
@@ -283,8 +293,18 @@ class Episode:
             return True
         return False
 
+    def _unread_ids(self) -> list[str]:
+        """Ids that earlier searches returned and no read has opened yet, best-ranked first."""
+        read = {i for e in self.trajectory.tool_events if e.name == READ_TOOL and e.ok for i in e.result_ids}
+        out: list[str] = []
+        for e in self.trajectory.tool_events:
+            if e.name == SEARCH_TOOL and e.ok:
+                out += [i for i in e.result_ids if i not in read and i not in out]
+        return out
+
     def _format_error(self, turn: TurnRecord, kind: FormatErrorKind, detail: str, events: list[Event]) -> None:
         # A turn has one recorded kind (the first); further problems in the same turn are appended to the detail.
+        self._went_wrong = True
         if turn.format_error is None:
             turn.format_error = kind
             turn.format_error_detail = detail

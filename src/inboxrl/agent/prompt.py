@@ -124,6 +124,14 @@ def bad_arguments_message(name: str, detail: str) -> str:
 REPEATED_CALL_MESSAGE = ("Refused: you already made this exact call. Use different keywords, read a different "
                          "email, or call return_final_answer.")
 
+
+def repeated_call_message(unread_ids: list[str]) -> str:
+    """The refusal, with concrete next steps when there are any: ids from earlier results not read yet."""
+    if unread_ids:
+        return (f"Refused: you already made this exact call. Read another result ({', '.join(unread_ids[:2])}), "
+                "search with different keywords, or call return_final_answer.")
+    return REPEATED_CALL_MESSAGE
+
 ANSWER_BEFORE_SEARCH_MESSAGE = ("Refused: search the inbox with search_inbox before answering; the answer must come "
                                 "from the emails.")
 
