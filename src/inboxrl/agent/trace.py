@@ -128,8 +128,11 @@ class TraceRenderer:
         self.console.print(Panel(Text(str(d.get("answer") or "").strip() or "(empty)"), border_style=style))
         for s in d.get("sources") or []:
             subj = self.subjects.get(str(s))
-            self.console.print(f"      [dim]source[/dim] {escape(str(s))}"
-                               + (f"  [dim]{escape(_short(subj, 60))}[/dim]" if subj else ""))
+            note = (f"  [dim]{escape(_short(subj, 60))}[/dim]" if subj
+                    else "  [yellow](not an email the agent saw)[/yellow]")
+            self.console.print(f"      [dim]source[/dim] {escape(str(s))}{note}")
+        if not d.get("sources") and not d.get("dont_know"):
+            self.console.print("      [yellow]no sources given[/yellow]")
 
     def summary(self, t: Trajectory) -> None:
         reason = {"answered": "answered", "out_of_turns": "out of turns", "format_error": "stopped on a format error",
