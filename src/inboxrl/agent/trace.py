@@ -95,11 +95,12 @@ class TraceRenderer:
         if note:
             line.append(f"  ({note})", style="dim")
         self.console.print(line)
+        for h in hits:
+            if isinstance(h, dict):
+                self.subjects[str(h.get("message_id", ""))] = str(h.get("subject") or "")
         for h in list(hits)[:MAX_HITS_SHOWN]:
             if not isinstance(h, dict):
                 continue
-            mid = str(h.get("message_id", ""))
-            self.subjects[mid] = str(h.get("subject") or "")
             row = Text("      ")
             row.append(_day(h.get("date")), style="dim")
             row.append("  " + _short(h.get("from"), 28).ljust(28), style="magenta")
