@@ -82,7 +82,9 @@ class IngestConfig(BaseModel):
     batch_messages: int = Field(4000, ge=1, description="messages per write transaction")
     cache_mb: int = 256
     page_size: int = Field(
-        16384, description="page size of a new store; 16 KiB pages cut the bulk-load writer's work by ~15%"
+        4096,
+        description="page size of a new store. 16 KiB saved no measurable ingest time on the full corpus and"
+        " made scoped searches ~15% slower (CPU p50 2.5 vs 2.2 ms), so SQLite's default stays",
     )
 
 
