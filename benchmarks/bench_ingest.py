@@ -62,6 +62,7 @@ def _run(sources: list[Path], db: Path, cfg: IngestConfig) -> dict[str, object]:
         "participants": s.store_participants,
         "store_mb": round(size / 1e6, 1),
         "phase_s": s.phase_s,
+        "writer_cpu_s": s.writer_cpu_s,
     }
 
 
