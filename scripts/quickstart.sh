@@ -10,8 +10,8 @@ SHARED=${INBOXRL_SHARED:-../shared}
 DB=${DB:-data/enron.db}
 MODEL=${MODEL:-local/qwen2.5-coder-0.5b}
 INBOX=${INBOX:-vince.kaminski@enron.com}
-DATE=${DATE:-2001-05-03}
-QUESTION=${QUESTION:-"When is the Energy Finance Conference at UT Austin?"}
+DATE=${DATE:-2001-04-15}
+QUESTION=${QUESTION:-"When is the ALP Project presentation at Enron?"}
 
 mkdir -p "$(dirname "$DB")"
 inboxrl ingest "$SHARED/data/enron-mbox" --db "$DB"          # idempotent: a second run adds nothing
