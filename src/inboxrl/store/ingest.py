@@ -425,14 +425,16 @@ def ingest(
 
         cpu1 = time.process_time()
         t_fin = time.perf_counter()
+        finish_cpu: dict[str, float] = {}
         if _meta(conn, "bulk_pending") == "1" or _meta(conn, "fts_stale") == "1":
-            finish_bulk(conn)
+            finish_cpu = finish_bulk(conn)
         conn.execute("PRAGMA journal_mode=WAL")  # readers and the next writer work side by side again
         conn.execute("PRAGMA optimize")
         phase["finish"] = time.perf_counter() - t_fin
         summary.phase_s = {k: round(v, 2) for k, v in phase.items()}
         cpu2 = time.process_time()
         summary.writer_cpu_s = {"stream": round(cpu1 - cpu0, 2), "finish": round(cpu2 - cpu1, 2)}
+        summary.writer_cpu_s.update({f"finish.{k}": v for k, v in finish_cpu.items()})
 
         summary.skip_reasons = dict(reasons.most_common())
         summary.elapsed_s = round(time.perf_counter() - t0, 3)
@@ -459,9 +461,19 @@ def _create_file(db_path: Path, page_size: int) -> None:
         c.close()
 
 
-def finish_bulk(conn: sqlite3.Connection) -> None:
+def finish_bulk(conn: sqlite3.Connection) -> dict[str, float]:
     """Ends a bulk load: participants moved in key order, secondary indexes, the FTS index if it was left for
-    the end, the insert trigger; one transaction, so a kill here is simply finished by the next run."""
+    the end, the insert trigger; one transaction, so a kill here is simply finished by the next run. Returns the
+    CPU seconds of each step."""
+    cpu: dict[str, float] = {}
+    t = time.process_time()
+
+    def lap(name: str) -> None:
+        nonlocal t
+        now = time.process_time()
+        cpu[name] = round(now - t, 2)
+        t = now
+
     conn.execute("BEGIN")
     conn.execute(_STAGE_DDL)
     conn.execute(
@@ -470,14 +482,19 @@ def finish_bulk(conn: sqlite3.Connection) -> None:
         " FROM participants_stage s, json_each(s.parts) j ORDER BY 2, 1, 4"
     )
     conn.execute("DROP TABLE participants_stage")
+    lap("participants")
     for ddl in _INDEXES.values():
         conn.execute(ddl)
+    lap("indexes")
     if _meta(conn, "fts_stale") == "1":
         conn.execute("INSERT INTO messages_fts(messages_fts) VALUES('rebuild')")
+    lap("fts")
     conn.execute(_FTS_TRIGGER)
     _meta(conn, "fts_stale", "0")
     _meta(conn, "bulk_pending", "0")
     conn.execute("COMMIT")
+    lap("commit")
+    return cpu
 
 
 def load_config(path: str | Path) -> IngestConfig:
