@@ -463,8 +463,9 @@ def _create_file(db_path: Path, page_size: int) -> None:
 
 def finish_bulk(conn: sqlite3.Connection) -> dict[str, float]:
     """Ends a bulk load: participants moved in key order, secondary indexes, the FTS index if it was left for
-    the end, the insert trigger; one transaction, so a kill here is simply finished by the next run. Returns the
-    CPU seconds of each step."""
+    the end, the insert trigger; one transaction, so a kill here is simply finished by the next run.
+
+    Returns the CPU seconds of each step."""
     cpu: dict[str, float] = {}
     t = time.process_time()
 
