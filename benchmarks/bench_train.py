@@ -90,6 +90,16 @@ def markdown(rep: dict) -> str:
     return "\n".join(lines)
 
 
+def _overrides(items: list[str]) -> dict:
+    import yaml
+
+    out = {}
+    for item in items:
+        k, _, v = item.partition("=")
+        out[k.strip()] = yaml.safe_load(v)
+    return out
+
+
 def run_steps(args: argparse.Namespace) -> dict:
     from inboxrl.training.config import TrainConfig
     from inboxrl.training.trainer import train
@@ -99,6 +109,7 @@ def run_steps(args: argparse.Namespace) -> dict:
             "data.val_limit": max(args.val_limit, 1), "threads": args.threads}
     if args.db:
         over["data.db"] = str(args.db)
+    over.update(_overrides(args.set))
     cfg = TrainConfig.load(args.config, over).resolved(Path.cwd())
     if args.val_limit == 0:  # no validation at all: only the training steps are measured
         cfg = cfg.model_copy(update={"validate_at_start": False, "validate_at_end": False})
@@ -123,6 +134,7 @@ def run_full(args: argparse.Namespace) -> dict:
     over = {"run_dir": str(args.run_dir), "threads": args.threads}
     if args.db:
         over["data.db"] = str(args.db)
+    over.update(_overrides(args.set))
     cfg = TrainConfig.load(args.config, over).resolved(Path.cwd())
     split = write_split(cfg)
     agent = AgentConfig.load(args.config)  # the same harness the run validates with (greedy)
@@ -151,6 +163,7 @@ def main() -> None:
     ap.add_argument("--run-dir", type=Path, default=REPO / "runs" / "bench-train")
     ap.add_argument("--resume", action="store_true")
     ap.add_argument("--full", action="store_true", help="the whole demonstration with before/after evaluation")
+    ap.add_argument("--set", action="append", default=[], help="config override KEY=VALUE (repeatable)")
     ap.add_argument("--out", type=Path, default=None, help="also write the JSON report here")
     args = ap.parse_args()
     rep = run_full(args) if args.full else run_steps(args)
