@@ -89,7 +89,7 @@ def main() -> int:
             if (args.out / TRAJECTORIES).exists() else set()
         done_n = [0]
 
-        def progress(name: str, t: object) -> None:
+        def progress(name: str, t: object, done_n: list[int] = done_n) -> None:
             done_n[0] += 1
             r = getattr(t, "rubric", None)
             mark = "✓" if r and r.answer_correct else ("?" if r and r.said_dont_know else "✗")

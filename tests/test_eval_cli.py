@@ -56,8 +56,8 @@ def test_eval_cli_dead_endpoint_is_one_line_and_keeps_earlier_work(enron_store, 
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test-not-used")
     qs = load_questions(questions_path, limit=2)
     # An earlier run of the same model finished one question (a SCRIPTED stand-in for that run's output).
-    earlier = ScriptedBackend(default=['{"name": "return_final_answer", "arguments": {"answer": "I don\'t know", '
-                                       '"sources": []}}'], name="gpt-4o-mini")
+    idk = '{"name": "return_final_answer", "arguments": {"answer": "I don\'t know", "sources": []}}'
+    earlier = ScriptedBackend(default=[idk], name="gpt-4o-mini")
     evaluate(qs[:1], ["gpt-4o-mini"], enron_store, load_judge("lexical"), AgentConfig(), tmp_path,
              backend_factory=lambda spec: earlier)
     before = (tmp_path / TRAJECTORIES).read_text()

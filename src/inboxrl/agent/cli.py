@@ -83,9 +83,8 @@ def register(app: typer.Typer) -> None:
         from inboxrl.agent.trace import TraceRenderer
         from inboxrl.models.base import BackendError
         from inboxrl.models.registry import load_backend
-        from inboxrl.questions.schema import Question
-
         from inboxrl.models.spec import parse_spec
+        from inboxrl.questions.schema import Question
 
         try:
             parse_spec(model)  # a bad spec fails here, in one line, before anything is printed or loaded

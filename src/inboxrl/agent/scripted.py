@@ -5,11 +5,10 @@ driver mechanics), never as a stand-in for a model's behaviour: every measured f
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Union
 
 from inboxrl.models.base import ChatRequest, ChatResponse
 
-Step = Union[str, ChatResponse, Callable[[ChatRequest], ChatResponse]]
+Step = str | ChatResponse | Callable[[ChatRequest], ChatResponse]
 
 
 class ScriptedBackend:

@@ -31,7 +31,7 @@ def fmt(value: Any, kind: str) -> str:
     if kind == "f1":
         return f"{value:.1f}"
     if kind == "int":
-        return f"{int(round(value)):,}"
+        return f"{round(value):,}"
     if kind == "usd":
         return f"{value:.2f}"
     return str(value)
