@@ -41,12 +41,12 @@ def test_bundled_smollm2_loads_from_the_converted_cache(smol: LocalBackend) -> N
 
 
 def test_batched_generation_matches_one_by_one(smol: LocalBackend) -> None:
-    reqs = [ChatRequest("b1", chat("What is the capital of France?"), max_tokens=12),
+    reqs = [ChatRequest("b1", chat("What is the capital of France?"), max_tokens=8),
             ChatRequest("b2", chat("Write one word that rhymes with mail, then explain why it rhymes."),
-                        max_tokens=12)]
+                        max_tokens=8)]
     both = smol.generate(reqs)
     assert smol.last_stats["batches"] == 1 and smol.last_stats["requests"] == 2
-    alone = [smol.generate([ChatRequest(f"s{i}", r.messages, max_tokens=12)])[0] for i, r in enumerate(reqs)]
+    alone = [smol.generate([ChatRequest(f"s{i}", r.messages, max_tokens=8)])[0] for i, r in enumerate(reqs)]
     for b, a in zip(both, alone):
         assert b.error is None and b.output_ids
         assert b.output_ids == a.output_ids  # explicit masks and positions: batching does not change results
@@ -100,8 +100,8 @@ def test_kv_cache_eviction_recomputes_from_the_stream_with_the_same_result(smol:
     (a0, ain, a1, apre), (b0, bin_, b1, bpre) = outs
     assert (a0, ain, a1) == (b0, bin_, b1)
     assert apre == len(ain) + 1
-    assert bpre == len(ain) + len(a0) + len(smol.generate([ChatRequest("tmp", msgs, max_tokens=1)])[0].input_ids)
-    smol.end_episode("tmp")
+    prompt_len = len(smol.tokenizer(smol.renderer.render(msgs, None, True), add_special_tokens=False)["input_ids"])
+    assert bpre == len(ain) + len(a0) + prompt_len  # everything recomputed from the stream
 
 
 def test_changed_history_resets_the_stream_clearly(smol: LocalBackend) -> None:
@@ -115,19 +115,16 @@ def test_changed_history_resets_the_stream_clearly(smol: LocalBackend) -> None:
 
 
 def test_logprobs_and_seeded_sampling(smol: LocalBackend) -> None:
-    req = ChatRequest("lp", chat("Name a color."), max_tokens=10, temperature=1.0, seed=7)
+    req = ChatRequest("lp", chat("Name a color."), max_tokens=6, temperature=1.0, seed=7)
     r = smol.generate([req])[0]
     smol.end_episode("lp")
     again = smol.generate([req])[0]
     smol.end_episode("lp")
-    other = smol.generate([ChatRequest("lp2", req.messages, max_tokens=10, temperature=1.0, seed=7)])[0]
-    smol.end_episode("lp2")
     assert r.output_logprobs is not None and len(r.output_logprobs) == len(r.output_ids or []) > 0
     assert all(math.isfinite(x) and x <= 0 for x in r.output_logprobs)
     assert again.output_ids == r.output_ids  # same seed, same episode id: reproducible
-    assert other.extra["batch_size"] == 1
     # Greedy log-probs are the model's own distribution at the argmax: never below log(1/vocab).
-    g = smol.generate([ChatRequest("lpg", req.messages, max_tokens=6)])[0]
+    g = smol.generate([ChatRequest("lpg", req.messages, max_tokens=4)])[0]
     smol.end_episode("lpg")
     assert all(x >= -math.log(len(smol.tokenizer)) for x in g.output_logprobs or [])
 
