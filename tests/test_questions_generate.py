@@ -215,10 +215,14 @@ def test_lexical_support_check_drops_invented_numbers_scripted_backend(conn: sql
     gen = ScriptedBackend(lambda r, i: json.dumps([
         q("What did the mail say?", answer=grounded),
         q("How much did I pay for the tickets?", answer="$987654321"),
+        q("When is my lunch with Zebulon at the Petroleum Club?", answer=grounded),  # names not in the mail
     ]))
     res = generate_questions(conn, [INBOX], gen, cfg, support=LexicalSupport())
-    assert res.stages["support"].dropped == {"unsupported": 1}
+    assert res.stages["support"].dropped == {"unsupported": 2}
     assert [x.answer for x in res.questions] == [grounded]
+    details = sorted(r.detail for r in res.rejected if r.reason.value == "unsupported")
+    assert details[0].startswith("numbers not in sources: 987654321")
+    assert details[1].startswith("question names not in sources: Zebulon")
 
 
 def test_unknown_inbox_yields_counted_nothing_scripted_backend(conn: sqlite3.Connection) -> None:

@@ -114,6 +114,16 @@ def test_split_by_inbox_has_no_overlap() -> None:
     assert {q.inbox_address for q in explicit["test"]} == {"user0@x.com"}
 
 
+def test_split_by_inbox_depends_on_the_inbox_list_not_the_yield() -> None:
+    qs = _many(4, 3)
+    every = [f"user{i}@x.com" for i in range(4)]
+    full = split_questions(qs, "inbox", 0.25, seed=5, inboxes=every)
+    (test_inbox,) = {q.inbox_address for q in full["test"]}
+    fewer = [q for q in qs if q.inbox_address != test_inbox]  # that inbox yielded nothing this time
+    again = split_questions(fewer, "inbox", 0.25, seed=5, inboxes=every)
+    assert again["test"] == [] and again["train"] == fewer
+
+
 def test_split_by_time_puts_test_strictly_later() -> None:
     qs = _many(2, 10)
     parts = split_questions(qs, "time", test_fraction=0.25)

@@ -129,7 +129,11 @@ def generate_cmd(
     splits = None
     if cfg.split != "none":
         try:
-            splits = split_questions(result.questions, cfg.split, cfg.test_fraction, cfg.seed, cfg.test_inboxes)
+            splits = split_questions(result.questions, cfg.split, cfg.test_fraction, cfg.seed, cfg.test_inboxes,
+                                     inboxes=inboxes)
+            for name, part in splits.items():
+                if not part:
+                    _err.print(f"[yellow]warning:[/yellow] the {name} split is empty", highlight=False)
         except SplitError as e:
             _err.print(f"[yellow]warning:[/yellow] no split written: {e}", highlight=False)
     meta = {

@@ -40,9 +40,13 @@ def split_questions(
     test_fraction: float = 0.2,
     seed: int = 0,
     test_inboxes: list[str] | None = None,
+    inboxes: list[str] | None = None,
 ) -> dict[str, list[Question]]:
+    """`inboxes`: the inboxes the questions were generated from. The test inboxes are drawn from these, so the
+    choice depends only on the inbox list and the seed, not on how many questions each inbox happened to yield."""
     if how == "inbox":
-        test = set(choose_test_inboxes([q.inbox_address for q in questions], test_fraction, seed, test_inboxes))
+        universe = list(inboxes) if inboxes else [q.inbox_address for q in questions]
+        test = set(choose_test_inboxes(universe, test_fraction, seed, test_inboxes))
         return {
             "train": [q for q in questions if q.inbox_address not in test],
             "test": [q for q in questions if q.inbox_address in test],

@@ -79,9 +79,28 @@ def parse_support(text: str) -> SupportVerdict:
     return SupportVerdict(None, t[:200])
 
 
+_CALENDAR = frozenset(
+    "monday tuesday wednesday thursday friday saturday sunday january february march april may june july august "
+    "september october november december".split()
+)
+
+
+def _question_names(question: str) -> list[str]:
+    """Capitalised words after the first (names, places, companies), minus 'I' and calendar words."""
+    words = re.findall(r"[A-Za-z][A-Za-z0-9&.'-]*", question)
+    out = []
+    for w in words[1:]:
+        w = w.rstrip(".'").removesuffix("'s")
+        if w[:1].isupper() and w not in ("I", "I'm", "I've", "I'd", "I'll") and w.lower() not in _CALENDAR:
+            out.append(w)
+    return out
+
+
 class LexicalSupport:
-    """An offline support check: most of the answer's content words (and every number in it) must occur in the
-    sources. Crude, but it needs no model and catches answers invented outright, the commonest small-model failure.
+    """An offline support check: the names the question mentions, every number in the answer and most of the
+    answer's content words must occur in the sources. Crude, but it needs no model and catches what small models
+    do most: answers invented outright, and questions about people who are not in the mail (copied from the
+    prompt's own examples).
     """
 
     name = "lexical"
@@ -92,9 +111,13 @@ class LexicalSupport:
     def check(self, c: Candidate) -> SupportVerdict:
         from inboxrl.questions.filters import question_tokens
 
-        source_text = " ".join(f"{e.subject} {e.from_name} {e.body} " + " ".join(n for n, _ in e.to)
-                               for e in c.sources)
+        source_text = " ".join(f"{e.subject} {e.from_name} {e.from_addr} {e.body} "
+                               + " ".join(f"{n} {a}" for n, a in e.to) for e in c.sources)
         source_tokens = set(re.findall(r"[a-z0-9]+", source_text.lower().replace(",", "")))
+        missing_names = [n for n in _question_names(c.question)
+                         if not set(re.findall(r"[a-z0-9]+", n.lower())) <= source_tokens]
+        if missing_names:
+            return SupportVerdict(False, f"question names not in sources: {' '.join(missing_names[:5])}")
         answer_tokens = question_tokens(c.answer.replace(",", ""))
         numbers = {t for t in answer_tokens if t.isdigit()}
         missing_numbers = sorted(numbers - source_tokens)
