@@ -152,3 +152,22 @@ def test_split_cli_writes_disjoint_files(tmp_path: Path) -> None:
     write_questions(one, _many(1, 3))
     res = runner.invoke(app, ["questions", "split", str(one), "--by", "inbox"])
     assert res.exit_code == 2 and "at least two inboxes" in res.stderr
+
+
+def test_config_files_yaml_and_toml_with_flag_overrides(tmp_path: Path) -> None:
+    from inboxrl.questions.config import ConfigFileError, load_config
+
+    y = tmp_path / "q.yaml"
+    y.write_text("batch_size: 7\nrealism_threshold: 0.7\ntest_inboxes: [A@X.com]\n", encoding="utf-8")
+    cfg = load_config(y, batch_size=3, seed=None)
+    assert (cfg.batch_size, cfg.realism_threshold, cfg.seed, cfg.test_inboxes) == (3, 0.7, 0, ["a@x.com"])
+    t = tmp_path / "q.toml"
+    t.write_text("[questions]\nsplit = 'time'\nmax_days_after = 10\n", encoding="utf-8")
+    assert (load_config(t).split, load_config(t).max_days_after) == ("time", 10)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("min_body_chars: 900\nmax_body_chars: 100\n", encoding="utf-8")
+    with pytest.raises(ConfigFileError, match="min_body_chars"):
+        load_config(bad)
+    res = runner.invoke(app, ["questions", "generate", "--db", "x.db", "--inbox", "a@x.com", "--model", "m",
+                              "--out", str(tmp_path / "o.jsonl"), "--config", str(bad)])
+    assert res.exit_code == 2 and len(res.stderr.strip().splitlines()) == 1
