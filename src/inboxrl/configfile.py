@@ -7,6 +7,7 @@ the file, never a parser traceback.
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -22,33 +23,46 @@ M = TypeVar("M", bound=BaseModel)
 
 def read_config_file(path: str | Path, section: str | None = None) -> dict[str, Any]:
     """The mapping in a YAML/TOML/JSON file. With `section`, a table of that name is used when present, so one
-    file can hold every part's settings (`agent:`, `reward:`, ...) or just one part's."""
+    file can hold every part's settings (`agent:`, `reward:`, ...) or just one part's.
+
+    The format follows the extension (case-insensitive): `.toml` is TOML, `.json` is JSON, anything else is read
+    as YAML, which also reads JSON, so an unusual name still loads whichever of the two it holds."""
     p = Path(path)
     try:
         text = p.read_text(encoding="utf-8")
+    except FileNotFoundError as e:
+        raise ConfigFileError(f"config file not found: {p}") from e
     except OSError as e:
         raise ConfigFileError(f"cannot read config file {p}: {e.strerror or e}") from e
+    suffix = p.suffix.lower()
+    fmt = "toml" if suffix == ".toml" else "json" if suffix == ".json" else "yaml"
     try:
-        if p.suffix in (".yaml", ".yml"):
-            import yaml
-
-            data = yaml.safe_load(text)
-        elif p.suffix == ".toml":
-            import tomllib
-
-            data = tomllib.loads(text)
-        else:
-            data = json.loads(text)
-    except Exception as e:  # noqa: BLE001 - any parser's error becomes one line naming the file
+        data = _parse(text, fmt)
+    except Exception as e:  # any parser's error becomes one line naming the file
         first = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise ConfigFileError(f"config file {p} is not valid {p.suffix.lstrip('.') or 'json'}: {first}") from e
-    if data is None:
+        raise ConfigFileError(f"config file {p} is not valid {fmt}: {first}") from e
+    if data is None:  # an empty YAML file: all defaults
         data = {}
     if not isinstance(data, dict):
-        raise ConfigFileError(f"config file {p} must hold a mapping of settings, not {type(data).__name__}")
+        raise ConfigFileError(f"config file {p} must be a mapping of settings, not {type(data).__name__}")
     if section is not None and isinstance(data.get(section), dict):
         data = data[section]
     return data
+
+
+def _parse(text: str, fmt: str) -> Any:
+    """The parsers are imported only when a file needs them: most commands read no config file at all."""
+    if fmt == "toml":
+        if sys.version_info >= (3, 11):
+            import tomllib
+        else:  # pragma: no cover
+            import tomli as tomllib
+        return tomllib.loads(text)
+    if fmt == "json":
+        return json.loads(text)
+    import yaml
+
+    return yaml.safe_load(text)
 
 
 def validation_message(e: ValidationError, source: str = "config") -> str:

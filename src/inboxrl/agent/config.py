@@ -6,11 +6,12 @@ prompted baseline can be reproduced exactly. Load from YAML or TOML with `AgentC
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
+
+from inboxrl.configfile import read_config_file
 
 
 class AgentConfig(BaseModel):
@@ -51,22 +52,10 @@ class AgentConfig(BaseModel):
 
     @classmethod
     def load(cls, path: str | Path) -> AgentConfig:
-        """Reads YAML, TOML or JSON; an `agent:` table/section is used when present."""
-        p = Path(path)
-        text = p.read_text(encoding="utf-8")
-        if p.suffix in (".yaml", ".yml"):
-            import yaml
-
-            data = yaml.safe_load(text) or {}
-        elif p.suffix == ".toml":
-            import tomllib
-
-            data = tomllib.loads(text)
-        else:
-            data = json.loads(text)
-        if isinstance(data, dict) and isinstance(data.get("agent"), dict):
-            data = data["agent"]
-        return cls.model_validate(data)
+        """Reads YAML, TOML or JSON; an `agent:` table/section is used when present, so a training config (whose
+        `agent:` section is the episode harness) serves `inboxrl eval --config` as is. A file that cannot be read
+        or parsed is a ConfigFileError; bad values stay a pydantic ValidationError (both are ValueErrors)."""
+        return cls.model_validate(read_config_file(path, section="agent"))
 
     def tools_config(self) -> Any:
         """The tools' config object, built from `tools`; None when the tools part has no config class."""

@@ -8,12 +8,11 @@ policy from trading correctness for, say, reading lots of emails.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from inboxrl.configfile import read_config_file
 from inboxrl.trajectory import Rubric
 
 
@@ -59,23 +58,10 @@ class RewardConfig(BaseModel):
 
     @classmethod
     def load(cls, path: str | Path) -> RewardConfig:
-        """Reads YAML, TOML or JSON; a `reward:` table/section is used when present."""
-        p = Path(path)
-        text = p.read_text(encoding="utf-8")
-        data: Any
-        if p.suffix in (".yaml", ".yml"):
-            import yaml
-
-            data = yaml.safe_load(text) or {}
-        elif p.suffix == ".toml":
-            import tomllib
-
-            data = tomllib.loads(text)
-        else:
-            data = json.loads(text)
-        if isinstance(data, dict) and isinstance(data.get("reward"), dict):
-            data = data["reward"]
-        return cls.model_validate(data)
+        """Reads YAML, TOML or JSON; a `reward:` table/section is used when present. A file that cannot be read or
+        parsed is a ConfigFileError; bad weights stay a pydantic ValidationError, whose text says which tier rule
+        they break (both are ValueErrors)."""
+        return cls.model_validate(read_config_file(path, section="reward"))
 
 
 def tier(r: Rubric) -> str:

@@ -11,12 +11,13 @@ change, so a YAML/TOML/JSON table can replace or extend them (`INBOXRL_PRICES=pa
 
 from __future__ import annotations
 
-import json
 import os
 from functools import lru_cache
 from pathlib import Path
 
 from pydantic import BaseModel, Field, ValidationError
+
+from inboxrl.configfile import ConfigFileError, read_config_file, validation_message
 
 
 class ModelPrice(BaseModel):
@@ -70,39 +71,21 @@ class PriceTable(BaseModel):
         return (prompt_tokens * p.input_per_1m + completion_tokens * p.output_per_1m) / 1e6
 
 
-class PriceTableError(ValueError):
-    pass
+class PriceTableError(ConfigFileError):
+    """A price table that cannot be used; one line naming the file (and a ConfigFileError like any config file)."""
 
 
 def load_price_table(path: str | Path, merge_defaults: bool = True) -> PriceTable:
     """Reads a table from YAML, TOML or JSON: `{local_usd_per_hour: 0.2, models: {name: {input_per_1m, ...}}}`.
     Listed models are added to (or override) the defaults unless `merge_defaults` is False."""
-    p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as e:
-        raise PriceTableError(f"cannot read price table {p}: {e.strerror or e}") from e
-    try:
-        if p.suffix in (".yaml", ".yml"):
-            import yaml
-
-            data = yaml.safe_load(text) or {}
-        elif p.suffix == ".toml":
-            import tomllib
-
-            data = tomllib.loads(text)
-        else:
-            data = json.loads(text)
-    except Exception as e:  # noqa: BLE001 - any parse error becomes one line naming the file
-        raise PriceTableError(f"price table {p} is not valid {p.suffix.lstrip('.') or 'json'}: "
-                              f"{str(e).splitlines()[0] if str(e) else type(e).__name__}") from e
-    if not isinstance(data, dict):
-        raise PriceTableError(f"price table {p} must be a mapping")
+        data = read_config_file(path)
+    except ConfigFileError as e:
+        raise PriceTableError(f"cannot read price table: {e}") from e
     try:
         table = PriceTable.model_validate(data)
     except ValidationError as e:
-        first = e.errors()[0]
-        raise PriceTableError(f"price table {p}: {'.'.join(map(str, first['loc']))}: {first['msg']}") from e
+        raise PriceTableError(validation_message(e, f"price table {path}")) from e
     if merge_defaults and "models" in data:
         table.models = {**DEFAULT_PRICES, **table.models}
     return table

@@ -6,17 +6,13 @@ sidecar: a question file must say how it was made.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from pydantic import BaseModel, Field, model_validator
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
+# ConfigFileError is re-exported: callers catch it from here, and it is the one error class of every config file.
+from inboxrl.configfile import ConfigFileError, read_config_file
 
 
 class GenerateConfig(BaseModel):
@@ -65,27 +61,10 @@ class GenerateConfig(BaseModel):
         return self
 
 
-class ConfigFileError(ValueError):
-    """A config file that cannot be read; the message names the file."""
-
-
 def load_config(path: str | Path | None, **overrides: object) -> GenerateConfig:
-    """Reads YAML or TOML (a `[questions]` table or the top level), then applies non-None overrides (CLI flags)."""
-    data: dict[str, object] = {}
-    if path is not None:
-        p = Path(path)
-        if not p.exists():
-            raise ConfigFileError(f"config file not found: {p}")
-        try:
-            text = p.read_text(encoding="utf-8")
-            raw = tomllib.loads(text) if p.suffix == ".toml" else yaml.safe_load(text)
-        except (OSError, ValueError, yaml.YAMLError) as e:
-            raise ConfigFileError(f"{p}: cannot parse config ({str(e).splitlines()[0]})") from e
-        if raw is None:
-            raw = {}
-        if not isinstance(raw, dict):
-            raise ConfigFileError(f"{p}: config must be a mapping")
-        data = dict(raw.get("questions", raw))
+    """Reads YAML, TOML or JSON (a `[questions]` table or the top level), then applies non-None overrides (CLI
+    flags). Every failure, of the file or of the merged values, is a ConfigFileError with one line."""
+    data: dict[str, object] = dict(read_config_file(path, section="questions")) if path is not None else {}
     data.update({k: v for k, v in overrides.items() if v is not None})
     try:
         return GenerateConfig.model_validate(data)

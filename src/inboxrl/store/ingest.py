@@ -32,6 +32,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from inboxrl.configfile import read_config_file
 from inboxrl.store import schema
 from inboxrl.store.parse import DEFAULT_MAX_YEAR, DEFAULT_MIN_YEAR, GENERATED_ID_DOMAIN
 from inboxrl.store.sources import COMPRESSED, SourceUnit, discover
@@ -499,17 +500,6 @@ def finish_bulk(conn: sqlite3.Connection) -> dict[str, float]:
 
 
 def load_config(path: str | Path) -> IngestConfig:
-    """An IngestConfig from a YAML or TOML file (the whole file, or its `ingest` table)."""
-    p = Path(path)
-    text = p.read_text(encoding="utf-8")
-    if p.suffix.lower() == ".toml":
-        import tomllib
-
-        data = tomllib.loads(text)
-    else:
-        import yaml
-
-        data = yaml.safe_load(text) or {}
-    if isinstance(data, dict) and isinstance(data.get("ingest"), dict):
-        data = data["ingest"]
-    return IngestConfig.model_validate(data)
+    """An IngestConfig from a YAML, TOML or JSON file (the whole file, or its `ingest` table). A file that cannot
+    be read or parsed is a ConfigFileError; bad values stay a pydantic ValidationError (both are ValueErrors)."""
+    return IngestConfig.model_validate(read_config_file(path, section="ingest"))

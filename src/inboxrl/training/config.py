@@ -9,7 +9,6 @@ otherwise silently train with the default. Every validation error comes out as o
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 import os
 from pathlib import Path
@@ -18,11 +17,13 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from inboxrl.agent.config import AgentConfig
+from inboxrl.configfile import ConfigFileError, read_config_file
 from inboxrl.judge.reward import RewardConfig
 
 
-class TrainConfigError(ValueError):
-    """A config file that cannot be used; the message is one line naming the file and the field."""
+class TrainConfigError(ConfigFileError):
+    """A config file that cannot be used; the message is one line naming the file and the field. A ConfigFileError,
+    so code that reads any part's config catches it like the others."""
 
 
 class _Strict(BaseModel):
@@ -203,31 +204,14 @@ class TrainConfig(_Strict):
     # ---- loading --------------------------------------------------------------------------------------------
     @classmethod
     def load(cls, path: str | Path, overrides: dict[str, Any] | None = None) -> "TrainConfig":
-        p = Path(path)
-        if not p.exists():
-            raise TrainConfigError(f"config file not found: {p}")
-        text = p.read_text(encoding="utf-8")
+        """The whole file (sections included: `agent:`, `reward:`, ...) with `a.b=value` overrides applied before
+        validation, so a bad override is reported like a bad setting in the file."""
         try:
-            if p.suffix in (".yaml", ".yml"):
-                import yaml
-
-                data = yaml.safe_load(text)
-            elif p.suffix == ".toml":
-                import tomllib
-
-                data = tomllib.loads(text)
-            elif p.suffix == ".json":
-                data = json.loads(text)
-            else:
-                raise TrainConfigError(f"{p}: unknown config format {p.suffix!r} (use .yaml, .toml or .json)")
-        except TrainConfigError:
-            raise
-        except Exception as e:  # yaml/toml/json syntax errors: their first line says where
-            raise TrainConfigError(f"{p}: not valid {p.suffix.lstrip('.')}: {str(e).splitlines()[0]}") from e
-        if not isinstance(data, dict):
-            raise TrainConfigError(f"{p}: the config must be a mapping of settings")
+            data = read_config_file(path)
+        except ConfigFileError as e:
+            raise TrainConfigError(str(e)) from e
         _set_dotted(data, overrides or {})
-        return cls.from_dict(data, source=str(p))
+        return cls.from_dict(data, source=str(Path(path)))
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str = "config") -> "TrainConfig":
