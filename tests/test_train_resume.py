@@ -53,6 +53,14 @@ def test_train_resume_after_kill_continues_steps_and_optimizer(tmp_path: Path, e
     with pytest.raises(TrainError, match="--resume"):
         train(cfg)
 
+    if killed_at < 2:
+        # A time budget that is already spent stops the resumed run after one more step, with a checkpoint.
+        budget = train(cfg.model_copy(update={"max_minutes": 1e-6}), resume=True)
+        assert budget.steps == killed_at + 1
+        assert [r["step"] for r in runlog.read(run_dir, "time_budget")] == [killed_at + 1]
+        assert _checkpoint_complete(run_dir / "checkpoints" / f"checkpoint-{killed_at + 1}")
+        killed_at += 1
+
     result = train(cfg, resume=True)
     assert result.resumed_from == killed_at
     assert result.steps == 3

@@ -40,10 +40,11 @@ class InboxRLCallback(TrainerCallback):
         # sample with; the vLLM setup replaces it with its own.
         from inboxrl.training.rollout import default_backend_factory
 
-        self.val_make_backend: Any = default_backend_factory(policy_name)
+        self.val_make_backend: Any = default_backend_factory(policy_name, cfg.validation_dtype)
         self.tb: Any = None
         self._step_started = time.perf_counter()
         self._step_cpu = time.process_time()
+        self._train_started = time.perf_counter()
 
     # ---- helpers ---------------------------------------------------------------------------------------------
     def _main(self) -> bool:
@@ -113,6 +114,7 @@ class InboxRLCallback(TrainerCallback):
 
     # ---- trainer events --------------------------------------------------------------------------------------
     def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        self._train_started = time.perf_counter()
         if self._main() and "tensorboard" in self.cfg.report_to:
             try:
                 from torch.utils.tensorboard import SummaryWriter
@@ -148,6 +150,14 @@ class InboxRLCallback(TrainerCallback):
                            **last})
         if step % self.cfg.eval_every == 0:
             self.validate_if_needed(step)
+        budget = self.cfg.max_minutes
+        if budget is not None and time.perf_counter() - self._train_started >= budget * 60 \
+                and step < state.max_steps:
+            control.should_training_stop = True
+            control.should_save = True  # a resumable checkpoint at the step where the budget ran out
+            self.emit("warning", {"message": f"time budget of {budget:g} min used up after step {step} of "
+                                             f"{state.max_steps}; stopping (resume to continue)"})
+            runlog.append(self.run_dir, {"kind": "time_budget", "step": step, "max_minutes": budget})
         self._step_started = time.perf_counter()
         self._step_cpu = time.process_time()
 

@@ -91,6 +91,10 @@ class TrainConfig(_Strict):
     # Exactly one of the two: a number of optimiser steps, or passes over the training questions.
     max_steps: int | None = Field(None, ge=1)
     epochs: float | None = Field(None, gt=0.0)
+    # A wall-clock budget for the training loop of this process (validation at step 0 included): the run stops
+    # after the first step that ends past it, saves a checkpoint and the final adapter. A resumed run gets a
+    # fresh budget. On a shared CPU the number of steps is the unknown, not the time the user can spare.
+    max_minutes: float | None = Field(None, gt=0.0)
     # Sequences per forward/backward pass. The whole group batch is generated at once and then split into
     # micro-batches, so this bounds memory (logits over a 152k vocabulary are the big tensor), not the group shape.
     micro_batch_size: int = Field(1, ge=1)
@@ -113,6 +117,9 @@ class TrainConfig(_Strict):
     # Rollouts on a private copy of the policy in bfloat16 or int8 (LoRA merged): faster sampling on CPU, at the
     # price of a small mismatch between the sampling and the trained policy. None: sample with the trained model.
     rollout_dtype: Literal["bfloat16", "int8"] | None = None
+    # Validation on such a copy too. None keeps fp32, like `inboxrl eval`; with a dtype, the same numbers come from
+    # `INBOXRL_DTYPE=<dtype> inboxrl eval`. Before and after are always measured alike, so the comparison holds.
+    validation_dtype: Literal["bfloat16", "int8"] | None = None
 
     judge: str = "lexical"
     reward: RewardConfig = Field(default_factory=RewardConfig)

@@ -196,7 +196,7 @@ def _check_run_dir(cfg: TrainConfig, run_dir: Path, resume: bool) -> tuple[int, 
                 if json.dumps(old.get(key), sort_keys=True) != json.dumps(
                         json.loads(cfg.model_dump_json()).get(key), sort_keys=True):
                     raise TrainError(f"--resume: {key} differs from the run in {run_dir}; start a new run_dir "
-                                     "instead of resuming with a different {key}")
+                                     f"instead of resuming with a different {key}")
         return last
     if last is not None or (run_dir / FINAL).exists():
         raise TrainError(f"{run_dir} already holds a run; pass --resume to continue it, or choose another run_dir")
