@@ -129,6 +129,24 @@ def test_scripted_answer_before_any_search_is_refused(store):
     assert not first.ok and first.error == "answer_before_search"
     assert all(x.format_error is None for x in t.turns)
     assert "search_inbox" in (t.messages[3].content or "") and t.stop_reason == "answered" and len(t.turns) == 3
+    # The refusal carries a call to copy, built from the question's own words (never the inbox owner's).
+    refusal = t.messages[3].content or ""
+    assert '{"name": "search_inbox", "arguments": {"keywords": [' in refusal
+    from inboxrl.agent.prompt import question_keywords
+
+    kws = question_keywords(t.question, t.inbox_address)
+    assert kws and all(k in refusal and k.lower() in t.question.lower() for k in kws)
+
+
+def test_question_keywords_prefer_names_and_skip_the_owner_and_stopwords() -> None:
+    from inboxrl.agent.prompt import answer_before_search_message, question_keywords
+
+    assert question_keywords("What is the date and time of the ALP Project presentation at Enron?",
+                             "vince.kaminski@enron.com") == ["ALP", "Project", "presentation"]
+    assert question_keywords("What did Vince say about Martin's publication submission?",
+                             "vince.kaminski@enron.com") == ["Martin", "publication", "submission"]
+    assert question_keywords("what did i say?") == []
+    assert answer_before_search_message("what did i say?").endswith("from the emails.")
 
 
 def test_scripted_turn_after_a_problem_samples_hotter_and_refusal_names_unread_results(store, hit_ids):

@@ -224,7 +224,7 @@ class Episode:
                 # Not a format error (the call is well formed): a refused call, like a read of an unknown id.
                 self.trajectory.tool_events.append(ToolEvent(turn=turn.index, name=call.name, arguments=call.arguments,
                                                              ok=False, error="answer_before_search"))
-                self._tool_message(call, P.ANSWER_BEFORE_SEARCH_MESSAGE)
+                self._tool_message(call, P.answer_before_search_message(self.question.question, self.question.inbox_address))
                 self._went_wrong = True
                 events.append(self._event("tool_error", turn.index, name=call.name, arguments=call.arguments,
                                           error="answer_before_search"))

@@ -135,4 +135,44 @@ def repeated_call_message(unread_ids: list[str]) -> str:
 ANSWER_BEFORE_SEARCH_MESSAGE = ("Refused: search the inbox with search_inbox before answering; the answer must come "
                                 "from the emails.")
 
+# Words that never make a useful search on their own: question words, pronouns, the inbox owner's own words.
+_STOPWORDS = frozenset("""
+a about above after again against all am an and any are as at be been before being below between both but by can
+could did do does doing down during each few for from further had has have having he her here hers him his how i if
+in into is it its itself just me more most my myself no nor not now of off on once only or other our ours out over
+own same she should so some such than that the their them then there these they this those through to too under
+until up very was we were what when where which while who whom why will with would you your yours please tell told
+say said know get got make made go going want wanted need needed ask asked time date day last next new
+""".split())
+
+
+def question_keywords(question: str, inbox: str = "", limit: int = 3) -> list[str]:
+    """Two or three search words taken from the question: names and other capitalised words first, then the
+    longest other words. Small models copy the example in a message far more reliably than they follow an
+    instruction, so the refusal shows a call built from the user's own words rather than a placeholder."""
+    import re
+
+    own = {w for w in re.split(r"[^a-z0-9]+", inbox.lower()) if w}
+    words: list[tuple[int, int, str]] = []
+    seen: set[str] = set()
+    for i, m in enumerate(re.finditer(r"[A-Za-z][A-Za-z0-9'&.-]*[A-Za-z0-9]|[0-9][0-9,./-]*[0-9]", question)):
+        w = m.group(0).rstrip(".").removesuffix("'s")
+        low = w.lower()
+        if len(w) < 3 or low in _STOPWORDS or low in own or low in seen:
+            continue
+        seen.add(low)
+        named = w[0].isupper() or w[0].isdigit()
+        words.append((0 if named else 1, -len(w) if not named else i, w))
+    return [w for _, _, w in sorted(words)[:limit]]
+
+
+def answer_before_search_message(question: str = "", inbox: str = "") -> str:
+    """The refusal of an answer given before any search, with a search call to copy when the question has words
+    worth searching for."""
+    kws = question_keywords(question, inbox)
+    if not kws:
+        return ANSWER_BEFORE_SEARCH_MESSAGE
+    example = json.dumps({"name": "search_inbox", "arguments": {"keywords": kws}})
+    return f"{ANSWER_BEFORE_SEARCH_MESSAGE} For example: {example}"
+
 LAST_TURN_NOTE = "\n[Your next turn is the last one: call return_final_answer now.]"
