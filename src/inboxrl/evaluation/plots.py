@@ -64,29 +64,29 @@ def _num(v: Any) -> float | None:
     return None
 
 
-def validation_series(records: Iterable[dict[str, Any]], key: str) -> tuple[list[int], list[float]]:
-    """(steps, values) of one metric over the validation records, the last record per step winning."""
+def _series(records: Iterable[dict[str, Any]], kind: str, key: str) -> tuple[list[int], list[float]]:
+    """(steps, values) of one metric over the run-log records of one kind ("validation" or "train"), the last
+    record per step winning; records without a number for `key` (missing or NaN) are left out. One reader for
+    both kinds, so the validation panels and the reward panel treat the log alike."""
     by_step: dict[int, float] = {}
     for r in records:
-        if r.get("kind") != "validation":
+        if r.get("kind") != kind:
             continue
         v = _num(r.get(key))
         if v is not None:
             by_step[int(r.get("step", 0))] = v
     steps = sorted(by_step)
     return steps, [by_step[s] for s in steps]
+
+
+def validation_series(records: Iterable[dict[str, Any]], key: str) -> tuple[list[int], list[float]]:
+    """(steps, values) of one metric over the validation records, the last record per step winning."""
+    return _series(records, "validation", key)
 
 
 def train_series(records: Iterable[dict[str, Any]], key: str) -> tuple[list[int], list[float]]:
-    by_step: dict[int, float] = {}
-    for r in records:
-        if r.get("kind") != "train":
-            continue
-        v = _num(r.get(key))
-        if v is not None:
-            by_step[int(r.get("step", 0))] = v
-    steps = sorted(by_step)
-    return steps, [by_step[s] for s in steps]
+    """(steps, values) of one metric over the training-step records, the last record per step winning."""
+    return _series(records, "train", key)
 
 
 def plot_run(records: Sequence[dict[str, Any]], out_dir: str | Path, baselines: Sequence[Baseline] = (),

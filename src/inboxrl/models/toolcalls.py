@@ -17,6 +17,7 @@ import ast
 import json
 import re
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -280,11 +281,21 @@ def _style_at(text: str, i: int) -> str:
     return "json"
 
 
-def _match(text: str, start: int) -> tuple[int, bool]:
-    """End (exclusive) of the bracketed value starting at `start`, and whether it closed before the text ended.
+# What the scanner yields: (position, character, closers still expected, open quote).
+_ScanEvent = tuple[int, str, list[str], str | None]
 
-    Understands both quote styles (Python dicts) and backslash escapes, so brackets inside strings do not count.
-    A mismatched closer ends the value there (it will fail to parse and be skipped).
+
+def _scan(text: str, start: int = 0) -> Iterator[_ScanEvent]:
+    """Walks `text` from `start` the way a JSON or Python-literal reader would, so that brackets and commas inside
+    strings do not count. `_match` (where a value ends) and `_scan_states` (where a cut-off value can be closed)
+    both read values this way and must agree on what is inside a string.
+
+    Understands both quote styles (Python dicts) and backslash escapes. Yields `(i, ch, stack, None)` for each
+    bracket and comma outside strings, then `(len(text), "", stack, quote)` once at the end, `quote` being the
+    string still open there. `stack` holds the closers expected, innermost last: after an opener it includes
+    that opener's closer; at a closer it is still as before it, so the reader can tell a mismatch
+    (`not stack or stack[-1] != ch`), and the scanner pops it afterwards only if it matched. The stack is the
+    scanner's own list: copy it to keep it.
     """
     stack: list[str] = []
     quote: str | None = None
@@ -306,14 +317,26 @@ def _match(text: str, start: int) -> tuple[int, bool]:
             quote = ch
         elif ch in "{[(":
             stack.append({"{": "}", "[": "]", "(": ")"}[ch])
+            yield i, ch, stack, None
         elif ch in "}])":
-            if not stack or stack[-1] != ch:
-                return i + 1, True
-            stack.pop()
-            if not stack:
-                return i + 1, True
+            yield i, ch, stack, None
+            if stack and stack[-1] == ch:
+                stack.pop()
+        elif ch == ",":
+            yield i, ch, stack, None
         i += 1
-    return n, False
+    yield n, "", stack, quote
+
+
+def _match(text: str, start: int) -> tuple[int, bool]:
+    """End (exclusive) of the bracketed value starting at `start`, and whether it closed before the text ended.
+
+    A mismatched closer ends the value there (it will fail to parse and be skipped).
+    """
+    for i, ch, stack, _ in _scan(text, start):
+        if ch and ch in "}])" and (not stack or stack[-1] != ch or len(stack) == 1):
+            return i + 1, True  # a mismatch, or the closer of the outermost bracket
+    return len(text), False
 
 
 def _opens_single_quote(text: str, i: int) -> bool:
@@ -405,33 +428,17 @@ def _repair(raw: str) -> Any:
 
 
 def _scan_states(raw: str) -> tuple[tuple[list[str], str | None], list[tuple[int, tuple[list[str], str | None]]]] | None:
-    stack: list[str] = []
-    quote: str | None = None
+    """The (stack, quote) state where `raw` ends and at each comma outside strings, the places `_repair` can
+    close the value from; None when a closer does not match, since no closing would then parse."""
     commas: list[tuple[int, tuple[list[str], str | None]]] = []
-    i = 0
-    while i < len(raw):
-        ch = raw[i]
-        if quote:
-            if ch == "\\":
-                i += 2
-                continue
-            if ch == quote:
-                quote = None
-        elif ch in "\"'":
-            if ch == "'" and not _opens_single_quote(raw, i):
-                i += 1
-                continue
-            quote = ch
-        elif ch in "{[(":
-            stack.append({"{": "}", "[": "]", "(": ")"}[ch])
-        elif ch in "}])":
-            if not stack or stack[-1] != ch:
-                return None
-            stack.pop()
-        elif ch == ",":
+    for i, ch, stack, quote in _scan(raw):
+        if not ch:
+            return (stack, quote), commas
+        if ch == ",":
             commas.append((i, (list(stack), None)))
-        i += 1
-    return (stack, quote), commas
+        elif ch in "}])" and (not stack or stack[-1] != ch):
+            return None
+    raise AssertionError("_scan always ends with an end-of-text event")
 
 
 # ---------------------------------------------------------------------------------------------------------------

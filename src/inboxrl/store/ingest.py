@@ -36,7 +36,17 @@ from inboxrl.configfile import read_config_file
 from inboxrl.store import schema
 from inboxrl.store.parse import DEFAULT_MAX_YEAR, DEFAULT_MIN_YEAR, GENERATED_ID_DOMAIN
 from inboxrl.store.sources import COMPRESSED, SourceUnit, discover
-from inboxrl.store.worker import UnitResult, init_worker, parse_unit
+from inboxrl.store.worker import (
+    REC_CONTENT_HASH,
+    REC_DATE,
+    REC_MESSAGE_ID,
+    REC_PARTICIPANTS,
+    REC_SUBJECT,
+    Record,
+    UnitResult,
+    init_worker,
+    parse_unit,
+)
 
 # Test hook: exit abruptly (as a kill would) after this many committed units.
 EXIT_AFTER_ENV = "INBOXRL_INGEST_EXIT_AFTER"
@@ -129,6 +139,13 @@ def _reason_group(reason: str) -> str:
     return reason.split(":", 1)[0]
 
 
+def _message_row(rowid: int, message_id: str, rec: Record, source: str) -> tuple:
+    """The `messages` row of a parsed record, in the column order of `_Writer._write`'s INSERT. The row id and
+    Message-ID are the writer's (a reused Message-ID is replaced by one made from the content); the rest is the
+    record's own, copied as one slice because the record keeps those fields in the table's order."""
+    return (rowid, message_id, *rec[REC_SUBJECT:REC_CONTENT_HASH], source, rec[REC_CONTENT_HASH])
+
+
 class _Writer:
     """The single writer. Units are written into one open transaction that commits every `batch_messages`
     messages (each unit with its `ingested_sources` row, so a group is all-or-nothing and a kill loses only
@@ -215,20 +232,9 @@ class _Writer:
         for res in group:
             u = res.unit
             stored = dup = already = 0
-            for (
-                _pos,
-                mid,
-                subject,
-                from_addr,
-                from_name,
-                date,
-                date_raw,
-                date_ok,
-                body,
-                atts,
-                chash,
-                ps,
-            ) in res.records:
+            for rec in res.records:
+                mid, date = rec[REC_MESSAGE_ID], rec[REC_DATE]
+                chash, ps = rec[REC_CONTENT_HASH], rec[REC_PARTICIPANTS]
                 rowid = self.by_hash.get(chash) or new_hash.get(chash)
                 known = self.by_alias.get(mid) or new_alias.get(mid)
                 if known is not None:
@@ -245,22 +251,7 @@ class _Writer:
                     rowid = self.next_id + len(new_hash)
                     new_hash[chash] = rowid
                     self.dates[rowid] = date
-                    msgs.append(
-                        (
-                            rowid,
-                            mid,
-                            subject,
-                            from_addr,
-                            from_name,
-                            date,
-                            date_raw,
-                            date_ok,
-                            body,
-                            atts,
-                            u.label,
-                            chash,
-                        )
-                    )
+                    msgs.append(_message_row(rowid, mid, rec, u.label))
                     stored += 1
                 else:
                     dup += 1

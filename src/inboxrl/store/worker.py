@@ -25,6 +25,9 @@ def init_worker(min_year: int, max_year: int) -> None:
 #  content_hash, participants_json '[[address, name, role], ...]')
 # Participants travel as JSON so that SQLite's json_each expands them: one bound row per message.
 Record = tuple
+# Positions in a Record of the fields the writer looks at; the ones from REC_SUBJECT up to REC_CONTENT_HASH
+# (subject .. attachments_json) go into the `messages` row in this order, so the writer copies them as a slice.
+REC_MESSAGE_ID, REC_SUBJECT, REC_DATE, REC_CONTENT_HASH, REC_PARTICIPANTS = 1, 2, 5, 10, 11
 
 
 @dataclass
