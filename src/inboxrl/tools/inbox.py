@@ -33,7 +33,7 @@ from inboxrl.tools.base import (
 )
 from inboxrl.tools.query import Terms, clean_text, parse_day, terms_from_keywords
 from inboxrl.tools.schemas import coerce_arguments, function_schema
-from inboxrl.tools.scoped_search import ParticipantFilter, ScopedSearch
+from inboxrl.tools.scoped_search import ParticipantFilter, ScopedSearch, tuple_cursor
 from inboxrl.tools.snippets import snippet
 
 __all__ = [
@@ -258,18 +258,24 @@ class InboxTools:
             notes.append(f"Ignored words found in too many emails to narrow the search: {', '.join(common)}.")
         only_common = not rare
 
+        def bound(ws: list[str]) -> int | None:  # at most this many matches of an AND or OR of ws in the store
+            return None if only_common or any(df[w] >= limit for w in ws) else sum(df[w] for w in ws)
+
         expr = Terms(words).fts_and()
-        rowids, capped = self._ranked(expr, after, before, filters, n, only_common)
+        exact = [df[w] for w in words if df[w] < limit]  # counts below the limit are exact
+        rowids, capped = self._ranked(expr, after, before, filters, n, only_common,
+                                      min(exact) if exact and not only_common else None)
         if not rowids and self.config.or_fallback and len(words) > 1:
             # The rarest few words carry the meaning, and every OR'd word costs bm25 a walk of its doclist.
             # Mail with two of them first: far fewer matches than a plain OR, and the ones bm25 ranks highest.
             words = sorted(words, key=lambda w: df[w])[: self.config.or_fallback_words]
             if len(words) > 2:
                 expr = Terms(words[: self.config.or_pair_words]).fts_pairs()
-                rowids, capped = self._ranked(expr, after, before, filters, n, only_common)
+                rowids, capped = self._ranked(expr, after, before, filters, n, only_common,
+                                              bound(words[: self.config.or_pair_words]))
             if not rowids:
                 expr = Terms(words).fts_or()
-                rowids, capped = self._ranked(expr, after, before, filters, n, only_common)
+                rowids, capped = self._ranked(expr, after, before, filters, n, only_common, bound(words))
             if rowids:
                 notes.append("No email has all these words; showing emails with some of them.")
         if only_common and rowids:
@@ -379,7 +385,7 @@ class InboxTools:
     # -- search internals ------------------------------------------------------------------------------------------
 
     def _ranked(self, expr: str, after: str | None, before: str | None, filters: list[ParticipantFilter],
-                n: int, only_common: bool) -> tuple[list[int], bool]:
+                n: int, only_common: bool, max_matches: int | None = None) -> tuple[list[int], bool]:
         assert self._search is not None
         want = n + 5  # a few spare: a hit that fails the final visibility check must not shorten the page
         if only_common:
@@ -387,18 +393,24 @@ class InboxTools:
         if self.config.ranking == "date":
             return self._search.by_date(expr, after, before, filters, want), False
         weights = (self.config.bm25_subject_weight, self.config.bm25_body_weight)
-        return self._search.by_bm25(expr, after, before, filters, want, self.config.bm25_cap, weights)
+        return self._search.by_bm25(expr, after, before, filters, want, self.config.bm25_cap, weights, max_matches)
 
     def _hits(self, rowids: list[int], words: list[str], n: int) -> list[dict]:
         if not rowids:
             return []
-        cond, args = self._visible_sql(f"m.id IN ({','.join('?' * len(rowids))})")
-        rows = {r[0]: r for r in self.conn.execute(  # re-checked here: nothing out of scope is ever returned
-            f"SELECT m.id, m.message_id, m.date, m.from_addr, m.subject, m.body FROM messages m WHERE {cond}",
-            [*rowids, *args])}
+        rows = self._visible_rows(rowids[:n])  # the spares are read only when some of the first n are not visible
+        if len(rows) < n < len(rowids):
+            rows.update(self._visible_rows(rowids[n:]))
         keep = [r for r in rowids if r in rows][:n]
         return [{"message_id": rows[r][1], "date": rows[r][2], "from": rows[r][3], "subject": rows[r][4],
                  "snippet": snippet(rows[r][4], rows[r][5], words, self.config.snippet_tokens)} for r in keep]
+
+    def _visible_rows(self, rowids: list[int]) -> dict[int, tuple]:
+        """rowid -> (id, message_id, date, from_addr, subject, body) of those rowids the agent may see."""
+        cond, args = self._visible_sql(f"m.id IN ({','.join('?' * len(rowids))})")
+        return {r[0]: r for r in tuple_cursor(self.conn).execute(  # re-checked: nothing out of scope is returned
+            f"SELECT m.id, m.message_id, m.date, m.from_addr, m.subject, m.body FROM messages m WHERE {cond}",
+            [*rowids, *args])}
 
     # -- lifetime ----------------------------------------------------------------------------------------------------
 

@@ -11,6 +11,7 @@ little, so "meetings" marks "meeting" and "meet". A missed mark costs nothing: t
 from __future__ import annotations
 
 import functools
+import itertools
 import re
 import unicodedata
 
@@ -56,17 +57,21 @@ def _matches(text: str, stems: dict[str, str]) -> list[tuple[int, str]]:
     folded = fold(text)
     scan = folded if len(folded) == len(text) else text.lower()  # positions must line up with the original text
     out: list[tuple[int, str]] = []
+    seen: dict[str, str | None] = {}  # token -> query word: a text repeats its words
+    find, match = scan.find, _TOKEN.match
     for stem in stems:
-        pos = scan.find(stem)
+        pos = find(stem)
         found = 0
         while pos >= 0 and found < MAX_MATCHES:
             if pos == 0 or not scan[pos - 1].isalnum():
-                tok = _TOKEN.match(text, pos)
-                word = _which(tok.group(0), stems) if tok else None
-                if word is not None:
-                    out.append((pos, word))
-                    found += 1
-            pos = scan.find(stem, pos + 1)
+                tok = match(text, pos)
+                if tok is not None:
+                    t = tok.group(0)
+                    word = seen[t] if t in seen else seen.setdefault(t, _which(t, stems))
+                    if word is not None:
+                        out.append((pos, word))
+                        found += 1
+            pos = find(stem, pos + 1)
     out.sort()
     return out[:MAX_MATCHES]
 
@@ -74,30 +79,51 @@ def _matches(text: str, stems: dict[str, str]) -> list[tuple[int, str]]:
 def _best_start(matches: list[tuple[int, str]], span: int) -> tuple[int, int]:
     """(distinct words, position): the match that starts the stretch of text holding most distinct words."""
     best, best_pos = 0, 0
+    most = len({w for _, w in matches})  # no stretch can hold more: the first to reach it wins
     for i, (pos, _) in enumerate(matches):
-        distinct = len({w for p, w in matches[i:] if p < pos + span})
-        if distinct > best:
-            best, best_pos = distinct, pos
+        end = pos + span
+        words: set[str] = set()
+        for p, w in itertools.islice(matches, i, None):  # matches are in position order
+            if p >= end:
+                break
+            words.add(w)
+        if len(words) > best:
+            best, best_pos = len(words), pos
+            if best == most:
+                break
     return best, best_pos
 
 
 def _render(text: str, pos: int, marked: set[int], size: int) -> str:
-    before = list(_TOKEN.finditer(text, max(0, pos - 80), pos))[-2:]  # a little context before the match
-    start = before[0].start() if before else pos
+    # A little context before the match: the last two tokens of the 80 characters before it, found as the first
+    # two of the reversed text (token characters are a class, so reversal keeps the boundaries).
+    back = text[max(0, pos - 80):pos][::-1]
+    start = pos
+    m = _TOKEN.search(back)
+    if m is not None:
+        m2 = _TOKEN.search(back, m.end())
+        start = pos - (m2 or m).end()
+    # The snippet is the text from there to the end of the size-th token (what trails the text's last token is not
+    # shown), with the tokens that start at a match bracketed; "…" marks text cut at either end.
+    span = _tokens(size).match(text, start)
+    end = span.end() if span else start
     out = ["…"] if start > 0 else []
     last = start
-    n = 0
-    for m in _TOKEN.finditer(text, start):
-        if n == size:
-            break
-        out.append(text[last:m.start()])
-        out.append(f"[{m.group(0)}]" if m.start() in marked else m.group(0))
-        last = m.end()
-        n += 1
-    else:
-        last = len(text)
-    out.append(text[last:] if last == len(text) else "…")
+    for b in sorted(marked):
+        if start <= b < end and text[b].isalnum() and (b == start or not text[b - 1].isalnum()):
+            e = _TOKEN.match(text, b).end()  # type: ignore[union-attr]
+            out += (text[last:b], "[", text[b:e], "]")
+            last = e
+    out.append(text[last:end])
+    if _TOKEN.search(text, end):
+        out.append("…")
     return " ".join("".join(out).split())
+
+
+@functools.lru_cache(maxsize=64)
+def _tokens(size: int) -> re.Pattern[str]:
+    """Up to `size` tokens with what separates them (greedy, so each repetition takes a whole token)."""
+    return re.compile(r"(?:[\W_]*[^\W_]+){1,%d}" % size)
 
 
 def snippet(subject: str, body: str, words: list[str], size: int = 16) -> str:
