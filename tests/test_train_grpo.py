@@ -112,3 +112,22 @@ def test_train_grpo_equal_groups_move_no_weights_scripted_rewards(tmp_path: Path
     b2 = _lora_b(ck / "checkpoint-2")
     assert b1 and all(float(v.abs().max()) == 0.0 for v in b1.values()), "skipped groups moved the weights"
     assert any(float(v.abs().max()) > 0.0 for v in b2.values()), "an informative group did not move the weights"
+
+
+def test_train_bf16_rollouts_and_validation_run_the_trained_copy(tmp_path: Path, enron_store: Path,
+                                                                 questions_path: Path) -> None:
+    """rollout_dtype/validation_dtype sample from a bf16 copy of the trainer's model. The trainer (accelerate)
+    binds a wrapper to `model.forward` that a plain deepcopy carries over: the copy then ran the fp32 original under
+    a bf16 mask and every episode died with a backend error while the run looked healthy."""
+    from inboxrl.training import runlog
+    from inboxrl.training.trainer import train
+
+    cfg = train_config(tmp_path, enron_store, questions_path, max_steps=1, eval_every=1, save_every=1,
+                       rollout_dtype="bfloat16", validation_dtype="bfloat16")
+    result = train(cfg)
+    assert result.steps == 1
+    episodes = [json.loads(x) for x in (result.run_dir / "rollouts" / "step-000001.jsonl").read_text().splitlines()]
+    assert episodes and all(t["stop_reason"] != "backend_error" for t in episodes), episodes[0].get("backend_error")
+    assert all(len(t["turns"]) >= 1 for t in episodes)
+    vals = list(runlog.read(result.run_dir, "validation"))
+    assert vals and vals[-1].get("backend_errors", 0) == 0 and vals[-1]["avg_turns"] >= 1

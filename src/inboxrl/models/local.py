@@ -619,6 +619,11 @@ def _shadow_copy(model: Any, dtype: str) -> Any:
         shadow = copy.deepcopy(model)
         if hasattr(shadow, "merge_and_unload"):  # a PEFT model: fold the LoRA into the copy's weights
             shadow = shadow.merge_and_unload()
+        # A trainer (accelerate) replaces `model.forward` on the instance with a wrapper bound to the original
+        # model; deepcopy keeps that attribute, so the copy would run the original fp32 weights under a bf16 mask.
+        # The class's own forward is the one the copy must run.
+        for m in shadow.modules():
+            m.__dict__.pop("forward", None)
         shadow.eval()
         for p in shadow.parameters():
             p.requires_grad_(False)

@@ -223,6 +223,10 @@ class EpisodeRollout:
                 model.train()
         if len(trajs) != len(questions):
             raise RolloutError(f"{len(questions)} episodes were started but {len(trajs)} finished")
+        failed = [t for t in trajs if t.stop_reason == "backend_error"]
+        if trajs and len(failed) == len(trajs):
+            # Every episode scored as "no answer" would train on nothing while looking like a run; stop instead.
+            raise RolloutError(f"every rollout of this step failed in the model backend: {failed[0].backend_error}")
         score_trajectories(trajs, self.judge, self.reward_cfg, db=self.db, max_turns=self.agent_cfg.max_turns)
         return trajs
 
