@@ -103,6 +103,10 @@ def plot_run(records: Sequence[dict[str, Any]], out_dir: str | Path, baselines: 
     out.mkdir(parents=True, exist_ok=True)
     paths: list[Path] = []
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    # Every panel spans the run from step 0 to its last step, so a run validated only at its end still shows
+    # where that point sits against the baselines, which are the level of step 0.
+    last = max([*validation_series(records, "accuracy")[0], *train_series(records, "reward")[0],
+                *train_series(records, "episode/reward_mean")[0], 0])
     for key, fname, ylabel, ylim in PANELS:
         steps, values = validation_series(records, key)
         fig, ax = plt.subplots(figsize=(7, 4.2), dpi=110)
@@ -117,6 +121,8 @@ def plot_run(records: Sequence[dict[str, Any]], out_dir: str | Path, baselines: 
             ax.axhline(v, linestyle="--", color=colors[i % len(colors)], label=f"{b.label} (prompted)")
         ax.set_xlabel("training step")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        if last > 0:
+            ax.set_xlim(-0.02 * last, last * 1.04)
         ax.set_ylabel(ylabel)
         if ylim:
             ax.set_ylim(*ylim)
