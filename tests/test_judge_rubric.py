@@ -174,3 +174,13 @@ def test_score_trajectories_reads_max_turns_from_meta() -> None:
     score_trajectories([a, b], LexicalJudge())
     assert a.rubric and a.rubric.max_turns == 4 and b.rubric and b.rubric.max_turns == 20
     assert a.reward is not None and b.reward is not None and a.reward < b.reward
+
+
+def test_rubric_counts_answers_refused_before_any_search() -> None:
+    refused = [ToolEvent(turn=i, name="return_final_answer", arguments={"answer": "May 3", "sources": ["<x>"]},
+                         ok=False, error="answer_before_search") for i in range(3)]
+    t = traj(tool_events=[*refused, ToolEvent(turn=3, name="search_inbox", result_ids=[OTHER])],
+             turns=[TurnRecord(index=i) for i in range(5)], stop_reason="out_of_turns")
+    r = build_rubric(t, None, max_turns=5)
+    assert r.refused_answers == 3 and r.ran_out_of_turns and not r.attempted_answer
+    assert reward(r) < reward(r.model_copy(update={"refused_answers": 0}))

@@ -31,6 +31,7 @@ def rubrics(draw: st.DrawFn) -> Rubric:
         found_source_in_search=draw(st.booleans()),
         read_source=draw(st.booleans()),
         invalid_read_attempts=draw(st.integers(0, 40)),
+        refused_answers=draw(st.integers(0, 30)),
         format_errors=draw(st.dictionaries(st.sampled_from([k.value for k in FormatErrorKind]), st.integers(0, 20),
                                            max_size=4)),
         ended_by_format_error=draw(st.booleans()),
@@ -49,7 +50,8 @@ def configs(draw: st.DrawFn) -> RewardConfig:
         format_error_base=bases[0], wrong_base=bases[1], no_answer_base=bases[2], correct_base=bases[3],
         band=band, neutral=draw(st.floats(min_value=0.0, max_value=band * 0.999)),
         sources_bonus=draw(_small), turns_bonus=draw(_small), found_source_credit=draw(_small),
-        read_source_credit=draw(_small), format_error_penalty=draw(_small), invalid_read_penalty=draw(_small))
+        read_source_credit=draw(_small), format_error_penalty=draw(_small), invalid_read_penalty=draw(_small),
+        refused_answer_penalty=draw(_small), out_of_turns_penalty=draw(_small))
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -130,3 +132,14 @@ def test_reward_config_loads_yaml_toml_and_json_sections(tmp_path) -> None:  # t
     (tmp_path / "bad.yaml").write_text("reward:\n  wrong_base: 0.5\n")
     with pytest.raises(ValidationError, match="reward tiers must be ordered"):
         RewardConfig.load(tmp_path / "bad.yaml")
+
+
+def test_reward_repeating_a_refused_guess_until_out_of_turns_scores_below_an_honest_dont_know() -> None:
+    """The policy of the CPU demonstration after 7 GRPO steps: every turn a made-up answer before any search, each
+    refused, until the turns ran out. It must not score like a searched "I don't know"."""
+    hack = Rubric(ran_out_of_turns=True, num_turns=5, max_turns=5, refused_answers=5)
+    searched_idk = Rubric(said_dont_know=True, num_turns=3, max_turns=5)
+    searched_out_of_turns = Rubric(ran_out_of_turns=True, num_turns=5, max_turns=5)
+    assert reward(hack) < reward(searched_out_of_turns) < reward(searched_idk)
+    wrong = Rubric(attempted_answer=True, answer_correct=False, num_turns=2, max_turns=5)
+    assert reward(wrong) < reward(hack)  # still a no-answer episode: above a hallucination

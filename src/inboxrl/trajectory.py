@@ -94,6 +94,7 @@ class Rubric(BaseModel):
     found_source_in_search: bool = False
     read_source: bool = False
     invalid_read_attempts: int = 0
+    refused_answers: int = 0  # return_final_answer calls refused because nothing had been searched yet
     format_errors: dict[str, int] = Field(default_factory=dict)  # FormatErrorKind value -> count
     ended_by_format_error: bool = False
     ran_out_of_turns: bool = False

@@ -41,6 +41,11 @@ class RewardConfig(BaseModel):
     # Every format error the episode survived (retry mode) costs this much, inside its tier.
     format_error_penalty: float = Field(0.1, ge=0.0)
     invalid_read_penalty: float = Field(0.05, ge=0.0)
+    # An answer refused because nothing was searched yet, and running out of turns, cost a little inside the
+    # no-answer tier. Without them the CPU demonstration's policy learned in 7 steps to repeat a refused guess until
+    # the turns ran out: that scored exactly like an honest "I don't know" and risked nothing (docs/benchmarks.md).
+    refused_answer_penalty: float = Field(0.1, ge=0.0)
+    out_of_turns_penalty: float = Field(0.1, ge=0.0)
 
     @model_validator(mode="after")
     def _check_tiers(self) -> RewardConfig:
@@ -90,5 +95,6 @@ def reward(r: Rubric, cfg: RewardConfig | None = None) -> float:
     else:
         bonus += cfg.found_source_credit * r.found_source_in_search + cfg.read_source_credit * r.read_source
     bonus -= cfg.format_error_penalty * r.total_format_errors + cfg.invalid_read_penalty * r.invalid_read_attempts
+    bonus -= cfg.refused_answer_penalty * r.refused_answers + cfg.out_of_turns_penalty * r.ran_out_of_turns
     # Clip strictly inside the band so that tiers never touch.
     return base + min(max(cfg.neutral + bonus, 0.0), cfg.band - 1e-6)

@@ -102,8 +102,11 @@ def build_rubric(traj: Trajectory, verdict: Verdict | None, max_turns: int,
 
         found = read = False
         invalid_reads = 0
+        refused_answers = 0
         for ev in traj.tool_events:
-            if ev.name == SEARCH_TOOL and ev.ok:
+            if ev.error == "answer_before_search":
+                refused_answers += 1
+            elif ev.name == SEARCH_TOOL and ev.ok:
                 if golden & resolver.keys(ev.result_ids):
                     found = True
             elif ev.name == READ_TOOL:
@@ -134,6 +137,7 @@ def build_rubric(traj: Trajectory, verdict: Verdict | None, max_turns: int,
             found_source_in_search=found,
             read_source=read,
             invalid_read_attempts=invalid_reads,
+            refused_answers=refused_answers,
             format_errors=format_errors,
             ended_by_format_error=traj.stop_reason == "format_error",
             # A full context window is the same failure as running out of turns: the budget ended the episode.
