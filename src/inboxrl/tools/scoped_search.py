@@ -107,13 +107,9 @@ class ScopedSearch:
         inbox, after, before = self._scope
         sql = (f"INSERT OR IGNORE INTO {self.scope_table}(id, date) SELECT message_rowid, date FROM participants "
                "WHERE address = ? AND date IS NOT NULL")
-        args: list[object] = [inbox]
-        if before:
-            sql += " AND date < ?"
-            args.append(before)
-        if after:
-            sql += " AND date >= ?"
-            args.append(after)
+        cond, cargs = _date_range("date", after, before)
+        sql += cond
+        args: list[object] = [inbox, *cargs]
         with _Tx(conn):
             conn.execute("CREATE TABLE IF NOT EXISTS temp.inboxrl_scopes (name TEXT PRIMARY KEY, made INTEGER)")
             old = [r[0] for r in conn.execute("SELECT name FROM temp.inboxrl_scopes ORDER BY made DESC")]
@@ -176,14 +172,9 @@ class ScopedSearch:
 
     def _where(self, after: str | None, before: str | None,
                filters: Iterable[ParticipantFilter]) -> tuple[str, list[object]]:
-        sql = "WHERE messages_fts MATCH ?"
-        args: list[object] = []
-        if after:
-            sql += " AND s.date >= ?"
-            args.append(after)
-        if before:
-            sql += " AND s.date < ?"
-            args.append(before)
+        cond, cargs = _date_range("s.date", after, before)
+        sql = "WHERE messages_fts MATCH ?" + cond
+        args: list[object] = list(cargs)
         for f in filters:
             roles = ",".join("?" * len(f.roles))
             if f.exact is not None:
@@ -306,3 +297,17 @@ def _use_mmap(conn: sqlite3.Connection) -> None:
             conn.execute(f"PRAGMA main.mmap_size = {MMAP_BYTES}")
     except (sqlite3.DatabaseError, TypeError):
         pass
+
+
+def _date_range(column: str, after: str | None, before: str | None) -> tuple[str, list[object]]:
+    """The `AND` clauses of a [after, before) date window on `column`: one definition of the window's edges for
+    the scope table and the search."""
+    sql = ""
+    args: list[object] = []
+    if after:
+        sql += f" AND {column} >= ?"
+        args.append(after)
+    if before:
+        sql += f" AND {column} < ?"
+        args.append(before)
+    return sql, args
