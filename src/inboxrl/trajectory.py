@@ -70,6 +70,11 @@ class TurnRecord(BaseModel):
     output_logprobs: list[float] | None = None
 
 
+# `ToolEvent.error` of a return_final_answer the harness refused because nothing had been searched yet: written by
+# the agent loop, counted by the rubric.
+ANSWER_BEFORE_SEARCH = "answer_before_search"
+
+
 class ToolEvent(BaseModel):
     """A tool call as executed, with what the agent saw; the rubric is computed from these."""
 

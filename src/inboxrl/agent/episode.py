@@ -25,7 +25,15 @@ from inboxrl.agent.events import Event
 from inboxrl.models.base import ChatRequest, ChatResponse
 from inboxrl.questions.schema import Question
 from inboxrl.tools.base import BadArgumentsError, ToolResult, UnknownToolError
-from inboxrl.trajectory import FormatErrorKind, Message, ToolCall, ToolEvent, Trajectory, TurnRecord
+from inboxrl.trajectory import (
+    ANSWER_BEFORE_SEARCH,
+    FormatErrorKind,
+    Message,
+    ToolCall,
+    ToolEvent,
+    Trajectory,
+    TurnRecord,
+)
 
 SEARCH_TOOL = "search_inbox"
 READ_TOOL = "read_email"
@@ -223,11 +231,12 @@ class Episode:
                     and not any(e.name == SEARCH_TOOL for e in self.trajectory.tool_events)):
                 # Not a format error (the call is well formed): a refused call, like a read of an unknown id.
                 self.trajectory.tool_events.append(ToolEvent(turn=turn.index, name=call.name, arguments=call.arguments,
-                                                             ok=False, error="answer_before_search"))
-                self._tool_message(call, P.answer_before_search_message(self.question.question, self.question.inbox_address))
+                                                             ok=False, error=ANSWER_BEFORE_SEARCH))
+                q = self.question
+                self._tool_message(call, P.answer_before_search_message(q.question, q.inbox_address))
                 self._went_wrong = True
                 events.append(self._event("tool_error", turn.index, name=call.name, arguments=call.arguments,
-                                          error="answer_before_search"))
+                                          error=ANSWER_BEFORE_SEARCH))
                 continue
             started = time.perf_counter()
             try:

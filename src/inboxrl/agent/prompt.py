@@ -8,6 +8,7 @@ harness's own error messages; SmolLM2 copied the example JSON).
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 SYSTEM_TEMPLATE = (
@@ -49,23 +50,6 @@ def required_only(schemas: list[dict[str, Any]]) -> list[dict[str, Any]]:
         params["properties"] = {k: v for k, v in (params.get("properties") or {}).items() if k in req}
         out.append(s)
     return out
-
-
-def describe_tools(schemas: list[dict[str, Any]]) -> str:
-    """One line per tool, `name(arg: type, opt?: type): description`, derived from the OpenAI schemas so that the
-    text can never drift from what the tools accept."""
-    lines = []
-    for s in schemas:
-        fn = s.get("function", s)
-        params = fn.get("parameters", {}) or {}
-        required = set(params.get("required", []))
-        args = []
-        for name, spec in (params.get("properties", {}) or {}).items():
-            opt = "" if name in required else "?"
-            args.append(f"{name}{opt}: {_type_name(spec)}")
-        desc = (fn.get("description") or "").strip().split("\n")[0]
-        lines.append(f"- {fn['name']}({', '.join(args)}): {desc}".rstrip(": "))
-    return "\n".join(lines)
 
 
 def _placeholder(name: str, spec: dict[str, Any]) -> Any:
@@ -132,6 +116,7 @@ def repeated_call_message(unread_ids: list[str]) -> str:
                 "search with different keywords, or call return_final_answer.")
     return REPEATED_CALL_MESSAGE
 
+
 ANSWER_BEFORE_SEARCH_MESSAGE = ("Refused: search the inbox with search_inbox before answering; the answer must come "
                                 "from the emails.")
 
@@ -150,8 +135,6 @@ def question_keywords(question: str, inbox: str = "", limit: int = 3) -> list[st
     """Two or three search words taken from the question: names and other capitalised words first, then the
     longest other words. Small models copy the example in a message far more reliably than they follow an
     instruction, so the refusal shows a call built from the user's own words rather than a placeholder."""
-    import re
-
     own = {w for w in re.split(r"[^a-z0-9]+", inbox.lower()) if w}
     words: list[tuple[int, int, str]] = []
     seen: set[str] = set()
@@ -174,5 +157,6 @@ def answer_before_search_message(question: str = "", inbox: str = "") -> str:
         return ANSWER_BEFORE_SEARCH_MESSAGE
     example = json.dumps({"name": "search_inbox", "arguments": {"keywords": kws}})
     return f"{ANSWER_BEFORE_SEARCH_MESSAGE} For example: {example}"
+
 
 LAST_TURN_NOTE = "\n[Your next turn is the last one: call return_final_answer now.]"

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from inboxrl.judge.base import Verdict
 from inboxrl.judge.idk import is_dont_know
-from inboxrl.trajectory import Rubric, Trajectory
+from inboxrl.trajectory import ANSWER_BEFORE_SEARCH, Rubric, Trajectory
 
 SEARCH_TOOL = "search_inbox"
 READ_TOOL = "read_email"
@@ -104,7 +104,7 @@ def build_rubric(traj: Trajectory, verdict: Verdict | None, max_turns: int,
         invalid_reads = 0
         refused_answers = 0
         for ev in traj.tool_events:
-            if ev.error == "answer_before_search":
+            if ev.error == ANSWER_BEFORE_SEARCH:
                 refused_answers += 1
             elif ev.name == SEARCH_TOOL and ev.ok:
                 if golden & resolver.keys(ev.result_ids):

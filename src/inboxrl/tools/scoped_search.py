@@ -41,9 +41,10 @@ MMAP_BYTES = 1 << 31
 _ids = itertools.count(1)
 _df_cache: dict[tuple[str, int, str], int] = {}  # (store file, probe limit, word) -> matches, capped at the limit
 _DF_CACHE_MAX = 200_000
-# A scope table's dense rowid runs, by the table's `made` number: unique to one creation of one table in this process,
-# and the table's rows never change until it is dropped, so an entry can never be stale.
-_runs_cache: dict[int, list[tuple[int, int]]] = {}
+# A scope table's dense rowid runs, by the table's `made` number and the run parameters: `made` is unique to one
+# creation of one table in this process, and the table's rows never change until it is dropped, so an entry can
+# never be stale.
+_runs_cache: dict[tuple[int, int, int], list[tuple[int, int]]] = {}
 _RUNS_CACHE_MAX = 4096
 
 
@@ -249,7 +250,7 @@ class ScopedSearch:
         """The scope's largest runs of nearby rowids, biggest first (computed once, on first need)."""
         if self._runs is None:
             made = self._query("SELECT made FROM temp.inboxrl_scopes WHERE name = ?", (self._name,))
-            key = made[0][0] if made else None
+            key = (made[0][0], max_gap, max_runs) if made else None
             if key is not None and key in _runs_cache:
                 self._runs = _runs_cache[key]
                 return self._runs
@@ -269,7 +270,7 @@ class ScopedSearch:
                 runs.append((count, start, prev))  # type: ignore[arg-type]
             runs.sort(reverse=True)
             self._runs = [(lo, hi) for _, lo, hi in runs[:max_runs]]
-            if key is not None and (max_gap, max_runs) == (32, 8):
+            if key is not None:
                 if len(_runs_cache) >= _RUNS_CACHE_MAX:
                     _runs_cache.clear()
                 _runs_cache[key] = self._runs

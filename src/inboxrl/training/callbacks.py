@@ -36,8 +36,8 @@ class InboxRLCallback(TrainerCallback):
         self.policy_name = policy_name
         self.emit = emit
         self.trainer: Any = None
-        # Validation runs the trained weights as `inboxrl eval` would (fp32 local backend), whatever the rollouts
-        # sample with; the vLLM setup replaces it with its own.
+        # Validation runs the trained weights through the project's local backend, as `inboxrl eval` would (fp32, or
+        # a `validation_dtype` copy), whatever the rollouts sample with; the vLLM setup replaces it with its own.
         from inboxrl.training.rollout import default_backend_factory
 
         self.val_make_backend: Any = default_backend_factory(policy_name, cfg.validation_dtype)

@@ -311,8 +311,6 @@ def default_backend_factory(name: str, dtype: str | None = None) -> Callable[[An
     def make(model: Any, tokenizer: Any) -> Any:
         from inboxrl.models.local import LocalBackend
 
-        if dtype is None:
-            return LocalBackend.from_model(model, tokenizer, name=name)
         return LocalBackend.from_model(model, tokenizer, name=name, dtype=dtype)
 
     return make

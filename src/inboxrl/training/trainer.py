@@ -25,6 +25,7 @@ import json
 import os
 import shutil
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -280,8 +281,6 @@ def train(cfg: TrainConfig, *, resume: bool = False, on_event: Callable[[str, di
     callback = InboxRLCallback(cfg, run_dir, split.val, judge, tok, val_cfg, rollout, policy_name=policy_name,
                                emit=emit)
     os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
-    import warnings
-
     # TRL 1.16 reads a property transformers 5 deprecated, once per rollout: noise in every step's output.
     warnings.filterwarnings("ignore", message=r".*is_gradient_checkpointing.*", category=FutureWarning)
     trainer = GRPOTrainer(model=model, reward_funcs=[inboxrl_reward], args=grpo_args, train_dataset=dataset,
