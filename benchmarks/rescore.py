@@ -1,0 +1,85 @@
+"""Re-scores saved episodes with the current judge and reward weights, and counts what the agent did in them.
+
+    python benchmarks/rescore.py runs/eval-demo/qwen-prompted/trajectories.jsonl \
+        runs/cpu-demo/validation/step-000007.jsonl --db data/enron.db --max-turns 5
+    python benchmarks/rescore.py runs/cpu-demo/rollouts/*.jsonl --db data/enron.db --max-turns 5 --pool
+
+Why: a reward change (docs/reward.md) must be checked against real episodes, not only against the property test.
+This reads trajectory files written by `inboxrl eval`, by training validation or by rollouts. For each file it
+prints the mean reward as stored and as re-scored now, the accuracy, and the behaviour counts used in
+docs/benchmarks.md: episodes that searched, found the source, and had an answer refused before any search, with
+the total number of refusals. `--pool` scores all the files as one set; `--only-questions-of` compares two runs on
+the questions they share (the refusal ablation: a partial run against the same questions of a full one). Nothing
+is written.
+
+    python benchmarks/rescore.py runs/eval-demo/qwen-prompted-v1-partial/trajectories.jsonl \
+        runs/eval-demo/qwen-prompted/trajectories.jsonl --max-turns 5 \
+        --only-questions-of runs/eval-demo/qwen-prompted-v1-partial/trajectories.jsonl
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+from pathlib import Path
+
+from inboxrl.judge.registry import load_judge
+from inboxrl.judge.reward import RewardConfig
+from inboxrl.judge.score import score_trajectories
+from inboxrl.trajectory import ANSWER_BEFORE_SEARCH, Trajectory
+
+
+def load(path: Path) -> list[Trajectory]:
+    with path.open(encoding="utf-8") as f:
+        return [Trajectory.model_validate(json.loads(line)) for line in f if line.strip()]
+
+
+def report(name: str, trajs: list[Trajectory], judge: object, db: str, max_turns: int,
+           reward_cfg: RewardConfig) -> dict:
+    stored = [t.reward for t in trajs if t.reward is not None]
+    score_trajectories(trajs, judge, reward_cfg, db=db, max_turns=max_turns)  # type: ignore[arg-type]
+    rub = [t.rubric for t in trajs if t.rubric is not None]
+    refusals = [sum(e.error == ANSWER_BEFORE_SEARCH for e in t.tool_events) for t in trajs]
+    return {
+        "file": name,
+        "n": len(trajs),
+        "mean_reward_stored": round(statistics.fmean(stored), 3) if stored else None,
+        "mean_reward_now": round(statistics.fmean(t.reward for t in trajs if t.reward is not None), 3),
+        "accuracy": round(statistics.fmean(r.answer_correct for r in rub), 3),
+        "stop_reasons": {s: sum(t.stop_reason == s for t in trajs) for s in sorted({str(t.stop_reason) for t in trajs})},
+        "searched": sum(any(e.name == "search_inbox" and e.ok for e in t.tool_events) for t in trajs),
+        "found_source": sum(r.found_source_in_search for r in rub),
+        "episodes_with_refused_answer": sum(n > 0 for n in refusals),
+        "refused_answers": sum(refusals),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("files", type=Path, nargs="+", help="trajectory JSONL files")
+    ap.add_argument("--db", default="data/enron.db", help="the store the episodes ran on (resolves source aliases)")
+    ap.add_argument("--judge", default="lexical")
+    ap.add_argument("--max-turns", type=int, default=None, help="the turn budget the episodes ran with")
+    ap.add_argument("--reward-config", type=Path, default=None, help="reward weights (default: RewardConfig())")
+    ap.add_argument("--pool", action="store_true", help="score all files as one set")
+    ap.add_argument("--only-questions-of", type=Path, default=None,
+                    help="keep only episodes whose question is in this trajectory file (a like-for-like subset)")
+    args = ap.parse_args()
+    try:
+        judge = load_judge(args.judge)
+        reward_cfg = RewardConfig.load(args.reward_config) if args.reward_config else RewardConfig()
+        keep = {t.question_id for t in load(args.only_questions_of)} if args.only_questions_of else None
+        groups = ([("+".join(p.name for p in args.files), [t for p in args.files for t in load(p)])] if args.pool
+                  else [(str(p), load(p)) for p in args.files])
+    except (OSError, ValueError) as e:
+        sys.exit(f"error: {str(e).splitlines()[0] if str(e) else e}")
+    for name, trajs in groups:
+        if keep is not None:
+            trajs = [t for t in trajs if t.question_id in keep]
+        print(json.dumps(report(name, trajs, judge, args.db, args.max_turns, reward_cfg)))
+
+
+if __name__ == "__main__":
+    main()
