@@ -227,6 +227,27 @@ def test_scripted_native_tool_calls_are_answered_by_id(store):
     assert t.stop_reason == "answered" and t.final_answer == "Monday"
 
 
+def test_scripted_force_search_first_asks_only_the_first_turn(store):
+    """JSON mode gets the call's opening as an assistant prefix, native mode gets tool_choice; later turns neither.
+    The prefix plus what a model writes after it is a search call the parser reads."""
+    from inboxrl.agent.episode import parse_text_calls
+
+    t, backend = run_one(store, [call("search_inbox", keywords=["conference"]), ANSWER_IDK],
+                         cfg(force_search_first=True))
+    first, second = backend.requests
+    assert first.assistant_prefix == '{"name": "search_inbox", "arguments": {"keywords": ['
+    assert first.tool_choice is None and second.assistant_prefix is None and second.tool_choice is None
+    assert t.meta["forced_first_call"] == "search_inbox"
+    calls, issues = parse_text_calls(first.assistant_prefix + '"Sherri", "Portland"]}}', ["search_inbox"])
+    assert [(c.name, c.arguments) for c in calls] == [("search_inbox", {"keywords": ["Sherri", "Portland"]})]
+    assert not issues
+    native = ChatResponse(tool_calls=[ToolCall(id="a", name="search_inbox", arguments={"keywords": ["gas"]})])
+    _, backend = run_one(store, [native, ANSWER_IDK], cfg(force_search_first=True), native=True)
+    assert backend.requests[0].tool_choice == "search_inbox" and backend.requests[0].assistant_prefix is None
+    _, backend = run_one(store, [ANSWER_IDK])
+    assert backend.requests[0].assistant_prefix is None and backend.requests[0].tool_choice is None
+
+
 def test_json_mode_prompt_describes_tools_and_date(store):
     tools = InboxTools(store, Scope(INBOX, before=DATE))
     ep = Episode(q(), tools, cfg(max_turns=7), "m")

@@ -110,6 +110,16 @@ def test_native_tool_calls_scripted_server() -> None:
     assert srv.requests[0]["tools"] == TOOLS and srv.requests[0]["model"] == "m"
 
 
+def test_forced_tool_is_sent_as_tool_choice_scripted_server() -> None:
+    call = {"id": "c1", "type": "function",
+            "function": {"name": "search_inbox", "arguments": json.dumps({"keywords": ["gas"]})}}
+    with ScriptedChatServer([completion("", [call]), completion("plain")]) as srv:
+        backend(srv.url).generate([req(tools=TOOLS, tool_choice="search_inbox")])
+        backend(srv.url).generate([req(tools=TOOLS)])
+    assert srv.requests[0]["tool_choice"] == {"type": "function", "function": {"name": "search_inbox"}}
+    assert "tool_choice" not in srv.requests[1]
+
+
 def test_broken_native_arguments_are_kept_for_the_tool_to_reject_scripted_server() -> None:
     call = {"id": "c", "type": "function", "function": {"name": "search_inbox", "arguments": "{keywords: [oops"}}
     with ScriptedChatServer([completion("", [call])]) as srv:

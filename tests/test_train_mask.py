@@ -114,6 +114,25 @@ def test_train_mask_equal_reward_groups_are_masked_out_and_counted(enron_store: 
     assert step["groups/skipped"] == sum(batch["inboxrl_group_skipped"]) / 2
 
 
+def test_train_mask_forced_first_search_prefix_is_environment_tokens(enron_store: Path, questions_path: Path) -> None:
+    """`force_search_first`: the reply opens with the harness's call prefix. Those ids belong to the prompt (mask
+    0, never trained on); the recorded assistant text still holds the whole call; later turns are not forced."""
+    model, tok = tiny_model()
+    qs = grounded(enron_store, questions_path, 1)
+    cfg = AgentConfig(max_turns=3, max_tokens_per_turn=10, temperature=1.0, force_search_first=True)
+    _, spy, trajs, batch = _rollout(qs, enron_store, model, tok, cfg, group=2)
+    prefix = '{"name": "search_inbox", "arguments": {"keywords": ['
+    prefix_ids = tok(prefix, add_special_tokens=False)["input_ids"]
+    for i, t in enumerate(trajs):
+        assert t.meta["forced_first_call"] == "search_inbox"
+        assert t.turns[0].raw_output.startswith(prefix)
+        assert batch["prompt_ids"][i][-len(prefix_ids):] == prefix_ids
+        assert t.turns[0].output_ids[:len(prefix_ids)] != prefix_ids
+        _check_token_by_token(t, batch["prompt_ids"][i], batch["completion_ids"][i], batch["env_mask"][i], spy, tok)
+        responses = spy.responses[t.meta["episode_id"]]
+        assert len(responses) >= 2 and all(r.input_ids[-len(prefix_ids):] != prefix_ids for r in responses[1:])
+
+
 @pytest.mark.slow
 def test_train_mask_qwen_tool_results_are_masked(enron_store: Path, questions_path: Path) -> None:
     """The bundled Qwen makes real tool calls, so the masked segments hold real tool results from the store."""
@@ -124,9 +143,10 @@ def test_train_mask_qwen_tool_results_are_masked(enron_store: Path, questions_pa
     d = ensure_converted("qwen2.5-coder-0.5b")
     model, tok = AutoModelForCausalLM.from_pretrained(d), AutoTokenizer.from_pretrained(d)
     qs = grounded(enron_store, questions_path, 1)
-    cfg = AgentConfig(max_turns=2, max_tokens_per_turn=40, temperature=0.0)
+    cfg = AgentConfig(max_turns=2, max_tokens_per_turn=40, temperature=0.0, force_search_first=True)
     _, spy, trajs, batch = _rollout(qs, enron_store, model, tok, cfg, group=1)
     t = trajs[0]
+    assert t.tool_events and t.tool_events[0].name == "search_inbox"  # the forced opening became a real search
     _check_token_by_token(t, batch["prompt_ids"][0], batch["completion_ids"][0], batch["env_mask"][0], spy, tok)
     tool_msgs = [m for m in t.messages if m.role == "tool"]
     assert tool_msgs, f"Qwen made no tool call: {t.turns[0].raw_output!r}"

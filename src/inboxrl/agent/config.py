@@ -33,6 +33,10 @@ class AgentConfig(BaseModel):
     # A final answer before any search is refused ("search first"): it can only be a guess. Qwen-0.5B answered
     # 3 of its first 8 baseline questions at once with made-up facts and a placeholder source.
     require_search_before_answer: bool = True
+    # The first turn must be a search: native endpoints get `tool_choice`, local models a reply that already starts
+    # with `{"name": "search_inbox", "arguments": {"keywords": [` (not trained on: it is the harness's text). In the
+    # baselines Qwen-0.5B opened 39 of 53 episodes with an answer or an invented tool instead of a search.
+    force_search_first: bool = False
     # After a turn that went wrong (format error, refused call), the next turn samples at least this hot. Greedy
     # decoding of a tiny model otherwise loops: our baseline runs saw Qwen-0.5B send the same refused call, or the
     # same unknown tool, turn after turn until the budget ran out. 0 turns this off. It never lowers `temperature`

@@ -128,6 +128,13 @@ class Episode:
             temperature = max(temperature, self.cfg.retry_temperature)
             if temperature != self.cfg.temperature:
                 self.trajectory.meta.setdefault("retry_sampled_turns", []).append(len(self.trajectory.turns))
+        tool_choice = prefix = None
+        if self.cfg.force_search_first and not self.trajectory.turns and SEARCH_TOOL in self.known_tools:
+            if self.native:
+                tool_choice = SEARCH_TOOL
+            else:
+                prefix = P.call_prefix(next(s for s in self.schemas if s.get("function", s)["name"] == SEARCH_TOOL))
+            self.trajectory.meta["forced_first_call"] = SEARCH_TOOL
         return ChatRequest(
             episode_id=self.id,
             messages=[m.to_openai() for m in self.trajectory.messages],
@@ -135,6 +142,8 @@ class Episode:
             max_tokens=self.cfg.max_tokens_per_turn,
             temperature=temperature,
             seed=self.cfg.seed,
+            tool_choice=tool_choice,
+            assistant_prefix=prefix,
         )
 
     def step(self, response: ChatResponse) -> list[Event]:

@@ -79,6 +79,21 @@ def call_templates(schemas: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def call_prefix(schema: dict[str, Any]) -> str:
+    """The opening of a JSON call of this tool, up to where the model writes its first required argument's value,
+    in exactly the shape `call_templates` shows: `{"name": "search_inbox", "arguments": {"keywords": [`. A local
+    model handed this as the start of its reply can only complete a call of that tool."""
+    fn = schema.get("function", schema)
+    params = fn.get("parameters") or {}
+    props = params.get("properties") or {}
+    first = next((k for k in params.get("required", []) if k in props), None)
+    head = json.dumps({"name": fn["name"], "arguments": {}})[:-2]  # '{"name": "x", "arguments": {'
+    if first is None:
+        return head
+    opening = "[" if _type_name(props[first]).startswith("list[") else ""
+    return f"{head}{json.dumps(first)}: {opening}"
+
+
 def system_prompt(inbox: str, query_date: str, max_turns: int, tool_schemas: list[dict[str, Any]] | None) -> str:
     """`tool_schemas` is given only in JSON-in-text mode without template tools: then the prompt must describe
     the tools and the exact call format itself."""

@@ -25,6 +25,11 @@ class ChatRequest:
     # JSON schema the answer must follow (judges, question generation). Endpoints that support structured output
     # get it as `response_format`; local backends describe it in the prompt and parse the JSON from the text.
     response_format: dict[str, Any] | None = None
+    # Force the reply to be a call of this tool. Endpoints with native tools get it as `tool_choice`; local
+    # backends start the reply with `assistant_prefix` (the call's opening JSON), so the model only writes its
+    # arguments. The prefix ids are the environment's, not the model's: they are input ids, never trained on.
+    tool_choice: str | None = None
+    assistant_prefix: str | None = None
 
 
 @dataclass

@@ -274,6 +274,8 @@ class LocalBackend:
             new_ids = self._encode(self.renderer.render(msgs, r.tools, add_generation_prompt=True))
             base = []
             st = _Stream(ids=[], messages=msgs, tools_key=tools_key)
+        if r.assistant_prefix:  # the reply's forced opening: appended as input ids, so it is never trained on
+            new_ids = new_ids + self._encode(r.assistant_prefix)
         total = len(base) + len(new_ids)
         room = self.max_context - total
         if room < 1:
@@ -489,7 +491,7 @@ class LocalBackend:
             self._streams.pop(oldest)
         self._streams[w.req.episode_id] = st
         body = w.out[:-1] if w.stopped else w.out
-        text = self.tokenizer.decode(body, skip_special_tokens=True)
+        text = (w.req.assistant_prefix or "") + self.tokenizer.decode(body, skip_special_tokens=True)
         extra: dict[str, Any] = {"prefill_tokens": w.prefill_tokens, "cached_tokens": len(st.ids) - len(w.out)
                                  - w.prefill_tokens, "batch_size": n, "wall_share_s": wall / max(n, 1)}
         if w.reset:

@@ -83,6 +83,8 @@ class OpenAIBackend:
             kw["seed"] = r.seed
         if self.native_tools and r.tools:
             kw["tools"] = r.tools
+            if r.tool_choice:
+                kw["tool_choice"] = {"type": "function", "function": {"name": r.tool_choice}}
         if r.response_format is not None and not self._no_response_format:
             rf = r.response_format
             if "type" not in rf:  # a bare JSON schema
