@@ -98,6 +98,17 @@ def test_duplicates_are_stored_once_and_every_copy_resolves(tmp_path, kaminski_d
     )
     sources = {r[0] for r in c.execute("SELECT source FROM aliases WHERE message_rowid=?", (rowid,))}
     assert sources == {"a/inbox", "a/projects"}
+    _assert_no_repeated_participants(c)
+
+
+def _assert_no_repeated_participants(c: sqlite3.Connection) -> None:
+    """A bulk load has no unique index while it writes: the writer alone keeps copies from repeating rows."""
+    total = c.execute("SELECT count(*) FROM participants").fetchone()[0]
+    distinct = c.execute("SELECT count(*) FROM (SELECT DISTINCT message_rowid, role, address FROM participants)"
+                         ).fetchone()[0]
+    assert total == distinct > 0
+    unique = [r[1] for r in c.execute("PRAGMA index_list(participants)") if r[2]]
+    assert unique, "participants must have its unique index after the load"
 
 
 def test_real_enron_duplicate_groups_account_for_every_alias(enron_store):
@@ -107,6 +118,7 @@ def test_real_enron_duplicate_groups_account_for_every_alias(enron_store):
         "SELECT message_rowid, count(*) FROM aliases GROUP BY message_rowid HAVING count(*) > 1"
     ).fetchall()
     assert len(groups) > 100
+    _assert_no_repeated_participants(c)
     n_msg, n_alias = c.execute(
         "SELECT (SELECT count(*) FROM messages), (SELECT count(*) FROM aliases)"
     ).fetchone()

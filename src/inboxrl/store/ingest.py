@@ -9,10 +9,11 @@ Why this shape:
   ends with exactly the counts of an uninterrupted run.
 - Duplicates are found in memory (content hash -> row id, alias -> row id, loaded from the store at start),
   which keeps the writer to plain `executemany` inserts.
-- On a bulk load into an empty store the FTS insert trigger and the secondary indexes are dropped,
-  participants go to an append-only staging table, and all three are built once at the end: FTS 'rebuild',
-  CREATE INDEX and inserts in key order cost far less than keeping them in step row by row (full corpus: 121
-  CPU-s in all with the rebuild, 187 with the FTS trigger kept, see docs/benchmarks.md). `meta.bulk_pending`
+- On a bulk load into an empty store the FTS insert trigger and the secondary indexes (participants' unique
+  index among them) are dropped, participants are appended, and both are built once at the end: FTS 'rebuild'
+  and CREATE INDEX cost far less than keeping them in step row by row (full corpus: 121 CPU-s in all with the
+  rebuild, 187 with the FTS trigger kept, see docs/benchmarks.md). Without the unique index, the writer itself
+  keeps a duplicate copy from adding a participant twice (`_Writer.parts`). `meta.bulk_pending`
   remembers a bulk load that a kill interrupted; the next run finishes it. Until then the store is consistent
   (every committed unit complete) but neither searchable nor scoped by inbox.
 """
@@ -20,7 +21,9 @@ Why this shape:
 from __future__ import annotations
 
 import multiprocessing
+import json
 import os
+import re
 import sqlite3
 import time
 from collections import Counter
@@ -59,19 +62,16 @@ POOL_MIN_BYTES = int(os.environ.get("INBOXRL_INGEST_POOL_MIN_BYTES", 8 << 20))
 _FTS_TRIGGER = """CREATE TRIGGER IF NOT EXISTS messages_ai AFTER INSERT ON messages BEGIN
     INSERT INTO messages_fts(rowid, subject, body) VALUES (new.id, new.subject, new.body);
 END;"""
-_STAGE_DDL = (
-    "CREATE TABLE IF NOT EXISTS participants_stage ("
-    "message_rowid INTEGER NOT NULL, date TEXT, parts TEXT NOT NULL)"
-)
 _PARTS_FROM_JSON = (
     "INSERT OR IGNORE INTO participants(message_rowid, address, name, role, date)"
     " SELECT ?1, j.value->>0, j.value->>1, j.value->>2, ?2 FROM json_each(?3) j"
 )
+# Where a load by inboxrl <= 0.1 (schema version 1) staged participants; a store it left half-loaded still has it.
+_OLD_STAGE = "participants_stage"
 # The secondary indexes of schema.DDL, taken from it so that the two cannot drift apart.
 _INDEXES = {
-    line.split()[5]: line.strip().rstrip(";")
-    for line in schema.DDL.splitlines()
-    if line.strip().startswith("CREATE INDEX IF NOT EXISTS")
+    m.group(1): m.group(0).rstrip(";")
+    for m in re.finditer(r"CREATE (?:UNIQUE )?INDEX IF NOT EXISTS (\w+) ON [^;]+;", schema.DDL)
 }
 
 
@@ -180,6 +180,31 @@ class _Writer:
         self.by_alias: dict[str, int] = dict(c.execute("SELECT alias, message_rowid FROM aliases"))
         self.dates: dict[int, str | None] = dict(c.execute("SELECT id, date FROM messages"))
         self.next_id = (c.execute("SELECT max(id) FROM messages").fetchone()[0] or 0) + 1
+        # Bulk mode only (no unique index while loading): each stored message's participants JSON, so that a
+        # duplicate copy adds only the recipients the earlier copies lacked. The parser already lists a
+        # participant once per message, and most copies repeat the first one's list exactly (a string compare).
+        self.parts: dict[int, str] = {}
+        if self.bulk:
+            self.parts = dict(c.execute(
+                "SELECT message_rowid, json_group_array(json_array(address, name, role)) FROM participants"
+                " GROUP BY message_rowid"))
+
+    def _new_parts(self, rowid: int, ps: str, pending: dict[int, str]) -> str | None:
+        """The participants of this copy that the message does not have yet (JSON, as `_PARTS_FROM_JSON` takes
+        it), or None. Only bulk mode asks: otherwise the unique index ignores repeats."""
+        have = pending.get(rowid, self.parts.get(rowid))
+        if have is None:  # the first copy
+            pending[rowid] = ps
+            return ps
+        if have == ps:
+            return None
+        old = json.loads(have)
+        keys = {(p[0], p[2]) for p in old}
+        new = [p for p in json.loads(ps) if (p[0], p[2]) not in keys]
+        if not new:
+            return None
+        pending[rowid] = json.dumps(old + new, ensure_ascii=False)
+        return json.dumps(new, ensure_ascii=False)
 
     def add(self, res: UnitResult) -> None:
         self.pending.append(res)
@@ -227,6 +252,7 @@ class _Writer:
         sources: list[tuple] = []
         new_hash: dict[str, int] = {}
         new_alias: dict[str, int] = {}
+        new_parts: dict[int, str] = {}
         stats = Counter[str]()
         now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
         for res in group:
@@ -257,7 +283,9 @@ class _Writer:
                     dup += 1
                     date = self.dates.get(rowid)
                 # A copy may name recipients the first did not (Enron's Bcc differs per copy): keep them all.
-                if ps != "[]":
+                if ps != "[]" and self.bulk:
+                    ps = self._new_parts(rowid, ps, new_parts)
+                if ps and ps != "[]":
                     parts.append((rowid, date, ps))
                 new_alias[mid] = rowid
                 aliases.append((mid, rowid, u.label))
@@ -272,10 +300,7 @@ class _Writer:
             " body, attachments, source, content_hash) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
             msgs,
         )
-        if self.bulk:
-            c.executemany("INSERT INTO participants_stage(message_rowid, date, parts) VALUES (?,?,?)", parts)
-        else:
-            c.executemany(_PARTS_FROM_JSON, parts)
+        c.executemany(_PARTS_FROM_JSON, parts)
         c.executemany("INSERT OR IGNORE INTO aliases(alias, message_rowid, source) VALUES (?,?,?)", aliases)
         c.executemany("INSERT OR REPLACE INTO skips(source, position, reason) VALUES (?,?,?)", skip_rows)
         c.executemany(
@@ -290,6 +315,7 @@ class _Writer:
         # Only now, with the group durable, do the in-memory maps and the summary move on.
         self.by_hash.update(new_hash)
         self.by_alias.update(new_alias)
+        self.parts.update(new_parts)
         self.next_id += len(new_hash)
         s = self.summary
         s.messages_read += stats["read"]
@@ -387,7 +413,6 @@ def ingest(
             conn.execute("PRAGMA journal_mode=TRUNCATE")
             conn.execute("BEGIN")
             _meta(conn, "bulk_pending", "1")
-            conn.execute(_STAGE_DDL)
             for name in _INDEXES:
                 conn.execute(f"DROP INDEX IF EXISTS {name}")
             if cfg.fts == "rebuild":
@@ -454,8 +479,8 @@ def _create_file(db_path: Path, page_size: int) -> None:
 
 
 def finish_bulk(conn: sqlite3.Connection) -> dict[str, float]:
-    """Ends a bulk load: participants moved in key order, secondary indexes, the FTS index if it was left for
-    the end, the insert trigger; one transaction, so a kill here is simply finished by the next run.
+    """Ends a bulk load: the secondary indexes, the FTS index if it was left for the end, the insert trigger;
+    one transaction, so a kill here is simply finished by the next run.
 
     Returns the CPU seconds of each step."""
     cpu: dict[str, float] = {}
@@ -468,14 +493,11 @@ def finish_bulk(conn: sqlite3.Connection) -> dict[str, float]:
         t = now
 
     conn.execute("BEGIN")
-    conn.execute(_STAGE_DDL)
-    conn.execute(
-        "INSERT OR IGNORE INTO participants(message_rowid, address, name, role, date)"
-        " SELECT s.message_rowid, j.value->>0, j.value->>1, j.value->>2, s.date"
-        " FROM participants_stage s, json_each(s.parts) j ORDER BY 2, 1, 4"
-    )
-    conn.execute("DROP TABLE participants_stage")
-    lap("participants")
+    if conn.execute("SELECT 1 FROM sqlite_master WHERE name=?", (_OLD_STAGE,)).fetchone():
+        conn.execute(f"INSERT OR IGNORE INTO participants(message_rowid, address, name, role, date)"
+                     f" SELECT s.message_rowid, j.value->>0, j.value->>1, j.value->>2, s.date"
+                     f" FROM {_OLD_STAGE} s, json_each(s.parts) j")
+        conn.execute(f"DROP TABLE {_OLD_STAGE}")
     for ddl in _INDEXES.values():
         conn.execute(ddl)
     lap("indexes")

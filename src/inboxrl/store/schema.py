@@ -14,7 +14,10 @@ from __future__ import annotations
 
 import sqlite3
 
-SCHEMA_VERSION = 1
+# 2: `participants` is a rowid table whose uniqueness is the index `participants_msg`, so that a bulk load appends
+# rows and sorts them once into two indexes (version 1 kept a WITHOUT ROWID key as well: a third sorted copy).
+# Both layouts answer the same queries; a store keeps the version it was created with.
+SCHEMA_VERSION = 2
 
 DDL = """
 PRAGMA foreign_keys = ON;
@@ -45,11 +48,10 @@ CREATE TABLE IF NOT EXISTS participants (
     address       TEXT NOT NULL,            -- lower-cased
     name          TEXT NOT NULL DEFAULT '',
     role          TEXT NOT NULL CHECK (role IN ('from', 'to', 'cc', 'bcc')),
-    date          TEXT,                     -- copy of messages.date, so scope checks need one index only
-    PRIMARY KEY (address, message_rowid, role)
-) WITHOUT ROWID;
+    date          TEXT                      -- copy of messages.date, so scope checks need one index only
+);
 CREATE INDEX IF NOT EXISTS participants_addr_date ON participants(address, date, message_rowid);
-CREATE INDEX IF NOT EXISTS participants_msg ON participants(message_rowid, role);
+CREATE UNIQUE INDEX IF NOT EXISTS participants_msg ON participants(message_rowid, role, address);
 
 CREATE TABLE IF NOT EXISTS aliases (
     alias         TEXT PRIMARY KEY,         -- any copy's Message-ID (the stored one's included)
