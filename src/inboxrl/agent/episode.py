@@ -24,7 +24,14 @@ from inboxrl.agent.config import AgentConfig
 from inboxrl.agent.events import Event
 from inboxrl.models.base import ChatRequest, ChatResponse
 from inboxrl.questions.schema import Question
-from inboxrl.tools.base import BadArgumentsError, ToolResult, UnknownToolError
+from inboxrl.tools.base import (
+    FINAL_TOOL,
+    READ_TOOL,
+    SEARCH_TOOL,
+    BadArgumentsError,
+    ToolResult,
+    UnknownToolError,
+)
 from inboxrl.trajectory import (
     ANSWER_BEFORE_SEARCH,
     FormatErrorKind,
@@ -34,10 +41,6 @@ from inboxrl.trajectory import (
     Trajectory,
     TurnRecord,
 )
-
-SEARCH_TOOL = "search_inbox"
-READ_TOOL = "read_email"
-FINAL_TOOL = "return_final_answer"
 
 
 def _norm(v: Any) -> Any:

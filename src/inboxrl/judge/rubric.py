@@ -18,10 +18,8 @@ from pathlib import Path
 
 from inboxrl.judge.base import Verdict
 from inboxrl.judge.idk import is_dont_know
+from inboxrl.tools.base import READ_TOOL, SEARCH_TOOL
 from inboxrl.trajectory import ANSWER_BEFORE_SEARCH, Rubric, Trajectory
-
-SEARCH_TOOL = "search_inbox"
-READ_TOOL = "read_email"
 
 
 def normalise_id(mid: str) -> str:

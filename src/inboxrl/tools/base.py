@@ -10,6 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+# The tools' names: the agent loop, the rubric and the schemas all refer to these.
+SEARCH_TOOL = "search_inbox"
+READ_TOOL = "read_email"
+FINAL_TOOL = "return_final_answer"
+TOOL_NAMES = (SEARCH_TOOL, READ_TOOL, FINAL_TOOL)
+
 
 class UnknownToolError(ValueError):
     """The call named a tool that does not exist."""

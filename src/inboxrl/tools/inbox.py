@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from inboxrl.store import schema as store_schema
 from inboxrl.tools.base import (
+    TOOL_NAMES,
     BadArgumentsError,
     Scope,
     ToolNotFound,
@@ -47,7 +48,6 @@ __all__ = [
     "tool_schemas",
 ]
 
-TOOL_NAMES = ("search_inbox", "read_email", "return_final_answer")
 
 
 class ToolsConfig(BaseModel):
