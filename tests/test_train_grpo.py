@@ -34,6 +34,15 @@ def test_train_grpo_two_real_steps_on_cpu(tmp_path: Path, enron_store: Path, que
         return out
 
     monkeypatch.setattr(GRPOTrainer, "_generate_and_score_completions", spy)
+    # What the loss gets: each micro-batch cut to its own length (training.padding), not the step's longest.
+    loss_inputs: list[dict] = []
+    original_loss = GRPOTrainer._compute_loss
+
+    def loss_spy(self: Any, model: Any, inputs: dict) -> Any:
+        loss_inputs.append(inputs)
+        return original_loss(self, model, inputs)
+
+    monkeypatch.setattr(GRPOTrainer, "_compute_loss", loss_spy)
     cfg = train_config(tmp_path, enron_store, questions_path)
     events: list[tuple[str, dict]] = []
     result = train(cfg, on_event=lambda k, d: events.append((k, d)))
@@ -49,6 +58,10 @@ def test_train_grpo_two_real_steps_on_cpu(tmp_path: Path, enron_store: Path, que
             assert out["completion_ids"][i][:n].tolist() == s.completion_ids
             assert loss_mask[i][:n] == s.env_mask
             assert sum(loss_mask[i][n:]) == 0
+    assert len(loss_inputs) == 4  # 2 steps x 2 micro-batches
+    for inp in loss_inputs:
+        assert bool(inp["prompt_mask"][:, 0].any()) and bool(inp["completion_mask"][:, -1].any())
+        assert inp["tool_mask"].shape == inp["completion_mask"].shape == inp["completion_ids"].shape
     # metrics.jsonl: one train record per step with our episode numbers, a validation record at step 2.
     train_recs = list(runlog.read(result.run_dir, "train"))
     assert [r["step"] for r in train_recs] == [1, 2]

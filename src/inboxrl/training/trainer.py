@@ -187,6 +187,19 @@ def _score_completion_tokens_only() -> Iterator[None]:
         tu._use_triton = original
 
 
+def _trainer_class(base: type) -> type:
+    """TRL's GRPOTrainer, with each micro-batch cut to its own length before the loss (`training.padding`)."""
+    from inboxrl.training.padding import trim_padding
+
+    class InboxRLGRPOTrainer(base):  # type: ignore[misc, valid-type]
+        def compute_loss(self, model: Any, inputs: dict[str, Any], return_outputs: bool = False,
+                         num_items_in_batch: Any = None) -> Any:
+            return super().compute_loss(model, trim_padding(inputs), return_outputs=return_outputs,
+                                        num_items_in_batch=num_items_in_batch)
+
+    return InboxRLGRPOTrainer
+
+
 def _check_run_dir(cfg: TrainConfig, run_dir: Path, resume: bool) -> tuple[int, Path] | None:
     saved = run_dir / "config.json"
     last = last_complete_checkpoint(run_dir)
@@ -283,9 +296,9 @@ def train(cfg: TrainConfig, *, resume: bool = False, on_event: Callable[[str, di
     os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
     # TRL 1.16 reads a property transformers 5 deprecated, once per rollout: noise in every step's output.
     warnings.filterwarnings("ignore", message=r".*is_gradient_checkpointing.*", category=FutureWarning)
-    trainer = GRPOTrainer(model=model, reward_funcs=[inboxrl_reward], args=grpo_args, train_dataset=dataset,
-                          processing_class=tok, peft_config=peft_cfg, rollout_func=rollout_fn,
-                          callbacks=[callback])
+    trainer = _trainer_class(GRPOTrainer)(
+        model=model, reward_funcs=[inboxrl_reward], args=grpo_args, train_dataset=dataset, processing_class=tok,
+        peft_config=peft_cfg, rollout_func=rollout_fn, callbacks=[callback])
     callback.trainer = trainer
     if cfg.vllm.use_vllm:
         from inboxrl.training.vllm_backend import vllm_backend_factory
