@@ -29,7 +29,8 @@ def test_scripted_trace_shows_searches_reads_errors_and_answer(enron_store):
     script = [call("search_inbox", keywords=["conference"]),
               "I think it is in May.",
               call("read_email", message_id=first["message_id"]),
-              call("return_final_answer", answer="In May.", sources=[first["message_id"], "<made.up@id>"])]
+              call("return_final_answer", answer="In May.",
+                   sources=[first["message_id"], "<made.up@id>", first["message_id"].strip("<>")])]
     console = Console(record=True, width=160)
     r = TraceRenderer(console, max_turns=10)
     r.header("When is the conference?", INBOX, "2002-01-01", "scripted")
@@ -45,4 +46,7 @@ def test_scripted_trace_shows_searches_reads_errors_and_answer(enron_store):
     assert "read" in text and "answer" in text and "In May." in text
     assert f"source {first['message_id']}" in text
     assert "<made.up@id>  (not an email the agent saw)" in text
+    # the same id without its angle brackets is the email the agent saw, not an unknown one
+    bare = first["message_id"].strip("<>")
+    assert f"source {bare}  {first['subject'][:20]}" in text and text.count("not an email the agent saw") == 1
     assert "answered · 4 turns" in text and "1 format error" in text

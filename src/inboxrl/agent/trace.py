@@ -97,7 +97,7 @@ class TraceRenderer:
         self.console.print(line)
         for h in hits:
             if isinstance(h, dict):
-                self.subjects[str(h.get("message_id", ""))] = str(h.get("subject") or "")
+                self.subjects[_id_key(h.get("message_id", ""))] = str(h.get("subject") or "")
         for h in list(hits)[:MAX_HITS_SHOWN]:
             if not isinstance(h, dict):
                 continue
@@ -112,7 +112,7 @@ class TraceRenderer:
     def _read(self, ev: Event) -> None:
         r = ev.data.get("result") or {}
         mid = str(r.get("message_id") or (ev.data.get("ids") or [""])[0])
-        self.subjects[mid] = str(r.get("subject") or "")
+        self.subjects[_id_key(mid)] = str(r.get("subject") or "")
         line = Text.from_markup(f"{self._turn(ev)} [bold magenta]read[/bold magenta]   ")
         line.append(_short(r.get("subject") or "(no subject)", 70), style="bold")
         line.append(f"  {_day(r.get('date'))} from {r.get('from', '?')}", style="dim")
@@ -127,8 +127,9 @@ class TraceRenderer:
         label = "I don't know" if d.get("dont_know") else "answer"
         self.console.print(f"{self._turn(ev)} [bold {style}]{label}[/bold {style}]")
         self.console.print(Panel(Text(str(d.get("answer") or "").strip() or "(empty)"), border_style=style))
-        for s in d.get("sources") or []:
-            subj = self.subjects.get(str(s))
+        # A model often cites an id without its angle brackets, or the same id several times: show each once.
+        for s in dict.fromkeys(str(x) for x in d.get("sources") or []):
+            subj = self.subjects.get(_id_key(s))
             note = (f"  [dim]{escape(_short(subj, 60))}[/dim]" if subj
                     else "  [yellow](not an email the agent saw)[/yellow]")
             self.console.print(f"      [dim]source[/dim] {escape(str(s))}{note}")
@@ -146,3 +147,8 @@ class TraceRenderer:
         if t.cost_usd:
             parts.append(f"${t.cost_usd:.4f}")
         self.console.print("[dim]" + " · ".join(parts) + "[/dim]")
+
+
+def _id_key(message_id: object) -> str:
+    """'<abc@x>' and 'abc@x' are the same Message-ID."""
+    return str(message_id).strip().removeprefix("<").removesuffix(">").strip()
