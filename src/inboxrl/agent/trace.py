@@ -14,6 +14,7 @@ from rich.panel import Panel
 from rich.text import Text
 
 from inboxrl.agent.events import Event
+from inboxrl.tools.base import normalise_id
 from inboxrl.trajectory import Trajectory
 
 MAX_HITS_SHOWN = 5
@@ -97,7 +98,7 @@ class TraceRenderer:
         self.console.print(line)
         for h in hits:
             if isinstance(h, dict):
-                self.subjects[_id_key(h.get("message_id", ""))] = str(h.get("subject") or "")
+                self.subjects[normalise_id(h.get("message_id", ""))] = str(h.get("subject") or "")
         for h in list(hits)[:MAX_HITS_SHOWN]:
             if not isinstance(h, dict):
                 continue
@@ -112,7 +113,7 @@ class TraceRenderer:
     def _read(self, ev: Event) -> None:
         r = ev.data.get("result") or {}
         mid = str(r.get("message_id") or (ev.data.get("ids") or [""])[0])
-        self.subjects[_id_key(mid)] = str(r.get("subject") or "")
+        self.subjects[normalise_id(mid)] = str(r.get("subject") or "")
         line = Text.from_markup(f"{self._turn(ev)} [bold magenta]read[/bold magenta]   ")
         line.append(_short(r.get("subject") or "(no subject)", 70), style="bold")
         line.append(f"  {_day(r.get('date'))} from {r.get('from', '?')}", style="dim")
@@ -129,7 +130,7 @@ class TraceRenderer:
         self.console.print(Panel(Text(str(d.get("answer") or "").strip() or "(empty)"), border_style=style))
         # A model often cites an id without its angle brackets, or the same id several times: show each once.
         for s in dict.fromkeys(str(x) for x in d.get("sources") or []):
-            subj = self.subjects.get(_id_key(s))
+            subj = self.subjects.get(normalise_id(s))
             note = (f"  [dim]{escape(_short(subj, 60))}[/dim]" if subj
                     else "  [yellow](not an email the agent saw)[/yellow]")
             self.console.print(f"      [dim]source[/dim] {escape(str(s))}{note}")
@@ -147,8 +148,3 @@ class TraceRenderer:
         if t.cost_usd:
             parts.append(f"${t.cost_usd:.4f}")
         self.console.print("[dim]" + " · ".join(parts) + "[/dim]")
-
-
-def _id_key(message_id: object) -> str:
-    """'<abc@x>' and 'abc@x' are the same Message-ID."""
-    return str(message_id).strip().removeprefix("<").removesuffix(">").strip()

@@ -18,16 +18,8 @@ from pathlib import Path
 
 from inboxrl.judge.base import Verdict
 from inboxrl.judge.idk import is_dont_know
-from inboxrl.tools.base import READ_TOOL, SEARCH_TOOL
+from inboxrl.tools.base import READ_TOOL, SEARCH_TOOL, normalise_id
 from inboxrl.trajectory import ANSWER_BEFORE_SEARCH, Rubric, Trajectory
-
-
-def normalise_id(mid: str) -> str:
-    """'<abc@x>', 'abc@x' and ' <abc@x> ' are the same Message-ID."""
-    m = str(mid).strip()
-    if m.startswith("<") and m.endswith(">"):
-        m = m[1:-1].strip()
-    return m
 
 
 class IdResolver:

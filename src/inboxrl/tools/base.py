@@ -17,6 +17,14 @@ FINAL_TOOL = "return_final_answer"
 TOOL_NAMES = (SEARCH_TOOL, READ_TOOL, FINAL_TOOL)
 
 
+def normalise_id(mid: object) -> str:
+    """'<abc@x>', 'abc@x' and ' <abc@x> ' are the same Message-ID: models cite ids with or without the brackets."""
+    m = str(mid).strip()
+    if m.startswith("<") and m.endswith(">"):
+        m = m[1:-1].strip()
+    return m
+
+
 class UnknownToolError(ValueError):
     """The call named a tool that does not exist."""
 
