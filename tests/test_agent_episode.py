@@ -248,6 +248,40 @@ def test_scripted_force_search_first_asks_only_the_first_turn(store):
     assert backend.requests[0].assistant_prefix is None and backend.requests[0].tool_choice is None
 
 
+def test_scripted_guided_harness_forces_read_after_hits_and_answer_after_read(store, hit_ids):
+    """search (forced) -> read (forced after a search with hits; the model still picks the id) -> answer (forced
+    after a successful read). A search with no hits and a failed read force nothing."""
+    from inboxrl.agent.episode import parse_text_calls
+
+    guided = cfg(force_search_first=True, force_read_after_search=True, force_answer_after_read=True, max_turns=6)
+    script = [call("search_inbox", keywords=["zzzqqxnotaword"]),  # no hits: the next turn is free
+              call("search_inbox", keywords=["conference"]),
+              call("read_email", message_id="<no-such-id@nowhere>"),  # a failed read: the next turn is free
+              call("read_email", message_id=hit_ids[1]),
+              call("return_final_answer", answer="Monday", sources=[hit_ids[1]])]
+    t, backend = run_one(store, script, guided)
+    prefixes = [r.assistant_prefix for r in backend.requests]
+    assert prefixes == ['{"name": "search_inbox", "arguments": {"keywords": [', None,
+                        '{"name": "read_email", "arguments": {"message_id": "', None,
+                        '{"name": "return_final_answer", "arguments": {"answer": "']
+    assert t.meta["forced_calls"] == {"0": "search_inbox", "2": "read_email", "4": "return_final_answer"}
+    assert t.stop_reason == "answered" and t.final_answer == "Monday"
+    # What a model writes after each prefix completes a call of that tool.
+    calls, issues = parse_text_calls(prefixes[2] + hit_ids[0].strip("<>") + '"}}', ["read_email"])
+    assert [c.name for c in calls] == ["read_email"] and not issues
+    calls, issues = parse_text_calls(prefixes[4] + 'Monday", "sources": []}}', ["return_final_answer"])
+    assert calls[0].arguments == {"answer": "Monday", "sources": []} and not issues
+    # Native tools get the same forcing as tool_choice; the default harness forces nothing after the first turn.
+    native = [ChatResponse(tool_calls=[ToolCall(id="a", name="search_inbox", arguments={"keywords": ["conference"]})]),
+              ChatResponse(tool_calls=[ToolCall(id="b", name="read_email", arguments={"message_id": hit_ids[0]})]),
+              ChatResponse(tool_calls=[ToolCall(id="c", name="return_final_answer",
+                                                arguments={"answer": "x", "sources": []})])]
+    _, backend = run_one(store, native, guided, native=True)
+    assert [r.tool_choice for r in backend.requests] == ["search_inbox", "read_email", "return_final_answer"]
+    _, backend = run_one(store, script[1:], cfg())
+    assert all(r.assistant_prefix is None and r.tool_choice is None for r in backend.requests)
+
+
 def test_json_mode_prompt_describes_tools_and_date(store):
     tools = InboxTools(store, Scope(INBOX, before=DATE))
     ep = Episode(q(), tools, cfg(max_turns=7), "m")

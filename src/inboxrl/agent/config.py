@@ -37,6 +37,15 @@ class AgentConfig(BaseModel):
     # with `{"name": "search_inbox", "arguments": {"keywords": [` (not trained on: it is the harness's text). In the
     # baselines Qwen-0.5B opened 39 of 53 episodes with an answer or an invented tool instead of a search.
     force_search_first: bool = False
+    # The turn after a successful read_email must be the final answer (local models: the reply starts with
+    # `{"name": "return_final_answer", "arguments": {"answer": "`; endpoints: `tool_choice`). The answer may still
+    # be "I don't know". With the forced search alone, Qwen-0.5B read the source in 24 of 53 held-out episodes but
+    # answered in none of them: it re-sent the same read until refused, then gave up (docs/benchmarks.md).
+    force_answer_after_read: bool = False
+    # The turn after a search that found emails must read one of them (`..."message_id": "`): which one is still
+    # the model's choice. With the forced search alone, Qwen-0.5B re-sent its own search word for word in most
+    # episodes instead of reading a result, even when a snippet showed the answer.
+    force_read_after_search: bool = False
     # After a turn that went wrong (format error, refused call), the next turn samples at least this hot. Greedy
     # decoding of a tiny model otherwise loops: our baseline runs saw Qwen-0.5B send the same refused call, or the
     # same unknown tool, turn after turn until the budget ran out. 0 turns this off. It never lowers `temperature`

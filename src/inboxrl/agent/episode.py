@@ -131,13 +131,17 @@ class Episode:
             temperature = max(temperature, self.cfg.retry_temperature)
             if temperature != self.cfg.temperature:
                 self.trajectory.meta.setdefault("retry_sampled_turns", []).append(len(self.trajectory.turns))
+        forced = self._forced_tool()
         tool_choice = prefix = None
-        if self.cfg.force_search_first and not self.trajectory.turns and SEARCH_TOOL in self.known_tools:
+        if forced:
             if self.native:
-                tool_choice = SEARCH_TOOL
+                tool_choice = forced
             else:
-                prefix = P.call_prefix(next(s for s in self.schemas if s.get("function", s)["name"] == SEARCH_TOOL))
-            self.trajectory.meta["forced_first_call"] = SEARCH_TOOL
+                prefix = P.call_prefix(next(s for s in self.schemas if s.get("function", s)["name"] == forced))
+            turn = len(self.trajectory.turns)
+            if turn == 0:
+                self.trajectory.meta["forced_first_call"] = forced
+            self.trajectory.meta.setdefault("forced_calls", {})[str(turn)] = forced
         return ChatRequest(
             episode_id=self.id,
             messages=[m.to_openai() for m in self.trajectory.messages],
@@ -148,6 +152,22 @@ class Episode:
             tool_choice=tool_choice,
             assistant_prefix=prefix,
         )
+
+    def _forced_tool(self) -> str | None:
+        """The tool the next reply must call, if the harness forces one: a search first, an answer after a read."""
+        t = self.trajectory
+        if self.cfg.force_search_first and not t.turns and SEARCH_TOOL in self.known_tools:
+            return SEARCH_TOOL
+        if not t.turns:
+            return None
+        last = [e for e in t.tool_events if e.turn == t.turns[-1].index and e.ok]
+        if self.cfg.force_answer_after_read and FINAL_TOOL in self.known_tools and any(
+                e.name == READ_TOOL for e in last):
+            return FINAL_TOOL
+        if self.cfg.force_read_after_search and READ_TOOL in self.known_tools and any(
+                e.name == SEARCH_TOOL and e.result_ids for e in last):
+            return READ_TOOL
+        return None
 
     def step(self, response: ChatResponse) -> list[Event]:
         """Consumes one model response: parse, run the tools, record. Never raises on bad model output."""

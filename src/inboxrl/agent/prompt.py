@@ -81,7 +81,8 @@ def call_templates(schemas: list[dict[str, Any]]) -> str:
 
 def call_prefix(schema: dict[str, Any]) -> str:
     """The opening of a JSON call of this tool, up to where the model writes its first required argument's value,
-    in exactly the shape `call_templates` shows: `{"name": "search_inbox", "arguments": {"keywords": [`. A local
+    in exactly the shape `call_templates` shows: `{"name": "search_inbox", "arguments": {"keywords": [`, or
+    `..."answer": "` for a string. A local
     model handed this as the start of its reply can only complete a call of that tool."""
     fn = schema.get("function", schema)
     params = fn.get("parameters") or {}
@@ -90,7 +91,8 @@ def call_prefix(schema: dict[str, Any]) -> str:
     head = json.dumps({"name": fn["name"], "arguments": {}})[:-2]  # '{"name": "x", "arguments": {'
     if first is None:
         return head
-    opening = "[" if _type_name(props[first]).startswith("list[") else ""
+    kind = _type_name(props[first])
+    opening = "[" if kind.startswith("list[") else '"' if kind == "str" else ""
     return f"{head}{json.dumps(first)}: {opening}"
 
 
