@@ -152,3 +152,37 @@ def test_train_mask_qwen_tool_results_are_masked(enron_store: Path, questions_pa
     assert tool_msgs, f"Qwen made no tool call: {t.turns[0].raw_output!r}"
     env = [c for c, m in zip(batch["completion_ids"][0], batch["env_mask"][0]) if m == 0]
     assert (tool_msgs[0].content or "")[:80] in tok.decode(env)
+
+
+@pytest.mark.slow
+def test_train_mask_qwen_guided_harness_prefixes_are_masked(enron_store: Path, questions_path: Path) -> None:
+    """The guided harness (the CPU demo's): search, then a forced read, then a forced answer. Every forced opening
+    is environment text (mask 0) at the end of its turn's input ids, and what Qwen wrote after it is a real call."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from inboxrl.models.bundled import ensure_converted
+
+    d = ensure_converted("qwen2.5-coder-0.5b")
+    model, tok = AutoModelForCausalLM.from_pretrained(d), AutoTokenizer.from_pretrained(d)
+    qs = grounded(enron_store, questions_path, 1)
+    cfg = AgentConfig(max_turns=3, max_tokens_per_turn=60, temperature=0.0, force_search_first=True,
+                      force_read_after_search=True, force_answer_after_read=True)
+    _, spy, trajs, batch = _rollout(qs, enron_store, model, tok, cfg, group=1)
+    t = trajs[0]
+    assert t.tool_events and t.tool_events[0].name == "search_inbox" and t.tool_events[0].result_ids, \
+        "the grounded question's search must find mail for this test"
+    _check_token_by_token(t, batch["prompt_ids"][0], batch["completion_ids"][0], batch["env_mask"][0], spy, tok)
+    assert t.meta["forced_calls"]["1"] == "read_email"
+    assert t.turns[1].tool_calls and t.turns[1].tool_calls[0].name == "read_email"
+    responses = spy.responses[t.meta["episode_id"]]
+    read_prefix = tok('{"name": "read_email", "arguments": {"message_id": "', add_special_tokens=False)["input_ids"]
+    assert responses[1].input_ids[-len(read_prefix):] == read_prefix
+    if t.tool_events[1].ok:  # a real read: the third turn is forced to answer, and its opening is masked too
+        answer_prefix = tok('{"name": "return_final_answer", "arguments": {"answer": "',
+                            add_special_tokens=False)["input_ids"]
+        assert responses[2].input_ids[-len(answer_prefix):] == answer_prefix
+        assert t.turns[2].raw_output.startswith('{"name": "return_final_answer"')
+    # Where the completion holds a forced opening, the mask is 0 over all of its ids.
+    comp, mask = batch["completion_ids"][0], batch["env_mask"][0]
+    at = next(i for i in range(len(comp)) if comp[i:i + len(read_prefix)] == read_prefix)
+    assert set(mask[at:at + len(read_prefix)]) == {0}
