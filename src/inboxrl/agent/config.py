@@ -39,8 +39,8 @@ class AgentConfig(BaseModel):
     force_search_first: bool = False
     # The turn after a successful read_email must be the final answer (local models: the reply starts with
     # `{"name": "return_final_answer", "arguments": {"answer": "`; endpoints: `tool_choice`). The answer may still
-    # be "I don't know". With the forced search alone, Qwen-0.5B read the source in 24 of 53 held-out episodes but
-    # answered in none of them: it re-sent the same read until refused, then gave up (docs/benchmarks.md).
+    # be "I don't know". With the forced search alone, Qwen-0.5B read the source in 24 of 53 held-out episodes and
+    # said "I don't know" in 19 of them: it re-sent the same read until refused, then gave up (docs/benchmarks.md).
     force_answer_after_read: bool = False
     # The turn after a search that found emails must read one of them (`..."message_id": "`): which one is still
     # the model's choice. With the forced search alone, Qwen-0.5B re-sent its own search word for word in most

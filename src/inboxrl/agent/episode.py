@@ -154,7 +154,8 @@ class Episode:
         )
 
     def _forced_tool(self) -> str | None:
-        """The tool the next reply must call, if the harness forces one: a search first, an answer after a read."""
+        """The tool the next reply must call, if the harness forces one: a search first, a read after a search that
+        found mail, an answer after a read. Only what the last turn did counts, so a failed call forces nothing."""
         t = self.trajectory
         if self.cfg.force_search_first and not t.turns and SEARCH_TOOL in self.known_tools:
             return SEARCH_TOOL
