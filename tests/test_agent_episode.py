@@ -237,7 +237,7 @@ def test_scripted_force_search_first_asks_only_the_first_turn(store):
     first, second = backend.requests
     assert first.assistant_prefix == '{"name": "search_inbox", "arguments": {"keywords": ['
     assert first.tool_choice is None and second.assistant_prefix is None and second.tool_choice is None
-    assert t.meta["forced_first_call"] == "search_inbox"
+    assert t.meta["forced_calls"] == {"0": "search_inbox"}
     calls, issues = parse_text_calls(first.assistant_prefix + '"Sherri", "Portland"]}}', ["search_inbox"])
     assert [(c.name, c.arguments) for c in calls] == [("search_inbox", {"keywords": ["Sherri", "Portland"]})]
     assert not issues

@@ -124,7 +124,7 @@ def test_train_mask_forced_first_search_prefix_is_environment_tokens(enron_store
     prefix = '{"name": "search_inbox", "arguments": {"keywords": ['
     prefix_ids = tok(prefix, add_special_tokens=False)["input_ids"]
     for i, t in enumerate(trajs):
-        assert t.meta["forced_first_call"] == "search_inbox"
+        assert t.meta["forced_calls"]["0"] == "search_inbox"
         assert t.turns[0].raw_output.startswith(prefix)
         assert batch["prompt_ids"][i][-len(prefix_ids):] == prefix_ids
         assert t.turns[0].output_ids[:len(prefix_ids)] != prefix_ids

@@ -138,10 +138,7 @@ class Episode:
                 tool_choice = forced
             else:
                 prefix = P.call_prefix(next(s for s in self.schemas if s.get("function", s)["name"] == forced))
-            turn = len(self.trajectory.turns)
-            if turn == 0:
-                self.trajectory.meta["forced_first_call"] = forced
-            self.trajectory.meta.setdefault("forced_calls", {})[str(turn)] = forced
+            self.trajectory.meta.setdefault("forced_calls", {})[str(len(self.trajectory.turns))] = forced
         return ChatRequest(
             episode_id=self.id,
             messages=[m.to_openai() for m in self.trajectory.messages],

@@ -82,8 +82,8 @@ def call_templates(schemas: list[dict[str, Any]]) -> str:
 def call_prefix(schema: dict[str, Any]) -> str:
     """The opening of a JSON call of this tool, up to where the model writes its first required argument's value,
     in exactly the shape `call_templates` shows: `{"name": "search_inbox", "arguments": {"keywords": [`, or
-    `..."answer": "` for a string. A local
-    model handed this as the start of its reply can only complete a call of that tool."""
+    `..."answer": "` for a string. A local model handed this as the start of its reply can only complete a call of
+    that tool."""
     fn = schema.get("function", schema)
     params = fn.get("parameters") or {}
     props = params.get("properties") or {}
