@@ -8,7 +8,8 @@ Why: a reward change (docs/reward.md) must be checked against real episodes, not
 This reads trajectory files written by `inboxrl eval`, by training validation or by rollouts. For each file it
 prints the mean reward as stored and as re-scored now, the accuracy, and the behaviour counts used in
 docs/benchmarks.md: episodes that searched, found the source, and had an answer refused before any search, with
-the total number of refusals. `--pool` scores all the files as one set; `--only-questions-of` compares two runs on
+the total number of refusals, and each reward tier's count and mean reward (the break-even arithmetic of the
+third training run). `--pool` scores all the files as one set; `--only-questions-of` compares two runs on
 the questions they share (the refusal ablation: a partial run against the same questions of a full one). Nothing
 is written.
 
@@ -26,7 +27,7 @@ import sys
 from pathlib import Path
 
 from inboxrl.judge.registry import load_judge
-from inboxrl.judge.reward import RewardConfig
+from inboxrl.judge.reward import RewardConfig, tier
 from inboxrl.judge.score import score_trajectories
 from inboxrl.trajectory import ANSWER_BEFORE_SEARCH, Trajectory
 
@@ -42,6 +43,10 @@ def report(name: str, trajs: list[Trajectory], judge: object, db: str, max_turns
     score_trajectories(trajs, judge, reward_cfg, db=db, max_turns=max_turns)  # type: ignore[arg-type]
     rub = [t.rubric for t in trajs if t.rubric is not None]
     refusals = [sum(e.error == ANSWER_BEFORE_SEARCH for e in t.tool_events) for t in trajs]
+    by_tier: dict[str, list[float]] = {}
+    for t in trajs:
+        if t.rubric is not None and t.reward is not None:
+            by_tier.setdefault(tier(t.rubric), []).append(t.reward)
     return {
         "file": name,
         "n": len(trajs),
@@ -53,6 +58,7 @@ def report(name: str, trajs: list[Trajectory], judge: object, db: str, max_turns
         "found_source": sum(r.found_source_in_search for r in rub),
         "episodes_with_refused_answer": sum(n > 0 for n in refusals),
         "refused_answers": sum(refusals),
+        "tiers": {k: {"n": len(v), "mean_reward": round(statistics.fmean(v), 3)} for k, v in sorted(by_tier.items())},
     }
 
 
