@@ -30,6 +30,10 @@ class ChatRequest:
     # arguments. The prefix ids are the environment's, not the model's: they are input ids, never trained on.
     tool_choice: str | None = None
     assistant_prefix: str | None = None
+    # Teacher forcing (local backends): the reply's text after `assistant_prefix`, taken instead of sampled. Its
+    # ids are recorded as the output ids, exactly where sampled ids would be, so a demonstration becomes training
+    # data through the same splice and mask as a rollout (the supervised warm start).
+    demonstration: str | None = None
 
 
 @dataclass

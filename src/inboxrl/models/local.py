@@ -228,8 +228,12 @@ class LocalBackend:
             stats: dict[str, Any] = {"requests": len(requests), "batches": 0, "prefill_tokens": 0,
                                      "sampled_tokens": 0}
             self._timing = {"prefill_s": 0.0, "decode_s": 0.0, "prefill_groups": 0, "decode_steps": 0}
-            for start in range(0, len(work), self.max_batch):
-                chunk = work[start:start + self.max_batch]
+            sampled = [w for w in work if w.req.demonstration is None]
+            for w in work:
+                if w.req.demonstration is not None:
+                    self._demonstrate(w)
+            for start in range(0, len(sampled), self.max_batch):
+                chunk = sampled[start:start + self.max_batch]
                 try:
                     self._run(chunk)
                 except (RuntimeError, MemoryError, ValueError, IndexError) as e:
@@ -292,6 +296,15 @@ class LocalBackend:
         work.stream = _Stream(ids=all_ids, messages=msgs, tools_key=tools_key, last_stop=st.last_stop, kv=st.kv,
                               kv_len=st.kv_len)
         return work
+
+    def _demonstrate(self, w: _Work) -> None:
+        """The reply is given, not sampled: its ids (and the end-of-turn id) become the output ids, with log-prob
+        0, and nothing is computed. The episode's stream grows exactly as if the model had written them. One longer
+        than the turn's token budget is cut as a sample would be, so the episode records the same format error."""
+        ids = self._encode(w.req.demonstration or "")
+        w.stopped = len(ids) < w.max_new  # a demonstration longer than the turn's budget is cut, like a sample
+        w.out = ids + [self.eot_id] if w.stopped else ids[: w.max_new]
+        w.logprobs = [0.0] * len(w.out)
 
     def _generator(self, r: ChatRequest, position: int) -> Any:
         if r.temperature <= 0:

@@ -124,6 +124,16 @@ def register(app: typer.Typer) -> None:
                     f"I don't know {_fmt(data.get('dont_know_rate'), True)}, "
                     f"out of turns {_fmt(data.get('out_of_turns_rate'), True)}, "
                     f"avg turns {_fmt(data.get('avg_turns'))} (n={data.get('n_scored')})")
+            elif kind == "warm_start":
+                kept = data["kept"]
+                progress.console.print(
+                    f"[bold]warm start[/bold] on {data['demonstrations']} demonstrations ({kept.get('correct', 0)} "
+                    f"answered, {kept.get('dont_know', 0)} \"I don't know\"; skipped "
+                    f"{sum(data['skipped'].values())}: {data['skipped'] or 'none'})")
+                task["warm"] = progress.add_task("warm start", total=data["steps"], info="")
+            elif kind == "warm_start_step" and "warm" in task:
+                progress.update(task["warm"], completed=data["step"], total=data["total"],
+                                info=f"loss {data['loss']:.3f}")
             elif kind == "saved":
                 progress.console.print(f"[green]saved[/green] {data['dir']}")
             elif kind == "warning":

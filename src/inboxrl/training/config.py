@@ -72,6 +72,19 @@ class DataSettings(_Strict):
     val_limit: int | None = Field(None, ge=1)
 
 
+class WarmStartSettings(_Strict):
+    """A supervised warm start on golden demonstrations of the training questions, before GRPO
+    (training.warm_start). Off by default: GRPO alone is the method; this is for policies that are rarely right."""
+
+    enabled: bool = False
+    epochs: float = Field(2.0, gt=0.0, le=50.0)
+    learning_rate: float = Field(1e-4, gt=0.0, lt=1.0)
+    accumulation: int = Field(4, ge=1)  # demonstrations per optimiser step
+    # Share of questions that also get a "read a hit that is not the source, say I don't know" demonstration.
+    dont_know_fraction: float = Field(0.25, ge=0.0, le=1.0)
+    max_minutes: float | None = Field(None, gt=0.0)  # its own budget, apart from the GRPO loop's max_minutes
+
+
 class TrainConfig(_Strict):
     run_dir: str = "runs/train"
     seed: int = 0
@@ -140,6 +153,7 @@ class TrainConfig(_Strict):
     bf16: bool = False
     gradient_checkpointing: bool = False
     vllm: VllmSettings = Field(default_factory=VllmSettings)
+    warm_start: WarmStartSettings = Field(default_factory=WarmStartSettings)
 
     @model_validator(mode="after")
     def _check(self) -> "TrainConfig":

@@ -289,6 +289,10 @@ def train(cfg: TrainConfig, *, resume: bool = False, on_event: Callable[[str, di
     grpo_args = build_grpo_config(cfg, total_steps)
     peft_cfg = LoraConfig(r=cfg.lora.rank, lora_alpha=cfg.lora.alpha, lora_dropout=cfg.lora.dropout,
                           target_modules=list(cfg.lora.target_modules), task_type="CAUSAL_LM")
+    from inboxrl.training.warm_start import prepare_policy
+
+    model, peft_for_trainer = prepare_policy(cfg, model, tok, split.train, judge, peft_cfg, run_dir,
+                                             resuming_checkpoint=resume_from is not None, emit=emit)
     dataset = Dataset.from_dict({"prompt": [q.id for q in split.train]})
     val_cfg = cfg.agent_config(temperature=cfg.agent.temperature)
     callback = InboxRLCallback(cfg, run_dir, split.val, judge, tok, val_cfg, rollout, policy_name=policy_name,
@@ -298,7 +302,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, on_event: Callable[[str, di
     warnings.filterwarnings("ignore", message=r".*is_gradient_checkpointing.*", category=FutureWarning)
     trainer = _trainer_class(GRPOTrainer)(
         model=model, reward_funcs=[inboxrl_reward], args=grpo_args, train_dataset=dataset, processing_class=tok,
-        peft_config=peft_cfg, rollout_func=rollout_fn, callbacks=[callback])
+        peft_config=peft_for_trainer, rollout_func=rollout_fn, callbacks=[callback])
     callback.trainer = trainer
     if cfg.vllm.use_vllm:
         from inboxrl.training.vllm_backend import vllm_backend_factory

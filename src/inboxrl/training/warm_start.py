@@ -1,0 +1,168 @@
+"""The supervised warm start: a few epochs of next-token loss on golden demonstrations, before GRPO.
+
+Why: GRPO can only reinforce right answers the policy already produces. The bundled 0.5B model, even with the
+guided harness, was right in 2 of 112 rollouts of the third CPU run, so its groups carried almost no positive signal
+(docs/benchmarks.md). Supervised steps on golden episodes of the training questions (`training.demonstrations`)
+cost no generation at all, which is the expensive part here, and move the policy to where GRPO has right answers
+to compare with wrong ones. This is the cold start DeepSeek-R1 and most agent RL recipes use.
+
+The loss is over exactly the ids the GRPO mask marks as the model's (`Sample.env_mask`): tool results, prompts and
+the harness's forced openings are context, never targets. Only those positions go through the LM head (a
+152k-word head over every position is most of the memory and time of a step on CPU).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import random
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+from inboxrl.training.rollout import Sample
+
+
+@dataclass
+class WarmStartResult:
+    examples: int
+    optimizer_steps: int
+    epochs_done: float
+    seconds: float
+    losses: list[float] = field(default_factory=list)  # mean loss of each optimiser step
+    stopped_by_budget: bool = False
+
+
+def target_positions(sample: Sample) -> tuple[list[int], list[int]]:
+    """(positions whose logits predict a target, target ids) over prompt + completion: position p-1 predicts the
+    id at p, for every completion id the model itself wrote (mask 1)."""
+    start = len(sample.prompt_ids)
+    pos, tgt = [], []
+    for j, (tok, m) in enumerate(zip(sample.completion_ids, sample.env_mask)):
+        if m:
+            pos.append(start + j - 1)
+            tgt.append(tok)
+    return pos, tgt
+
+
+def example_loss(model: Any, sample: Sample, torch: Any, bf16: bool) -> Any:
+    """Mean cross-entropy over the sample's target tokens."""
+    pos, tgt = target_positions(sample)
+    ids = torch.tensor([sample.prompt_ids + sample.completion_ids], dtype=torch.long)
+    keep = torch.tensor(pos, dtype=torch.long)
+    ctx = torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
+    with ctx:
+        out = model(input_ids=ids, logits_to_keep=keep, use_cache=False)
+    logits = out.logits[0].float()
+    return torch.nn.functional.cross_entropy(logits, torch.tensor(tgt, dtype=torch.long))
+
+
+def warm_start(model: Any, samples: Sequence[Sample], *, epochs: float, learning_rate: float, accumulation: int,
+               max_grad_norm: float = 1.0, bf16: bool = False, seed: int = 0, max_minutes: float | None = None,
+               on_step: Callable[[int, int, float], None] | None = None) -> WarmStartResult:
+    """Trains the model's trainable parameters (the LoRA adapter) in place. `on_step(step, total, loss)` reports
+    progress. A time budget stops it after the optimiser step that crosses it."""
+    import torch
+
+    usable = [s for s in samples if any(s.env_mask)]
+    t0 = time.time()
+    if not usable:
+        return WarmStartResult(0, 0, 0.0, 0.0)
+    params = [p for p in model.parameters() if p.requires_grad]
+    if not params:
+        raise ValueError("warm start: the model has no trainable parameters (expected a LoRA adapter)")
+    opt = torch.optim.AdamW(params, lr=learning_rate, weight_decay=0.0)
+    rng = random.Random(seed)
+    n_examples = max(1, round(epochs * len(usable)))
+    order: list[Sample] = []
+    while len(order) < n_examples:
+        batch = list(usable)
+        rng.shuffle(batch)
+        order += batch
+    order = order[:n_examples]
+    total = math.ceil(n_examples / accumulation)
+    was_training = model.training
+    model.train()
+    res = WarmStartResult(examples=0, optimizer_steps=0, epochs_done=0.0, seconds=0.0)
+    try:
+        for step in range(total):
+            chunk = order[step * accumulation:(step + 1) * accumulation]
+            opt.zero_grad(set_to_none=True)
+            acc = 0.0
+            for s in chunk:
+                loss = example_loss(model, s, torch, bf16) / len(chunk)
+                loss.backward()
+                acc += float(loss.detach())
+            torch.nn.utils.clip_grad_norm_(params, max_grad_norm)
+            opt.step()
+            res.examples += len(chunk)
+            res.optimizer_steps += 1
+            res.losses.append(acc)
+            if on_step is not None:
+                on_step(step + 1, total, acc)
+            if max_minutes is not None and time.time() - t0 > max_minutes * 60 and step + 1 < total:
+                res.stopped_by_budget = True
+                break
+    finally:
+        opt.zero_grad(set_to_none=True)
+        model.train(was_training)
+    res.epochs_done = res.examples / len(usable)
+    res.seconds = time.time() - t0
+    return res
+
+
+WARM_START_DIR = "warm-start"
+
+
+def prepare_policy(cfg: Any, model: Any, tokenizer: Any, train_questions: Sequence[Any], judge: Any,
+                   peft_cfg: Any, run_dir: Any, *, resuming_checkpoint: bool,
+                   emit: Callable[[str, dict[str, Any]], None]) -> tuple[Any, Any]:
+    """(model, peft_config) for GRPOTrainer. Without a warm start: the base model and the LoRA config, which TRL
+    applies. With one: a PEFT model whose adapter learned the demonstrations, and no config.
+
+    A resumed run never repeats the warm start: its GRPO checkpoint holds the adapter, or, when the kill came
+    before the first checkpoint, `RUN_DIR/warm-start/` does."""
+    from pathlib import Path
+
+    from inboxrl.training import runlog
+
+    ws = cfg.warm_start
+    if not ws.enabled or resuming_checkpoint:
+        return model, peft_cfg
+    out = Path(run_dir) / WARM_START_DIR
+    from peft import PeftModel, get_peft_model
+
+    if (out / "adapter_config.json").is_file():
+        emit("warning", {"message": f"warm start: reusing the adapter in {out}"})
+        return PeftModel.from_pretrained(model, str(out), is_trainable=True), None
+
+    from inboxrl.models.local import LocalBackend
+    from inboxrl.training.demonstrations import build_demonstrations
+    from inboxrl.training.rollout import trajectory_sample
+    from inboxrl.trajectory import write_jsonl
+
+    policy = get_peft_model(model, peft_cfg)
+    agent_cfg = cfg.agent_config()
+    backend = LocalBackend.from_model(policy, tokenizer, name="demonstration")
+    trajs, report = build_demonstrations(train_questions, cfg.data.db, agent_cfg, judge, cfg.reward, backend,
+                                         dont_know_fraction=ws.dont_know_fraction, seed=cfg.seed)
+    samples = [trajectory_sample(t, cfg.max_completion_tokens) for t in trajs]
+    emit("warm_start", {"demonstrations": len(samples), "kept": report.kept, "skipped": report.skipped,
+                        "steps": math.ceil(max(1, round(ws.epochs * max(len(samples), 1))) / ws.accumulation)})
+
+    def on_step(step: int, total: int, loss: float) -> None:
+        emit("warm_start_step", {"step": step, "total": total, "loss": loss})
+
+    res = warm_start(policy, samples, epochs=ws.epochs, learning_rate=ws.learning_rate,
+                     accumulation=ws.accumulation, max_grad_norm=cfg.max_grad_norm, bf16=cfg.bf16, seed=cfg.seed,
+                     max_minutes=ws.max_minutes, on_step=on_step)
+    out.mkdir(parents=True, exist_ok=True)
+    write_jsonl(out / "demonstrations.jsonl", [t.without_token_ids() for t in trajs], append=False)
+    policy.save_pretrained(str(out))
+    runlog.append(run_dir, {"kind": "warm_start", "step": 0, "demonstrations": len(samples),
+                            "kept": report.kept, "skipped": report.skipped, "examples": res.examples,
+                            "optimizer_steps": res.optimizer_steps, "epochs": res.epochs_done,
+                            "seconds": res.seconds, "loss_first": res.losses[0] if res.losses else None,
+                            "loss_last": res.losses[-1] if res.losses else None, "losses": res.losses,
+                            "stopped_by_budget": res.stopped_by_budget})
+    return policy, None
