@@ -31,6 +31,7 @@ def test_train_config_cpu_demo_is_the_bundled_model_on_cpu() -> None:
     assert cfg.device == "cpu" and not cfg.vllm.use_vllm
     assert cfg.agent.force_search_first and cfg.bf16  # the harness and autocast the demo was measured with
     assert cfg.data.grounded_only
+    assert cfg.warm_start.enabled and cfg.validate_at_start  # step 0 of the curve is the warm-started policy
 
 
 def test_train_config_gpu_config_uses_vllm() -> None:
@@ -53,6 +54,9 @@ def test_train_config_gpu_config_uses_vllm() -> None:
     ({"max_steps": None}, "config", "exactly one of max_steps and epochs"),
     ({"epochs": 1.0}, "config", "exactly one of max_steps and epochs"),
     ({"vllm": {"use_vllm": True}}, "config", "needs GPUs"),
+    ({"warm_start": {"dont_know_fraction": 1.5}}, "warm_start.dont_know_fraction", "less than or equal to 1"),
+    ({"warm_start": {"epochs": 0}}, "warm_start.epochs", "greater than 0"),
+    ({"warm_start": {"enable": True}}, "warm_start.enable", "unknown setting"),
 ])
 def test_train_config_bad_values_give_one_line_naming_the_field(tmp_path: Path, patch: dict, field: str,
                                                                words: str) -> None:

@@ -291,15 +291,17 @@ def train(cfg: TrainConfig, *, resume: bool = False, on_event: Callable[[str, di
                           target_modules=list(cfg.lora.target_modules), task_type="CAUSAL_LM")
     from inboxrl.training.warm_start import prepare_policy
 
+    os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
+    # TRL 1.16 (and PEFT, in the warm start) read a property transformers 5 deprecated, once per rollout or step:
+    # noise in every step's output.
+    warnings.filterwarnings("ignore", message=r".*is_gradient_checkpointing.*", category=FutureWarning)
+
     model, peft_for_trainer = prepare_policy(cfg, model, tok, split.train, judge, peft_cfg, run_dir,
                                              resuming_checkpoint=resume_from is not None, emit=emit)
     dataset = Dataset.from_dict({"prompt": [q.id for q in split.train]})
     val_cfg = cfg.agent_config(temperature=cfg.agent.temperature)
     callback = InboxRLCallback(cfg, run_dir, split.val, judge, tok, val_cfg, rollout, policy_name=policy_name,
                                emit=emit)
-    os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
-    # TRL 1.16 reads a property transformers 5 deprecated, once per rollout: noise in every step's output.
-    warnings.filterwarnings("ignore", message=r".*is_gradient_checkpointing.*", category=FutureWarning)
     trainer = _trainer_class(GRPOTrainer)(
         model=model, reward_funcs=[inboxrl_reward], args=grpo_args, train_dataset=dataset, processing_class=tok,
         peft_config=peft_for_trainer, rollout_func=rollout_fn, callbacks=[callback])

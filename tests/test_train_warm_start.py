@@ -1,0 +1,162 @@
+"""The supervised warm start: golden demonstrations played through the real episode code on the real store, turned
+into training data by the GRPO splice and mask, and a LoRA adapter that learns them before GRPO starts."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from inboxrl.agent.config import AgentConfig
+from inboxrl.judge.reward import RewardConfig, tier
+from inboxrl.models.base import ChatRequest
+from inboxrl.tools.base import normalise_id
+from train_helpers import grounded, tiny_model, train_config
+
+GUIDED = dict(max_turns=5, max_tokens_per_turn=128, force_search_first=True, force_read_after_search=True,
+              force_answer_after_read=True, keep_token_ids=True)
+PREFIXES = ['{"name": "search_inbox", "arguments": {"keywords": [',
+            '{"name": "read_email", "arguments": {"message_id": "',
+            '{"name": "return_final_answer", "arguments": {"answer": "']
+
+
+def _demos(db: Path, questions_path: Path, n: int, tok_model: tuple[Any, Any], fraction: float = 0.5) -> Any:
+    from inboxrl.judge.lexical import LexicalJudge
+    from inboxrl.models.local import LocalBackend
+    from inboxrl.training.demonstrations import build_demonstrations
+
+    model, tok = tok_model
+    return build_demonstrations(grounded(db, questions_path, n), str(db), AgentConfig(**GUIDED), LexicalJudge(),
+                                RewardConfig(), LocalBackend.from_model(model, tok, name="demo"),
+                                dont_know_fraction=fraction, seed=0)
+
+
+@pytest.fixture(scope="module")
+def tiny() -> tuple[Any, Any]:
+    return tiny_model()  # a random 2-layer Qwen2 with the bundled Qwen tokenizer: demonstrations never sample
+
+
+def test_demonstrations_are_real_episodes_whose_replies_are_the_only_trained_ids(
+        enron_store: Path, questions_path: Path, tiny: tuple[Any, Any]) -> None:
+    from inboxrl.training.rollout import trajectory_sample
+
+    trajs, report = _demos(enron_store, questions_path, 8, tiny)
+    _, tok = tiny
+    assert report.kept["correct"] >= 4 and report.kept["dont_know"] >= 1, report
+    assert report.kept["correct"] + sum(v for k, v in report.skipped.items() if k.startswith("correct")) \
+        + report.skipped.get("source_not_found", 0) == 8  # every question is kept or counted as a skip
+    for t in trajs:
+        kind = t.meta["demonstration"]
+        assert tier(t.rubric) == ("correct" if kind == "correct" else "no_answer")
+        # The real tools ran: the search found mail, the read opened it, and the read mail is (not) a source.
+        names = [e.name for e in t.tool_events]
+        assert names == ["search_inbox", "read_email", "return_final_answer"] and all(e.ok for e in t.tool_events)
+        read_id = normalise_id(t.tool_events[1].arguments["message_id"])
+        sources = {normalise_id(m) for m in t.golden_message_ids}
+        assert t.rubric.read_source == (kind == "correct")
+        if kind == "dont_know":
+            assert t.tool_events[2].arguments["answer"] == "I don't know" and t.rubric.said_dont_know
+        assert (read_id in sources) == (kind == "correct")
+        # Token by token: the mask-1 ids are each turn's reply after the harness's forced opening, then <|im_end|>;
+        # the openings themselves are environment ids (mask 0), like in a rollout.
+        s = trajectory_sample(t, 100_000)
+        segments, cur = [], []
+        for c, m in zip(s.completion_ids, s.env_mask):
+            if m:
+                cur.append(c)
+            elif cur:
+                segments.append(cur)
+                cur = []
+        segments += [cur] if cur else []
+        assert len(segments) == 3
+        for k, (seg, prefix) in enumerate(zip(segments, PREFIXES)):
+            reply = t.turns[k].raw_output
+            assert reply.startswith(prefix)
+            assert seg == tok(reply[len(prefix):], add_special_tokens=False)["input_ids"] + [
+                tok.convert_tokens_to_ids("<|im_end|>")]
+            inputs = t.turns[k].input_ids
+            assert inputs[-len(tok(prefix, add_special_tokens=False)["input_ids"]):] == \
+                tok(prefix, add_special_tokens=False)["input_ids"]
+        assert all(lp == 0.0 for lp in s.logprobs)  # nothing was sampled
+
+
+def test_demonstration_longer_than_the_turn_budget_is_cut_like_a_sample(tiny: tuple[Any, Any]) -> None:
+    from inboxrl.models.local import LocalBackend
+
+    model, tok = tiny
+    b = LocalBackend.from_model(model, tok, name="demo")
+    msgs = [{"role": "system", "content": "s"}, {"role": "user", "content": "q"}]
+    text = '"budget", "meeting"]}}'
+    ids = tok(text, add_special_tokens=False)["input_ids"]
+    short, cut = b.generate([ChatRequest("a-1", msgs, max_tokens=64, demonstration=text),
+                             ChatRequest("b-1", msgs, max_tokens=3, demonstration=text)])
+    assert short.finish_reason == "stop" and short.text == text
+    assert short.output_ids == ids + [b.eot_id] and short.output_logprobs == [0.0] * (len(ids) + 1)
+    assert cut.finish_reason == "length" and cut.output_ids == ids[:3]
+
+
+def test_warm_start_lowers_the_loss_on_the_model_written_ids_only(enron_store: Path, questions_path: Path,
+                                                                  tiny: tuple[Any, Any]) -> None:
+    from peft import LoraConfig, get_peft_model
+
+    from inboxrl.training.rollout import trajectory_sample
+    from inboxrl.training.warm_start import target_positions, warm_start
+
+    trajs, _ = _demos(enron_store, questions_path, 4, tiny, fraction=0.0)
+    samples = [trajectory_sample(t, 100_000) for t in trajs][:2]
+    for s in samples:  # every target is a mask-1 id, predicted from the position before it
+        pos, tgt = target_positions(s)
+        full = s.prompt_ids + s.completion_ids
+        assert tgt == [c for c, m in zip(s.completion_ids, s.env_mask) if m]
+        assert [full[p + 1] for p in pos] == tgt
+    model, _ = tiny_model()
+    policy = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"],
+                                              task_type="CAUSAL_LM"))
+    res = warm_start(policy, samples, epochs=6, learning_rate=1e-2, accumulation=2, seed=0)
+    assert res.optimizer_steps == 6 and res.examples == 12 and res.epochs_done == 6
+    # A random 2-layer model starts near ln(vocab) = 11.9; six small steps must still bring it down, step by step.
+    assert res.losses[-1] < res.losses[0] - 0.05 and res.losses == sorted(res.losses, reverse=True), res.losses
+
+
+def test_train_with_warm_start_then_grpo_and_no_second_warm_start_on_resume(
+        tmp_path: Path, enron_store: Path, questions_path: Path) -> None:
+    import torch
+    from safetensors.torch import load_file
+
+    from inboxrl.training import runlog
+    from inboxrl.training.trainer import train
+    from inboxrl.training.warm_start import WARM_START_DIR, prepare_policy
+
+    cfg = train_config(tmp_path, enron_store, questions_path, max_steps=1, max_turns=3, max_tokens_per_turn=128,
+                       agent=dict(force_search_first=True, force_read_after_search=True,
+                                  force_answer_after_read=True),
+                       data={"train_limit": 6}, warm_start={"enabled": True, "epochs": 0.5, "accumulation": 2})
+    events: list[tuple[str, dict]] = []
+    result = train(cfg, on_event=lambda k, d: events.append((k, d)))
+    assert result.steps == 1
+    kinds = [r["kind"] for r in runlog.read(result.run_dir)]
+    assert kinds[0] == "warm_start" and "train" in kinds
+    ws = next(iter(runlog.read(result.run_dir, "warm_start")))
+    assert ws["demonstrations"] >= 2 and ws["optimizer_steps"] >= 1 and ws["examples"] >= 1
+    assert [k for k, _ in events].count("warm_start_step") == ws["optimizer_steps"]
+    saved = result.run_dir / WARM_START_DIR
+    lines = (saved / "demonstrations.jsonl").read_text().splitlines()
+    assert len(lines) == ws["demonstrations"]
+    assert json.loads(lines[0])["meta"]["demonstration"] in ("correct", "dont_know")
+    # The warm start moved the adapter (LoRA B starts at zero), and GRPO started from it.
+    weights = load_file(str(saved / "adapter_model.safetensors"))
+    assert any(float(v.abs().sum()) > 0 for k, v in weights.items() if "lora_B" in k)
+
+    # A resume that finds no GRPO checkpoint reuses the saved adapter instead of training it again.
+    model, tok = tiny_model()
+    seen: list[tuple[str, dict]] = []
+    policy, peft_cfg = prepare_policy(cfg, model, tok, [], None, None, result.run_dir, resuming_checkpoint=False,
+                                      emit=lambda k, d: seen.append((k, d)))
+    assert peft_cfg is None and [k for k, _ in seen] == ["warning"] and "reusing" in seen[0][1]["message"]
+    b_name = next(k for k in weights if "lora_B" in k)
+    loaded = dict(policy.named_parameters())
+    match = [n for n in loaded if n.endswith(b_name.replace("base_model.model.", "").replace(".weight", ".default.weight"))]
+    assert match and torch.equal(loaded[match[0]].detach(), weights[b_name])
+    assert sum(1 for r in runlog.read(result.run_dir, "warm_start")) == 1
