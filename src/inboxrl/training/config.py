@@ -68,6 +68,11 @@ class DataSettings(_Strict):
     grounded_only: bool = True  # keep only questions whose source mails are all in the store
     val_fraction: float = Field(0.3, gt=0.0, lt=1.0)
     split_salt: str = "inboxrl-split-v1"
+    # Training questions whose cited ids are missing from the store may be re-grounded by answer evidence
+    # (training.evidence): a mail found by a search from the question's words that contains every content word of
+    # the golden answer (reground_min_coverage) becomes the source. Validation questions never are.
+    reground_train: bool = False
+    reground_min_coverage: float = Field(1.0, gt=0.0, le=1.0)
     train_limit: int | None = Field(None, ge=1)
     val_limit: int | None = Field(None, ge=1)
 

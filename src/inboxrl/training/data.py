@@ -13,6 +13,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from inboxrl.agent.config import AgentConfig
 from inboxrl.questions.schema import Question, load_questions
 from inboxrl.training.config import DataSettings
 
@@ -30,6 +31,7 @@ class QuestionSplit:
     n_loaded: int = 0
     n_grounded: int | None = None  # None: the store could not tell (no grounding helper)
     dropped: dict[str, int] = field(default_factory=dict)
+    regrounded: int = 0  # training questions grounded by answer evidence (training.evidence)
 
     def write(self, out_dir: Path) -> None:
         """Both sides as question files, so `inboxrl eval --questions RUN_DIR/data/val.jsonl` runs the same set."""
@@ -39,7 +41,8 @@ class QuestionSplit:
                 for q in qs:
                     f.write(q.model_dump_json() + "\n")
         (out_dir / "split.json").write_text(json.dumps({
-            "n_loaded": self.n_loaded, "n_grounded": self.n_grounded, "dropped": self.dropped,
+            "n_loaded": self.n_loaded, "n_grounded": self.n_grounded, "regrounded": self.regrounded,
+            "dropped": self.dropped,
             "train_ids": [q.id for q in self.train], "val_ids": [q.id for q in self.val]}, indent=1))
 
 
@@ -49,26 +52,40 @@ def _grounded(db: str, questions: list[Question]) -> set[str] | None:
     return grounded_ids(db, questions)
 
 
-def load_split(data: DataSettings) -> QuestionSplit:
+def load_split(data: DataSettings, agent_cfg: AgentConfig | None = None) -> QuestionSplit:
     """Loads the questions and applies grounded-only, the fixed split and the limits.
 
     With a separate `val_questions` file the split still applies to both files: a train-file question on the
     validation side is dropped from training, and a validation-file question on the train side is dropped from
-    validation, so the two never overlap even when the files do.
+    validation, so the two never overlap even when the files do. With `reground_train`, training-side questions
+    that are not grounded get a chance through answer evidence, searched with `agent_cfg`'s tools.
     """
     train_all = load_questions(data.train_questions)
     val_all = load_questions(data.val_questions) if data.val_questions else train_all
     n_loaded = len({q.id for q in train_all} | {q.id for q in val_all})
     dropped: dict[str, int] = {}
     n_grounded = None
+    regrounded: list[Question] = []
     if data.grounded_only:
         pool = {q.id: q for q in [*train_all, *val_all]}
         ok = _grounded(data.db, list(pool.values()))
         if ok is not None:
             n_grounded = len(ok)
             dropped["not_grounded"] = len(pool) - len(ok)
-            train_all = [q for q in train_all if q.id in ok]
             val_all = [q for q in val_all if q.id in ok]
+            if data.reground_train:
+                from inboxrl.training.evidence import reground
+
+                candidates = [q for q in train_all if q.id not in ok
+                              and not is_validation(q.id, data.split_salt, data.val_fraction)]
+                regrounded, report = reground(candidates, data.db, agent_cfg or AgentConfig(),
+                                              min_coverage=data.reground_min_coverage)
+                held_out = [q for q in val_all if is_validation(q.id, data.split_salt, data.val_fraction)]
+                regrounded, shared = _without_validation_sources(data.db, regrounded, held_out)
+                dropped["not_grounded"] -= len(regrounded)
+                dropped.update({f"reground_{k}": v for k, v in report.skipped.items()})
+                dropped["reground_source_of_a_validation_question"] = shared
+            train_all = [q for q in train_all if q.id in ok] + regrounded
     train = [q for q in train_all if not is_validation(q.id, data.split_salt, data.val_fraction)]
     val = [q for q in val_all if is_validation(q.id, data.split_salt, data.val_fraction)]
     # A stable order (by id) so that limits pick the same questions whatever the file order.
@@ -78,4 +95,21 @@ def load_split(data: DataSettings) -> QuestionSplit:
         train = train[: data.train_limit]
     if data.val_limit is not None:
         val = val[: data.val_limit]
-    return QuestionSplit(train=train, val=val, n_loaded=n_loaded, n_grounded=n_grounded, dropped=dropped)
+    return QuestionSplit(train=train, val=val, n_loaded=n_loaded, n_grounded=n_grounded, dropped=dropped,
+                         regrounded=len(regrounded))
+
+
+def _without_validation_sources(db: str, regrounded: list[Question], val: list[Question]
+                                ) -> tuple[list[Question], int]:
+    """Drops re-grounded questions whose evidence mail is a validation question's source: training on another
+    question about the very mail a validation question asks about would leak it."""
+    from inboxrl.store import schema
+    from inboxrl.store.grounding import resolve_ids
+
+    conn = schema.connect(str(db), readonly=True)
+    try:
+        held = {r for q in val for r in resolve_ids(conn, q.message_ids).values()}
+        keep = [q for q in regrounded if not set(resolve_ids(conn, q.message_ids).values()) & held]
+    finally:
+        conn.close()
+    return keep, len(regrounded) - len(keep)

@@ -222,7 +222,7 @@ def write_split(cfg: TrainConfig) -> Any:
     baselines can be evaluated on the validation questions before any training."""
     from inboxrl.training.data import load_split
 
-    split = load_split(cfg.data)
+    split = load_split(cfg.data, cfg.agent_config())
     split.write(Path(cfg.run_dir) / "data")
     return split
 

@@ -57,6 +57,12 @@ def example_loss(model: Any, sample: Sample, torch: Any, bf16: bool) -> Any:
     return torch.nn.functional.cross_entropy(logits, torch.tensor(tgt, dtype=torch.long))
 
 
+def schedule(n_samples: int, epochs: float, accumulation: int) -> tuple[int, int]:
+    """(examples seen, optimiser steps) of a warm start over `n_samples` demonstrations."""
+    examples = max(1, round(epochs * n_samples))
+    return examples, math.ceil(examples / accumulation)
+
+
 def warm_start(model: Any, samples: Sequence[Sample], *, epochs: float, learning_rate: float, accumulation: int,
                max_grad_norm: float = 1.0, bf16: bool = False, seed: int = 0, max_minutes: float | None = None,
                on_step: Callable[[int, int, float], None] | None = None) -> WarmStartResult:
@@ -73,14 +79,13 @@ def warm_start(model: Any, samples: Sequence[Sample], *, epochs: float, learning
         raise ValueError("warm start: the model has no trainable parameters (expected a LoRA adapter)")
     opt = torch.optim.AdamW(params, lr=learning_rate, weight_decay=0.0)
     rng = random.Random(seed)
-    n_examples = max(1, round(epochs * len(usable)))
+    n_examples, total = schedule(len(usable), epochs, accumulation)
     order: list[Sample] = []
     while len(order) < n_examples:
         batch = list(usable)
         rng.shuffle(batch)
         order += batch
     order = order[:n_examples]
-    total = math.ceil(n_examples / accumulation)
     was_training = model.training
     model.train()
     res = WarmStartResult(examples=0, optimizer_steps=0, epochs_done=0.0, seconds=0.0)
@@ -148,7 +153,8 @@ def prepare_policy(cfg: Any, model: Any, tokenizer: Any, train_questions: Sequen
                                          dont_know_fraction=ws.dont_know_fraction, seed=cfg.seed)
     samples = [trajectory_sample(t, cfg.max_completion_tokens) for t in trajs]
     emit("warm_start", {"demonstrations": len(samples), "kept": report.kept, "skipped": report.skipped,
-                        "steps": math.ceil(max(1, round(ws.epochs * max(len(samples), 1))) / ws.accumulation)})
+                        "steps": schedule(sum(1 for s in samples if any(s.env_mask)), ws.epochs,
+                                          ws.accumulation)[1]})
 
     def on_step(step: int, total: int, loss: float) -> None:
         emit("warm_start_step", {"step": step, "total": total, "loss": loss})
