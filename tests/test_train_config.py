@@ -57,6 +57,8 @@ def test_train_config_gpu_config_uses_vllm() -> None:
     ({"warm_start": {"dont_know_fraction": 1.5}}, "warm_start.dont_know_fraction", "less than or equal to 1"),
     ({"warm_start": {"epochs": 0}}, "warm_start.epochs", "greater than 0"),
     ({"warm_start": {"enable": True}}, "warm_start.enable", "unknown setting"),
+    ({"data": {"db": "x.db", "train_questions": "q.jsonl", "reground_min_coverage": 0}},
+     "data.reground_min_coverage", "greater than 0"),
 ])
 def test_train_config_bad_values_give_one_line_naming_the_field(tmp_path: Path, patch: dict, field: str,
                                                                words: str) -> None:

@@ -88,12 +88,13 @@ def register(app: typer.Typer) -> None:
                 return
             d = Path(cfg.run_dir) / "data"
             info = {"train": len(split.train), "val": len(split.val), "grounded": split.n_grounded,
+                    "regrounded": split.regrounded,
                     "train_file": str(d / "train.jsonl"), "val_file": str(d / "val.jsonl")}
             if as_json:
                 typer.echo(json.dumps(info))
             else:
                 console.print(f"wrote {info['train']} training and {info['val']} validation questions "
-                              f"(grounded {info['grounded']}) to {d}")
+                              f"(grounded {info['grounded']}, re-grounded by evidence {info['regrounded']}) to {d}")
             return
 
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -106,7 +107,8 @@ def register(app: typer.Typer) -> None:
         def on_event(kind: str, data: dict[str, Any]) -> None:
             if kind == "setup":
                 console.print(f"[bold]train[/bold] {data['train']} questions, "
-                              f"[bold]validation[/bold] {data['val']} (grounded {data['grounded']}), "
+                              f"[bold]validation[/bold] {data['val']} (grounded {data['grounded']}"
+                              + (f", re-grounded {data['regrounded']}" if data.get("regrounded") else "") + "), "
                               f"{data['steps']} steps"
                               + (f", resuming after step {data['resume_from']}" if data["resume_from"] else ""))
                 task["id"] = progress.add_task("GRPO", total=data["steps"],
