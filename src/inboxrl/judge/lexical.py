@@ -389,6 +389,22 @@ class _Extractor:
         self.facts.negated = any(t in _NEGATIONS or t.endswith("n't") for t in toks)
 
 
+_NAME_TOKEN = re.compile(r"[A-Za-z][A-Za-z0-9'&.-]*")
+
+
+def _squash(w: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", w.lower())
+
+
+def _name_forms(text: str) -> set[str]:
+    """Each name-shaped token of `text` as `_names` would key it (lower case, stemmed), with punctuation removed."""
+    out: set[str] = set()
+    for tok in _NAME_TOKEN.findall(text or ""):
+        core = tok.rstrip(".'-").replace("'s", "").lower()
+        out.update({_squash(core), _squash(stem(core.replace(".", "")))})
+    return out - {""}
+
+
 def extract(text: str) -> Facts:
     return _Extractor(text).run()
 
@@ -478,10 +494,19 @@ class LexicalJudge:
         # question about "Don"): the answer need not repeat it.
         names = [grp for grp in g.names if not any(has_word(w, list(q_words)) for w in grp)]
         if names:
-            covered = sum(1 for grp in names if has_word(grp[-1], c.words) or all(has_word(w, c.words) for w in grp))
+            c_names = _name_forms(candidate)
+
+            def named(w: str) -> bool:
+                # Name words are cut differently from plain words ("19C2", "Pierre-Philippe", "Vince.J.Kaminski"),
+                # so they are also looked up among the candidate's own name-shaped tokens, cut the same way.
+                return has_word(w, c.words) or _squash(w) in c_names
+
+            def covered_group(grp: list[str]) -> bool:
+                return named(grp[-1]) or all(named(w) for w in grp)
+
+            covered = sum(1 for grp in names if covered_group(grp))
             if covered / len(names) < self.min_name_coverage:
-                miss = next(" ".join(grp) for grp in names
-                            if not (has_word(grp[-1], c.words) or all(has_word(w, c.words) for w in grp)))
+                miss = next(" ".join(grp) for grp in names if not covered_group(grp))
                 return False, f"names covered {covered}/{len(names)} (missing '{miss}')"
 
         if not yes_no:
