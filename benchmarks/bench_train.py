@@ -106,7 +106,8 @@ def run_steps(args: argparse.Namespace) -> dict:
 
     over = {"run_dir": str(args.run_dir), "max_steps": args.steps, "eval_every": 10_000,
             "save_every": args.steps, "validate_at_start": args.val_limit > 0, "validate_at_end": False,
-            "data.val_limit": max(args.val_limit, 1), "threads": args.threads}
+            "data.val_limit": max(args.val_limit, 1), "threads": args.threads,
+            "warm_start.enabled": False}  # step mode measures GRPO steps; --set warm_start.enabled=true to include it
     if args.db:
         over["data.db"] = str(args.db)
     over.update(_overrides(args.set))
