@@ -42,6 +42,11 @@ HELD_OUT = [
     (16732, "Take him back: he left on good terms and is competent.", True),
     (16732, "Do not take him back.", False),
     (16732, "I don't know.", False),
+    # A yes/no question answered without yes or no is a statement and must carry the golden content; a mail
+    # header line (an answer the prompted baseline really gave) used to pass as "yes".
+    (25729, "Christie Patrick/HOU/ECT on 04/11/2001 10:38 AM", False),
+    (25729, "Rice's president is planning to attend the presentation and dinner.", True),
+    (25729, "Yes, he is.", True),
 ]
 
 KNOWN_LIMITS = [

@@ -509,7 +509,9 @@ class LexicalJudge:
                 miss = next(" ".join(grp) for grp in names if not covered_group(grp))
                 return False, f"names covered {covered}/{len(names)} (missing '{miss}')"
 
-        if not yes_no:
+        # A yes/no answer that does not open with yes or no is read as a statement: it must carry the golden
+        # answer's content, or any unnegated text (a mail header line) would pass as "yes".
+        if not yes_no or c.polarity is None:
             key = []
             for w in g.words:
                 if w not in key and not has_word(w, list(q_words)):
