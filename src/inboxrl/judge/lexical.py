@@ -17,7 +17,8 @@ and as a cheap, reproducible reference next to an LLM judge. It reads both answe
 Accept iff: the answer is not an "I don't know"; yes/no polarity agrees (yes/no questions); the first number of
 the golden answer is present and no golden number is replaced by a different one; every golden date, weekday and
 time is matched; at least 3/4 of the golden name groups are present; and at least half of the key words are
-present (not required for yes/no questions, where polarity, names, numbers and dates decide).
+present (not required for a yes/no answer that opens with yes or no, where polarity, names, numbers and dates
+decide).
 
 Its limits, honestly: it cannot see meaning. It rejects correct paraphrases that share few words with the golden
 answer ("an hour and a half" for "90 minutes", "the start of August" for "August 1"), and it accepts wrong answers
