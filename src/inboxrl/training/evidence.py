@@ -47,14 +47,12 @@ class RegroundReport:
         self.skipped[reason] = self.skipped.get(reason, 0) + 1
 
 
-def find_evidence(question: Question, tools: Any, *, min_coverage: float = 1.0,
-                  min_answer_words: int = 2) -> Evidence | None:
-    """The first mail, over the searches of `demonstrations.keyword_candidates`, that covers the answer."""
+def find_evidence(question: Question, answer: set[str], tools: Any, *, min_coverage: float = 1.0
+                  ) -> Evidence | None:
+    """The first mail, over the searches of `demonstrations.keyword_candidates`, that covers `answer` (the
+    question's answer as `content_words`)."""
     from inboxrl.training.demonstrations import keyword_candidates
 
-    answer = content_words(question.answer)
-    if len(answer) < min_answer_words:
-        return None
     best: Evidence | None = None
     read: set[str] = set()
     for kws in keyword_candidates(question):
@@ -87,11 +85,11 @@ def reground(questions: Sequence[Question], db: str, agent_cfg: AgentConfig, *, 
     conn = open_store(db)
     try:
         for q in questions:
-            tools = make_tools(conn, q, agent_cfg)
-            if len(content_words(q.answer)) < min_answer_words:
+            answer = content_words(q.answer)
+            if len(answer) < min_answer_words:
                 report.skip("answer_too_short")
                 continue
-            ev = find_evidence(q, tools, min_coverage=min_coverage, min_answer_words=min_answer_words)
+            ev = find_evidence(q, answer, make_tools(conn, q, agent_cfg), min_coverage=min_coverage)
             if ev is None:
                 report.skip("no_evidence")
                 continue
