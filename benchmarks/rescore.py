@@ -8,8 +8,9 @@ Why: a reward change (docs/reward.md) must be checked against real episodes, not
 This reads trajectory files written by `inboxrl eval`, by training validation or by rollouts. For each file it
 prints the mean reward as stored and as re-scored now, the accuracy, and the behaviour counts used in
 docs/benchmarks.md: episodes that searched, found the source, and had an answer refused before any search, with
-the total number of refusals, and each reward tier's count and mean reward (the break-even arithmetic of the
-third training run). `--pool` scores all the files as one set; `--only-questions-of` compares two runs on
+the total number of refusals, each reward tier's count and mean reward (the break-even arithmetic of the
+third training run), and each tier split by what the episode saw of the source (read it; found it in a search but
+read another mail; never found it): where wrong answers come from. `--pool` scores all the files as one set; `--only-questions-of` compares two runs on
 the questions they share (the refusal ablation: a partial run against the same questions of a full one). Nothing
 is written.
 
@@ -44,9 +45,14 @@ def report(name: str, trajs: list[Trajectory], judge: object, db: str, max_turns
     rub = [t.rubric for t in trajs if t.rubric is not None]
     refusals = [sum(e.error == ANSWER_BEFORE_SEARCH for e in t.tool_events) for t in trajs]
     by_tier: dict[str, list[float]] = {}
+    by_evidence: dict[str, dict[str, int]] = {}
     for t in trajs:
         if t.rubric is not None and t.reward is not None:
             by_tier.setdefault(tier(t.rubric), []).append(t.reward)
+            seen = ("read_source" if t.rubric.read_source else
+                    "found_read_other" if t.rubric.found_source_in_search else "not_found")
+            row = by_evidence.setdefault(tier(t.rubric), {})
+            row[seen] = row.get(seen, 0) + 1
     return {
         "file": name,
         "n": len(trajs),
@@ -59,6 +65,7 @@ def report(name: str, trajs: list[Trajectory], judge: object, db: str, max_turns
         "episodes_with_refused_answer": sum(n > 0 for n in refusals),
         "refused_answers": sum(refusals),
         "tiers": {k: {"n": len(v), "mean_reward": round(statistics.fmean(v), 3)} for k, v in sorted(by_tier.items())},
+        "tiers_by_evidence": {k: dict(sorted(v.items())) for k, v in sorted(by_evidence.items())},
     }
 
 
