@@ -22,7 +22,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "src"))
 
-from inboxrl.store.ingest import IngestConfig, ingest  # noqa: E402
+from inboxrl.store.ingest import IngestConfig, ingest
 
 
 def _cpu_s() -> tuple[float, float]:

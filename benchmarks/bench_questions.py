@@ -31,7 +31,7 @@ MAILBOXES = {"allen-p": "phillip.allen@enron.com", "heard-m": "marie.heard@enron
 def run(cmd: list[str], log: list[dict]) -> tuple[int, str, float]:
     t0 = time.perf_counter()
     print("$", shlex.join(cmd), flush=True)
-    p = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
+    p = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, check=False)
     dt = time.perf_counter() - t0
     log.append({"cmd": shlex.join(cmd), "rc": p.returncode, "s": round(dt, 1)})
     if p.returncode != 0:
@@ -77,8 +77,8 @@ def main() -> None:
     for model in models:
         name = model.split("/")[-1]
         qfile = out / f"{name}.jsonl"
-        cmd = ["inboxrl", "questions", "generate", "--db", str(db), *sum((["--inbox", a] for a in MAILBOXES.values()),
-                                                                        []),
+        inboxes = [w for a in MAILBOXES.values() for w in ("--inbox", a)]
+        cmd = ["inboxrl", "questions", "generate", "--db", str(db), *inboxes,
                "--model", model, "--out", str(qfile), "--batch-size", str(args.batch_size),
                "--max-batches", str(args.max_batches), "--email-chars", str(args.email_chars),
                "--max-tokens", str(args.max_tokens), "--split", "inbox", "--support-check", "lexical",
@@ -116,10 +116,10 @@ def markdown(r: dict) -> str:
         s = run_["summary"]
         t = s["timing"]
         lines += [f"### {model}", "",
-                  f"{s['questions']} questions kept; {t['model_calls']} batches sent, {t['cache_hits']} from the cache; "
+                  (f"{s['questions']} questions kept; {t['model_calls']} batches sent, {t['cache_hits']} from the cache; "
                   f"{t['s_per_batch_incl_cached']} s per batch (all batches, cached ones at their recorded time); "
                   f"{t['prompt_tokens']} prompt + {t['completion_tokens']} completion tokens sent now; "
-                  f"wall {run_['wall_s']} s.", "",
+                  f"wall {run_['wall_s']} s."), "",
                   "| stage | unit | seen | kept | dropped |", "|---|---|---|---|---|"]
         for st in s["stages"]:
             drops = ", ".join(f"{k} {v}" for k, v in st["dropped"].items()) or "-"

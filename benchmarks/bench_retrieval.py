@@ -22,11 +22,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
-from inboxrl.questions.schema import load_questions  # noqa: E402
-from inboxrl.store import schema  # noqa: E402
-from inboxrl.tools.base import Scope  # noqa: E402
-from inboxrl.tools.inbox import InboxTools, ToolsConfig  # noqa: E402
-from inboxrl.tools.query import STOP_WORDS, terms_from_keywords  # noqa: E402
+from inboxrl.questions.schema import load_questions
+from inboxrl.store import schema
+from inboxrl.tools.base import Scope
+from inboxrl.tools.inbox import InboxTools, ToolsConfig
+from inboxrl.tools.query import STOP_WORDS, terms_from_keywords
 
 SHARED = Path(os.environ.get("INBOXRL_SHARED", REPO.parent / "shared"))
 

@@ -24,11 +24,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
-from inboxrl.questions.schema import load_questions  # noqa: E402
-from inboxrl.store import schema  # noqa: E402
-from inboxrl.tools.base import Scope  # noqa: E402
-from inboxrl.tools.inbox import InboxTools, ToolsConfig  # noqa: E402
-from inboxrl.tools.query import STOP_WORDS, terms_from_keywords  # noqa: E402
+from inboxrl.questions.schema import load_questions
+from inboxrl.store import schema
+from inboxrl.tools.base import Scope
+from inboxrl.tools.inbox import InboxTools, ToolsConfig
+from inboxrl.tools.query import STOP_WORDS, terms_from_keywords
 
 SHARED = Path(os.environ.get("INBOXRL_SHARED", REPO.parent / "shared"))
 
@@ -42,7 +42,7 @@ ARTE_SQL = (  # ART-E's search_emails, translated to this schema: FTS drives, sc
 
 def pct(xs: list[float], q: float) -> float:
     xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(round(q / 100 * (len(xs) - 1))))]
+    return xs[min(len(xs) - 1, round(q / 100 * (len(xs) - 1)))]
 
 
 def summary(xs: list[float]) -> dict[str, float]:

@@ -79,8 +79,8 @@ def markdown(rep: dict) -> str:
     def f(v: object, nd: int = 1) -> str:
         return "–" if v is None else (f"{v:.{nd}f}" if isinstance(v, float) else str(v))
 
-    lines = ["| step | wall s | CPU s | rollout wall s | rollout CPU s | sampled tok | env tok | rollout tok/s | "
-             "reward | acc | turns | format err | skipped groups |",
+    lines = [("| step | wall s | CPU s | rollout wall s | rollout CPU s | sampled tok | env tok | rollout tok/s | "
+             "reward | acc | turns | format err | skipped groups |"),
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rep["steps"]:
         lines.append(f"| {r['step']} | {f(r['wall_s'])} | {f(r['cpu_s'])} | {f(r['rollout_wall_s'])} | "

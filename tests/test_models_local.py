@@ -10,10 +10,10 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from inboxrl.models import bundled  # noqa: E402
-from inboxrl.models.base import ChatBackend, ChatRequest  # noqa: E402
-from inboxrl.models.local import LocalBackend  # noqa: E402
-from inboxrl.models.registry import load_backend  # noqa: E402
+from inboxrl.models import bundled
+from inboxrl.models.base import ChatBackend, ChatRequest
+from inboxrl.models.local import LocalBackend
+from inboxrl.models.registry import load_backend
 
 SYSTEM = {"role": "system", "content": "You are an email assistant. Answer briefly."}
 

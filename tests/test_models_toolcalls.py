@@ -27,11 +27,11 @@ OK_CASES = [
     ('({"name": "search_inbox", "arguments": {"keywords": ["model"]}})',
      [("search_inbox", {"keywords": ["model"]})]),
     # Several objects in a row.
-    ('{"name": "search_inbox", "arguments": {"keywords": ["a"]}}\n{"name": "read_email", "arguments": '
-     '{"message_id": "m1"}}', [("search_inbox", {"keywords": ["a"]}), ("read_email", {"message_id": "m1"})]),
+    (('{"name": "search_inbox", "arguments": {"keywords": ["a"]}}\n{"name": "read_email", "arguments": '
+     '{"message_id": "m1"}}'), [("search_inbox", {"keywords": ["a"]}), ("read_email", {"message_id": "m1"})]),
     # A JSON list of calls, one with arguments as a JSON string (OpenAI wire style).
-    ('[{"name": "search_inbox", "arguments": {"keywords": ["a"]}}, '
-     '{"name": "read_email", "arguments": "{\\"message_id\\": \\"m1\\"}"}]',
+    (('[{"name": "search_inbox", "arguments": {"keywords": ["a"]}}, '
+     '{"name": "read_email", "arguments": "{\\"message_id\\": \\"m1\\"}"}]'),
      [("search_inbox", {"keywords": ["a"]}), ("read_email", {"message_id": "m1"})]),
     # Python-dict style, with an escaped apostrophe and True.
     ("{'name': 'search_inbox', 'arguments': {'keywords': ['Vince\\'s', 'memo'], 'exact': True}}",
@@ -40,8 +40,8 @@ OK_CASES = [
     ('{"name": "search_inbox", "arguments": {"keywords": ["a"], "required": ["keywords"]}}',
      [("search_inbox", {"keywords": ["a"], "required": ["keywords"]})]),
     # OpenAI tool_calls entry.
-    ('{"type": "function", "function": {"name": "return_final_answer", '
-     '"arguments": "{\\"answer\\": \\"yes\\", \\"sources\\": []}"}}',
+    (('{"type": "function", "function": {"name": "return_final_answer", '
+     '"arguments": "{\\"answer\\": \\"yes\\", \\"sources\\": []}"}}'),
      [("return_final_answer", {"answer": "yes", "sources": []})]),
     # Python call syntax for a known tool.
     ('search_inbox(keywords=["gas", "price"])', [("search_inbox", {"keywords": ["gas", "price"]})]),
@@ -173,13 +173,13 @@ REAL_QWEN = [
      ("read_email", {"message_id": "1234567890"}), False),
     ('{"name": "search_inbox", "arguments": {"keywords": ["Avistar System", "Desk", "Installation", "Date", "200',
      ("search_inbox", {"keywords": ["Avistar System", "Desk", "Installation", "Date"]}), True),
-    ('{"name": "search_inbox", "arguments": {"keywords": ["Azurix", "Knowledge Management", "Promotion", '
-     '"Vice President"]', ("search_inbox", {"keywords": ["Azurix", "Knowledge Management", "Promotion",
+    (('{"name": "search_inbox", "arguments": {"keywords": ["Azurix", "Knowledge Management", "Promotion", '
+     '"Vice President"]'), ("search_inbox", {"keywords": ["Azurix", "Knowledge Management", "Promotion",
                                                         "Vice President"]}), True),
     ('{"name": "read_email", "arguments": {"message_id": "<1037.107584001.JavaMail.ev',
      ("read_email", {"message_id": "<1037.107584001.JavaMail.ev"}), True),
-    ('{"name": "search_inbox", "arguments": {"keywords": ["chase securities", "credit evaluation model", '
-     '"meeting", "2001', ("search_inbox", {"keywords": ["chase securities", "credit evaluation model", "meeting"]}),
+    (('{"name": "search_inbox", "arguments": {"keywords": ["chase securities", "credit evaluation model", '
+     '"meeting", "2001'), ("search_inbox", {"keywords": ["chase securities", "credit evaluation model", "meeting"]}),
      True),
 ]
 

@@ -3,6 +3,7 @@ files load in `load_questions`, the evaluation and `datasets`."""
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 
@@ -30,7 +31,7 @@ def _check_funnel(summary: dict, out: Path) -> None:
     for s in stages.values():
         assert s["seen"] == s["kept"] + sum(s["dropped"].values()), s
     order = ["validation", "realism", "dedup", "support", "per_inbox"]
-    for a, b in zip(order, order[1:]):
+    for a, b in itertools.pairwise(order):
         assert stages[a]["kept"] == stages[b]["seen"]
     assert stages["per_inbox"]["kept"] == summary["questions"]
     logged: dict[str, int] = {}
@@ -87,7 +88,7 @@ def _script(req, i):
 def test_generate_cli_split_files_load_everywhere_scripted_backend(
     questions_db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch  # noqa: F811
 ) -> None:
-    import inboxrl.models.registry as registry
+    from inboxrl.models import registry
 
     monkeypatch.setattr(registry, "load_backend", lambda spec, **kw: ScriptedBackend(_script, name=spec))
     out = tmp_path / "gen.jsonl"
@@ -144,10 +145,10 @@ def test_generated_file_runs_through_evaluate_scripted_backend(
     questions_db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch  # noqa: F811
 ) -> None:
     """The evaluation reads our file as it reads ART-E's (its agent here is scripted to say "I don't know")."""
-    import inboxrl.models.registry as registry
     from inboxrl.agent.scripted import ScriptedBackend as AgentScript
     from inboxrl.evaluation.run import evaluate
     from inboxrl.judge.registry import load_judge
+    from inboxrl.models import registry
 
     monkeypatch.setattr(registry, "load_backend", lambda spec, **kw: ScriptedBackend(_script, name=spec))
     out = tmp_path / "q.jsonl"

@@ -62,7 +62,7 @@ def test_ingest_cli_with_toml_config_and_summary_table(tmp_path, kaminski_dir):
     assert r.exit_code == 0, r.output
     assert "messages read" in r.stdout and "duplicates" in r.stdout
     c = sqlite3.connect(db)
-    n, late, flagged = c.execute(
+    _n, late, flagged = c.execute(
         "SELECT count(*), sum(date >= '2001'), sum(date_ok = 0) FROM messages"
     ).fetchone()
     assert late > 0 and flagged == late  # max_year = 2000 from the file: later mail kept but flagged

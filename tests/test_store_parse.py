@@ -60,7 +60,7 @@ def test_raw_8bit_header_bytes_and_body_charsets(msgs):
     m = parse_message(raw)
     assert m.subject == "Réunion à Zürich"
     assert m.body.endswith("Signed, Müller — €5")
-    utf = with_header(msgs[1], "Subject", "日本語の件名".encode("utf-8"))
+    utf = with_header(msgs[1], "Subject", "日本語の件名".encode())
     assert parse_message(utf).subject == "日本語の件名"
 
 

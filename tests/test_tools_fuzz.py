@@ -109,7 +109,7 @@ def test_fuzz_hypothesis_keywords(fuzz_env):
 def test_fuzz_seeded_nasty_combinations(fuzz_env):
     tools, allowed, stats = fuzz_env
     rng = random.Random(20261123)
-    alphabet = [chr(c) for c in (*range(0, 0x80), 0xA0, 0xAD, 0x2028, 0xD800, 0xDBFF, 0xDC00, 0xFFFD, 0xFFFF,
+    alphabet = [chr(c) for c in (*range(0x80), 0xA0, 0xAD, 0x2028, 0xD800, 0xDBFF, 0xDC00, 0xFFFD, 0xFFFF,
                                  0x1F600, 0x10FFFF, 0x0301, 0x05D0, 0x4E00)]
     before = stats["calls"]
     for _ in range(SEEDED_LISTS):

@@ -77,9 +77,8 @@ def test_out_of_scope_reads_are_not_found_and_say_nothing_about_the_message(tool
             assert "subject" not in result.content and "body" not in result.content
     undated = tools_raw.execute("SELECT message_id FROM messages WHERE date_ok = 0 LIMIT 1").fetchone()
     if undated:  # mail whose date could not be trusted is never in any scope
-        with InboxTools(tools_db, Scope(inbox=INBOX)) as tools:
-            with pytest.raises(ToolNotFound):
-                tools.read_email(undated[0])
+        with InboxTools(tools_db, Scope(inbox=INBOX)) as tools, pytest.raises(ToolNotFound):
+            tools.read_email(undated[0])
 
 
 def test_long_body_is_cut_with_a_note_and_pages_back_together(tools_db, tools_raw):
@@ -124,6 +123,5 @@ def test_final_answer_ends_the_episode(tools_db, answer):
 
 
 def test_tools_open_read_only(tools_db):
-    with _tools(tools_db) as tools:
-        with pytest.raises(sqlite3.OperationalError):
-            tools.conn.execute("DELETE FROM messages")
+    with _tools(tools_db) as tools, pytest.raises(sqlite3.OperationalError):
+        tools.conn.execute("DELETE FROM messages")

@@ -98,7 +98,7 @@ def test_train_mask_equal_reward_groups_are_masked_out_and_counted(enron_store: 
     model, tok = tiny_model()
     qs = grounded(enron_store, questions_path, 2)
     cfg = AgentConfig(max_turns=2, max_tokens_per_turn=8, temperature=1.0)
-    ro, _, trajs, batch = _rollout(qs, enron_store, model, tok, cfg, group=2, skip_equal_groups=True)
+    ro, _, _trajs, batch = _rollout(qs, enron_store, model, tok, cfg, group=2, skip_equal_groups=True)
     rewards = batch["inboxrl_reward"]
     for g in range(2):
         grp = rewards[2 * g:2 * g + 2]

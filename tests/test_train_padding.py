@@ -40,7 +40,7 @@ def test_trim_padding_drops_only_all_padding_columns_and_keeps_tensors_aligned()
     assert t["tool_mask"].shape == (2, 4) and t["old_per_token_logps"].shape == (2, 4)
     for key in ("completion_mask", "prompt_mask"):
         assert int(t[key].sum()) == int(b[key].sum())  # no real token lost
-    loss_mask = lambda x: (x["completion_mask"] * x["tool_mask"]).sum()  # noqa: E731
+    loss_mask = lambda x: (x["completion_mask"] * x["tool_mask"]).sum()
     assert int(loss_mask(t)) == int(loss_mask(b))
     assert t["advantages"] is b["advantages"] and t["num_items_in_batch"] is b["num_items_in_batch"]
     # a micro-batch without padding comes back as it was

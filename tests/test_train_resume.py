@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from train_helpers import train_config
 
 REPO = Path(__file__).resolve().parent.parent

@@ -10,10 +10,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from train_helpers import SpyBackend, grounded, tiny_model
-
 from inboxrl.agent.config import AgentConfig
 from inboxrl.judge.reward import RewardConfig
+from train_helpers import SpyBackend, grounded, tiny_model
 
 
 def test_train_vllm_backend_splices_sampled_ids_scripted_sampler(enron_store: Path, questions_path: Path) -> None:

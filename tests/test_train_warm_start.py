@@ -160,3 +160,55 @@ def test_train_with_warm_start_then_grpo_and_no_second_warm_start_on_resume(
     match = [n for n in loaded if n.endswith(b_name.replace("base_model.model.", "").replace(".weight", ".default.weight"))]
     assert match and torch.equal(loaded[match[0]].detach(), weights[b_name])
     assert sum(1 for r in runlog.read(result.run_dir, "warm_start")) == 1
+
+
+def test_warm_start_killed_midway_resumes_from_its_snapshot_with_no_lost_or_repeated_step(
+        tmp_path: Path, enron_store: Path, questions_path: Path, tiny: tuple[Any, Any]) -> None:
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    from inboxrl.training.rollout import trajectory_sample
+    from inboxrl.training.warm_start import warm_start
+
+    trajs, _ = _demos(enron_store, questions_path, 4, tiny, fraction=0.5)
+    samples = [trajectory_sample(t, 100_000) for t in trajs][:3]
+
+    def policy() -> Any:
+        model, _ = tiny_model()
+        torch.manual_seed(0)  # the same LoRA initialisation for every run below
+        return get_peft_model(model, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"],
+                                                task_type="CAUSAL_LM"))
+
+    def lora(p: Any) -> dict[str, Any]:
+        return {n: t.detach().clone() for n, t in p.named_parameters() if t.requires_grad}
+
+    kw: dict[str, Any] = dict(epochs=4, learning_rate=1e-2, accumulation=2, seed=0)
+    whole = policy()
+    ref = warm_start(whole, samples, **kw)
+    assert ref.optimizer_steps == 6
+
+    class Killed(Exception):
+        pass
+
+    def kill_after_step_5(step: int, total: int, loss: float) -> None:
+        if step == 5:
+            raise Killed
+
+    snap = tmp_path / "partial.pt"
+    with pytest.raises(Killed):
+        warm_start(policy(), samples, **kw, snapshot=snap, save_every=2, on_step=kill_after_step_5)
+    assert snap.is_file()  # the last snapshot is the one after step 4; step 5 was lost with the kill
+
+    seen: list[int] = []
+    resumed_policy = policy()
+    res = warm_start(resumed_policy, samples, **kw, snapshot=snap, save_every=2,
+                     on_step=lambda step, total, loss: seen.append(step))
+    assert res.resumed_at == 4 and seen == [5, 6]  # no step lost, none repeated
+    assert res.optimizer_steps == 6 and res.examples == ref.examples
+    assert res.losses == pytest.approx(ref.losses, rel=1e-4)  # the same demonstrations in the same order
+    got, want = lora(resumed_policy), lora(whole)
+    assert all(torch.allclose(got[n], want[n], atol=1e-5) for n in want)
+
+    # A snapshot of another set of demonstrations is not applied: the warm start begins again.
+    fresh = warm_start(policy(), samples[:2], **kw, snapshot=snap)
+    assert fresh.resumed_at == 0 and fresh.optimizer_steps == 4

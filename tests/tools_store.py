@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+
 @pytest.fixture(scope="session")
 def tools_db(enron_store: Path) -> str:
     return str(enron_store)

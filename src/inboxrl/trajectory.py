@@ -7,9 +7,10 @@ evaluation reads the rubric and timings, training reads the sampled token ids, t
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Iterator
 from enum import Enum
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -136,7 +137,7 @@ class Trajectory(BaseModel):
     reward: float | None = None
     meta: dict[str, Any] = Field(default_factory=dict)
 
-    def without_token_ids(self) -> "Trajectory":
+    def without_token_ids(self) -> Trajectory:
         """A copy without per-turn token ids: evaluation files stay small and readable."""
         t = self.model_copy(deep=True)
         for turn in t.turns:

@@ -119,7 +119,7 @@ def run_episodes(
         for _, ep in active:  # interrupted: free the backend's state for episodes that will not continue
             try:
                 backend.end_episode(ep.id)
-            except Exception:  # noqa: BLE001 - cleanup must not hide the original error
+            except Exception:  # noqa: BLE001, S110 - cleanup must not hide the original error
                 pass
         if conn is not None and conn is not db:
             conn.close()

@@ -70,7 +70,7 @@ which while who whom why will with would you your yours yourself yourselves yes 
 let lets us get got also please thanks thank per via etc re fw fwd
 say said says tell told ask asked mention mentioned note noted wrote write writes according regarding
 email emails mail message messages inbox
-""".split())  # noqa: SIM905 - a word list reads better as text
+""".split())
 
 # Abbreviations mapped to one spelling before stemming, so "Corp." meets "Corporation".
 _ABBREV = {

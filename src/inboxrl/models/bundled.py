@@ -17,9 +17,9 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 from inboxrl.models.base import BackendError
 
@@ -69,7 +69,7 @@ def _package_dir(package: str) -> Path | None:
         return None
     if spec is None or not spec.submodule_search_locations:
         return None
-    return Path(list(spec.submodule_search_locations)[0])
+    return Path(next(iter(spec.submodule_search_locations)))
 
 
 def part_paths(m: BundledModel) -> list[Path]:

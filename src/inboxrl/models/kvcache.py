@@ -182,7 +182,7 @@ def logits_kwargs(model: Any) -> dict[str, Any]:
         if hasattr(base, attr):
             try:
                 base = getattr(base, attr)()
-            except Exception:  # noqa: BLE001 - any failure just means "use the model itself"
+            except Exception:  # noqa: BLE001, S110 - any failure just means "use the model itself"
                 pass
     try:
         params = inspect.signature(base.forward).parameters

@@ -23,9 +23,10 @@ import os
 import random
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from inboxrl.models.base import BackendError, ChatRequest, ChatResponse
 from inboxrl.models.spec import ModelSpec
@@ -119,7 +120,7 @@ class LocalBackend:
     # --- construction ------------------------------------------------------------------------------------------
 
     @classmethod
-    def from_spec(cls, ms: ModelSpec, *, dtype: str | None = None, **options: Any) -> "LocalBackend":
+    def from_spec(cls, ms: ModelSpec, *, dtype: str | None = None, **options: Any) -> LocalBackend:
         """`local/<bundled>`, `local/<dir or hf id>`, optionally `+<adapter dir>`."""
         if ms.bundled:
             from inboxrl.models.bundled import ensure_converted
@@ -131,7 +132,7 @@ class LocalBackend:
 
     @classmethod
     def from_pretrained(cls, path: str, *, adapter: str | None = None, name: str | None = None,
-                        dtype: str | None = None, **options: Any) -> "LocalBackend":
+                        dtype: str | None = None, **options: Any) -> LocalBackend:
         """`dtype`: float32 (default, or `$INBOXRL_DTYPE`), bfloat16 (~2.5x faster here, tiny numeric drift) or
         int8 (dynamic int8 linears, faster still, outputs drift more); see docs/benchmarks.md."""
         import torch
@@ -155,7 +156,7 @@ class LocalBackend:
 
     @classmethod
     def from_model(cls, model: Any, tokenizer: Any, name: str = "local/policy", *, dtype: str | None = None,
-                   **options: Any) -> "LocalBackend":
+                   **options: Any) -> LocalBackend:
         """Wraps a model owned by someone else (e.g. the GRPO trainer's PEFT model). Its train/eval mode is
         restored after every call; weights are never modified.
 

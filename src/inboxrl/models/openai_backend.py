@@ -130,10 +130,10 @@ class OpenAIBackend:
                 return self._response(resp, time.perf_counter() - t0, attempt)
             except openai.BadRequestError as e:
                 msg = _status_line(e).lower()
-                if "response_format" in msg or "json_schema" in msg or "structured" in msg:
-                    if r.response_format is not None and not self._no_response_format:
-                        self._no_response_format = True  # plain text then; the caller's prompt spells the JSON out
-                        continue
+                if (("response_format" in msg or "json_schema" in msg or "structured" in msg)
+                        and r.response_format is not None and not self._no_response_format):
+                    self._no_response_format = True  # plain text then; the caller's prompt spells the JSON out
+                    continue
                 if "max_tokens" in msg and "max_completion_tokens" in msg and not self._use_max_completion_tokens:
                     self._use_max_completion_tokens = True
                     continue

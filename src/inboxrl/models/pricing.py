@@ -56,7 +56,7 @@ class PriceTable(BaseModel):
             if n in self.models:
                 return self.models[n]
         for n in names:
-            best = max((k for k in self.models if n.startswith(k + "-") or n.startswith(k + ":")), key=len,
+            best = max((k for k in self.models if n.startswith((k + "-", k + ":"))), key=len,
                        default=None)
             if best is not None:
                 return self.models[best]

@@ -17,9 +17,9 @@ import ast
 import json
 import re
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from inboxrl.trajectory import FormatErrorKind, ToolCall
 
@@ -145,8 +145,7 @@ class _Candidate:
 def _normalise_name(name: str) -> str:
     name = name.strip().strip("`'\"")
     for prefix in ("functions.", "function.", "tools.", "tool."):
-        if name.startswith(prefix):
-            name = name[len(prefix):]
+        name = name.removeprefix(prefix)
     return name
 
 
@@ -506,5 +505,5 @@ def _prose(text: str, spans: list[tuple[int, int]]) -> str:
 
 
 def _inner_tag(text: str) -> str:
-    m = re.search(r"<tool_call>(.*?)(</tool_call>|$)", text, re.S)
+    m = re.search(r"<tool_call>(.*?)(</tool_call>|$)", text, re.DOTALL)
     return (m.group(1).strip() if m else "")[:200]

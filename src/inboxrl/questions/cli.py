@@ -83,7 +83,7 @@ def generate_cmd(
             _fail(str(e), 2)
     try:
         conn = _open_store(db)
-    except Exception as e:  # not a SQLite file, wrong schema
+    except Exception as e:  # noqa: BLE001 - not a SQLite file, wrong schema
         _fail(f"cannot read mail store {db}: {e}", 2)
 
     from inboxrl.models import registry
@@ -254,8 +254,8 @@ def stats_rows(s: dict[str, Any]) -> list[tuple[str, str]]:
     shares = (sp["counts"].get("1", 0), sp["counts"].get("2", 0), three_plus)
     rows.append(("  1 / 2 / 3+ sources", " / ".join(f"{x / n:.0%}" for x in shares)))
     rows.append(("inboxes", _fmt(pi["inboxes"])))
-    rows.append(("questions per inbox: min / median / max", f"{_fmt(pi['min'])} / {_fmt(pi['median'])} / "
-                                                             f"{_fmt(pi['max'])}"))
+    rows.append(("questions per inbox: min / median / max", (f"{_fmt(pi['min'])} / {_fmt(pi['median'])} / "
+                                                             f"{_fmt(pi['max'])}")))
     rows.append(("query dates", f"{s['query_dates']['first'] or '-'} .. {s['query_dates']['last'] or '-'}"))
     return rows
 

@@ -140,13 +140,13 @@ class _Caller:
                 responses = self.backend.generate(reqs)
             except BackendError:
                 raise
-            except Exception as e:  # a backend bug must not lose the run: count it against these batches
+            except Exception as e:  # noqa: BLE001 - a backend bug must not lose the run: count it against these batches
                 responses = [ChatResponse(error=f"{type(e).__name__}: {e}") for _ in reqs]
             finally:
                 for r in reqs:
                     try:
                         self.backend.end_episode(r.episode_id)
-                    except Exception:
+                    except Exception:  # noqa: BLE001, S110 - cleanup must not hide the batch's result
                         pass
             wall = time.perf_counter() - t0
             self.model_time_s += wall

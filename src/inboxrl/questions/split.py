@@ -55,7 +55,7 @@ def split_questions(
         if len(questions) < 2:
             raise SplitError("a time split needs at least two questions")
         dates = sorted(q.query_date for q in questions)
-        cutoff = dates[min(len(dates) - 1, max(1, int(round(len(dates) * (1 - test_fraction)))))]
+        cutoff = dates[min(len(dates) - 1, max(1, round(len(dates) * (1 - test_fraction))))]
         if cutoff == dates[0]:  # every question on one day: nothing can be strictly later
             raise SplitError("all questions share one date; a time split is impossible")
         return {

@@ -29,7 +29,7 @@ def _words(s: str) -> int:
 def _quantile(xs: list[float], q: float) -> float:
     """Nearest-rank quantile: a value that occurs in the data, stable for tiny files."""
     s = sorted(xs)
-    return s[min(len(s) - 1, max(0, int(round(q * (len(s) - 1)))))]
+    return s[min(len(s) - 1, max(0, round(q * (len(s) - 1))))]
 
 
 def _dist(xs: list[float]) -> dict[str, float | None]:

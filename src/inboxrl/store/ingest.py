@@ -57,7 +57,7 @@ EXIT_AFTER_ENV = "INBOXRL_INGEST_EXIT_AFTER"
 # so that a test can SIGKILL the ingest (and its live workers) in the middle of a transaction.
 PAUSE_ENV = "INBOXRL_INGEST_PAUSE_BEFORE_COMMIT"
 # Below this much raw mail, starting worker processes costs more than it saves (tests force the pool with 0).
-POOL_MIN_BYTES = int(os.environ.get("INBOXRL_INGEST_POOL_MIN_BYTES", 8 << 20))
+POOL_MIN_BYTES = int(os.environ.get("INBOXRL_INGEST_POOL_MIN_BYTES", str(8 << 20)))
 
 _FTS_TRIGGER = """CREATE TRIGGER IF NOT EXISTS messages_ai AFTER INSERT ON messages BEGIN
     INSERT INTO messages_fts(rowid, subject, body) VALUES (new.id, new.subject, new.body);

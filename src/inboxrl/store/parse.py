@@ -246,24 +246,9 @@ def parse_date(
 
 
 class _HTMLText(HTMLParser):
-    _BLOCK = {
-        "p",
-        "br",
-        "div",
-        "tr",
-        "li",
-        "h1",
-        "h2",
-        "h3",
-        "h4",
-        "h5",
-        "h6",
-        "table",
-        "blockquote",
-        "pre",
-        "hr",
-    }
-    _HIDDEN = {"script", "style", "head", "title"}
+    _BLOCK = frozenset({"p", "br", "div", "tr", "li", "h1", "h2", "h3", "h4", "h5", "h6", "table", "blockquote", "pre",
+                        "hr"})
+    _HIDDEN = frozenset({"script", "style", "head", "title"})
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)

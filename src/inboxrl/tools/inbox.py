@@ -73,7 +73,7 @@ class ToolsConfig(BaseModel):
     common_word_sample: int = Field(50, ge=1)  # how many recent matches of only-common words are looked at
 
     @classmethod
-    def load(cls, path: str | Path) -> "ToolsConfig":
+    def load(cls, path: str | Path) -> ToolsConfig:
         """From a YAML/TOML/JSON file: the whole file, or its `tools` table (so one file can configure every part)."""
         from inboxrl.configfile import load_model
 

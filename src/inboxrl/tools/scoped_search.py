@@ -29,8 +29,9 @@ import hashlib
 import itertools
 import sqlite3
 import threading
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 MAX_SCOPE_TABLES = 16  # scope tables kept per connection (Vince Kaminski's 3,400 messages take about 150 kB)
 # Reading the store through mmap instead of read() into SQLite's page cache cut search CPU by 5 to 10% (and ART-E's

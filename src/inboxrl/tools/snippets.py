@@ -123,7 +123,7 @@ def _render(text: str, pos: int, marked: set[int], size: int) -> str:
 @functools.lru_cache(maxsize=64)
 def _tokens(size: int) -> re.Pattern[str]:
     """Up to `size` tokens with what separates them (greedy, so each repetition takes a whole token)."""
-    return re.compile(r"(?:[\W_]*[^\W_]+){1,%d}" % size)
+    return re.compile(rf"(?:[\W_]*[^\W_]+){{1,{size}}}")
 
 
 def snippet(subject: str, body: str, words: list[str], size: int = 16) -> str:

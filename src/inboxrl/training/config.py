@@ -88,6 +88,7 @@ class WarmStartSettings(_Strict):
     # Share of questions that also get a "read a hit that is not the source, say I don't know" demonstration.
     dont_know_fraction: float = Field(0.25, ge=0.0, le=1.0)
     max_minutes: float | None = Field(None, gt=0.0)  # its own budget, apart from the GRPO loop's max_minutes
+    save_every: int = Field(10, ge=0)  # optimiser steps between resumable snapshots (0: none; the end is saved)
 
 
 class TrainConfig(_Strict):
@@ -161,7 +162,7 @@ class TrainConfig(_Strict):
     warm_start: WarmStartSettings = Field(default_factory=WarmStartSettings)
 
     @model_validator(mode="after")
-    def _check(self) -> "TrainConfig":
+    def _check(self) -> TrainConfig:
         if (self.max_steps is None) == (self.epochs is None):
             raise ValueError("set exactly one of max_steps and epochs")
         if self.vllm.use_vllm and self.device == "cpu":
@@ -206,7 +207,7 @@ class TrainConfig(_Strict):
         assert self.epochs is not None
         return max(1, math.ceil(self.epochs * n_train_questions / self.questions_per_step))
 
-    def resolved(self, base: Path) -> "TrainConfig":
+    def resolved(self, base: Path) -> TrainConfig:
         """Relative paths in the file are relative to the current directory, as on a command line; `$VARS` and
         `~` are expanded so shipped configs can say `$INBOXRL_SHARED/data/...`."""
         env = {**os.environ}
@@ -229,7 +230,7 @@ class TrainConfig(_Strict):
 
     # ---- loading --------------------------------------------------------------------------------------------
     @classmethod
-    def load(cls, path: str | Path, overrides: dict[str, Any] | None = None) -> "TrainConfig":
+    def load(cls, path: str | Path, overrides: dict[str, Any] | None = None) -> TrainConfig:
         """The whole file (sections included: `agent:`, `reward:`, ...) with `a.b=value` overrides applied before
         validation, so a bad override is reported like a bad setting in the file."""
         try:
@@ -240,7 +241,7 @@ class TrainConfig(_Strict):
         return cls.from_dict(data, source=str(Path(path)))
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], source: str = "config") -> "TrainConfig":
+    def from_dict(cls, data: dict[str, Any], source: str = "config") -> TrainConfig:
         try:
             return cls.model_validate(data)
         except ValidationError as e:

@@ -20,8 +20,9 @@ from __future__ import annotations
 import itertools
 import json
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Sequence
+from typing import Any, Literal
 
 from inboxrl.agent.config import AgentConfig
 from inboxrl.agent.prompt import question_keywords

@@ -14,8 +14,9 @@ stay comparable with every earlier run and with `inboxrl eval` on `RUN_DIR/data/
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 from inboxrl.agent.config import AgentConfig
 from inboxrl.questions.schema import Question

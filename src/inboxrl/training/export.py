@@ -30,7 +30,7 @@ def _base_for(adapter: Path, base: str | None) -> str:
     """The base to merge into: `--base` (a model spec or dir), else what the run recorded, else the adapter's
     own `base_model_name_or_path`."""
     if base:
-        if base.startswith("local/") or base.startswith("tiny/"):
+        if base.startswith(("local/", "tiny/")):
             from inboxrl.training.base_model import resolve_base
 
             return resolve_base(base)[0]

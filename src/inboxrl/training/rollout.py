@@ -23,9 +23,10 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from inboxrl.agent.config import AgentConfig
 from inboxrl.judge.reward import RewardConfig

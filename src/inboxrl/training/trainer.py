@@ -26,9 +26,10 @@ import os
 import shutil
 import time
 import warnings
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from inboxrl.training import runlog
 from inboxrl.training.config import TrainConfig, TrainConfigError

@@ -9,8 +9,9 @@ weights anyway) and the trajectories are gathered before the metrics are compute
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from inboxrl.agent.config import AgentConfig
 from inboxrl.judge.reward import RewardConfig

@@ -16,7 +16,8 @@ scripted sampler (tests/test_train_vllm.py).
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from inboxrl.models.local import LocalBackend
 

@@ -9,16 +9,23 @@ to compare with wrong ones. This is the cold start DeepSeek-R1 and most agent RL
 The loss is over exactly the ids the GRPO mask marks as the model's (`Sample.env_mask`): tool results, prompts and
 the harness's forced openings are context, never targets. Only those positions go through the LM head (a
 152k-word head over every position is most of the memory and time of a step on CPU).
+
+A warm start here runs for over an hour, so it keeps a resumable snapshot (`partial.pt`: the adapter's weights, the
+optimiser, the step, the seconds spent) every `save_every` optimiser steps: a killed run resumes at the step after
+the snapshot, with the same demonstration order (fixed by the seed) and what is left of its time budget.
 """
 
 from __future__ import annotations
 
 import contextlib
 import math
+import os
 import random
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from pathlib import Path
+from typing import Any
 
 from inboxrl.training.rollout import Sample
 
@@ -31,6 +38,35 @@ class WarmStartResult:
     seconds: float
     losses: list[float] = field(default_factory=list)  # mean loss of each optimiser step
     stopped_by_budget: bool = False
+    resumed_at: int = 0  # optimiser steps restored from a snapshot
+
+
+def _save_snapshot(path: Path, model: Any, opt: Any, res: WarmStartResult, n_usable: int, seconds: float) -> None:
+    import torch
+
+    params = {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
+    tmp = path.with_suffix(".tmp")
+    torch.save({"n_usable": n_usable, "step": res.optimizer_steps, "examples": res.examples, "seconds": seconds,
+                "losses": list(res.losses), "optimizer": opt.state_dict(), "params": params}, tmp)
+    os.replace(tmp, path)  # a kill during the write leaves the previous snapshot whole
+
+
+def _load_snapshot(path: Path, model: Any, opt: Any, n_usable: int) -> dict[str, Any] | None:
+    """The snapshot's counters after loading its weights and optimiser into `model` and `opt`; None when there is
+    none or it belongs to another set of demonstrations (then the warm start begins again)."""
+    import torch
+
+    if not path.is_file():
+        return None
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    params = dict(model.named_parameters())
+    if state.get("n_usable") != n_usable or set(state["params"]) != {n for n, p in params.items() if p.requires_grad}:
+        return None
+    with torch.no_grad():
+        for n, t in state["params"].items():
+            params[n].copy_(t)
+    opt.load_state_dict(state["optimizer"])
+    return state
 
 
 def target_positions(sample: Sample) -> tuple[list[int], list[int]]:
@@ -65,9 +101,11 @@ def schedule(n_samples: int, epochs: float, accumulation: int) -> tuple[int, int
 
 def warm_start(model: Any, samples: Sequence[Sample], *, epochs: float, learning_rate: float, accumulation: int,
                max_grad_norm: float = 1.0, bf16: bool = False, seed: int = 0, max_minutes: float | None = None,
-               on_step: Callable[[int, int, float], None] | None = None) -> WarmStartResult:
+               on_step: Callable[[int, int, float], None] | None = None, snapshot: Path | None = None,
+               save_every: int = 0) -> WarmStartResult:
     """Trains the model's trainable parameters (the LoRA adapter) in place. `on_step(step, total, loss)` reports
-    progress. A time budget stops it after the optimiser step that crosses it."""
+    progress. A time budget stops it after the optimiser step that crosses it. With `snapshot`, it resumes from
+    that file if it exists and rewrites it every `save_every` optimiser steps (the caller deletes it at the end)."""
     import torch
 
     usable = [s for s in samples if any(s.env_mask)]
@@ -89,8 +127,16 @@ def warm_start(model: Any, samples: Sequence[Sample], *, epochs: float, learning
     was_training = model.training
     model.train()
     res = WarmStartResult(examples=0, optimizer_steps=0, epochs_done=0.0, seconds=0.0)
+    restored = _load_snapshot(snapshot, model, opt, len(usable)) if snapshot is not None else None
+    if restored is not None:
+        res.optimizer_steps = res.resumed_at = int(restored["step"])
+        res.examples, res.losses = int(restored["examples"]), [float(x) for x in restored["losses"]]
+        t0 -= float(restored["seconds"])  # the budget counts the time spent before the kill
     try:
-        for step in range(total):
+        for step in range(res.optimizer_steps, total):
+            if max_minutes is not None and step > 0 and time.time() - t0 > max_minutes * 60:
+                res.stopped_by_budget = True  # only after a resume: the loop below breaks before this
+                break
             chunk = order[step * accumulation:(step + 1) * accumulation]
             opt.zero_grad(set_to_none=True)
             acc = 0.0
@@ -103,6 +149,9 @@ def warm_start(model: Any, samples: Sequence[Sample], *, epochs: float, learning
             res.examples += len(chunk)
             res.optimizer_steps += 1
             res.losses.append(acc)
+            if snapshot is not None and save_every > 0 and res.optimizer_steps % save_every == 0 \
+                    and res.optimizer_steps < total:
+                _save_snapshot(snapshot, model, opt, res, len(usable), time.time() - t0)
             if on_step is not None:
                 on_step(step + 1, total, acc)
             if max_minutes is not None and time.time() - t0 > max_minutes * 60 and step + 1 < total:
@@ -117,6 +166,7 @@ def warm_start(model: Any, samples: Sequence[Sample], *, epochs: float, learning
 
 
 WARM_START_DIR = "warm-start"
+SNAPSHOT_FILE = "partial.pt"
 
 
 def prepare_policy(cfg: Any, model: Any, tokenizer: Any, train_questions: Sequence[Any], judge: Any,
@@ -139,6 +189,7 @@ def prepare_policy(cfg: Any, model: Any, tokenizer: Any, train_questions: Sequen
 
     if (out / "adapter_config.json").is_file():
         emit("warning", {"message": f"warm start: reusing the adapter in {out}"})
+        (out / SNAPSHOT_FILE).unlink(missing_ok=True)  # a kill between the final save and its cleanup
         return PeftModel.from_pretrained(model, str(out), is_trainable=True), None
 
     from inboxrl.models.local import LocalBackend
@@ -159,16 +210,20 @@ def prepare_policy(cfg: Any, model: Any, tokenizer: Any, train_questions: Sequen
     def on_step(step: int, total: int, loss: float) -> None:
         emit("warm_start_step", {"step": step, "total": total, "loss": loss})
 
+    out.mkdir(parents=True, exist_ok=True)
+    snapshot = out / SNAPSHOT_FILE
+    if snapshot.is_file():
+        emit("warning", {"message": f"warm start: resuming from the snapshot {snapshot}"})
     res = warm_start(policy, samples, epochs=ws.epochs, learning_rate=ws.learning_rate,
                      accumulation=ws.accumulation, max_grad_norm=cfg.max_grad_norm, bf16=cfg.bf16, seed=cfg.seed,
-                     max_minutes=ws.max_minutes, on_step=on_step)
-    out.mkdir(parents=True, exist_ok=True)
+                     max_minutes=ws.max_minutes, on_step=on_step, snapshot=snapshot, save_every=ws.save_every)
     write_jsonl(out / "demonstrations.jsonl", [t.without_token_ids() for t in trajs], append=False)
     policy.save_pretrained(str(out))
+    snapshot.unlink(missing_ok=True)
     runlog.append(run_dir, {"kind": "warm_start", "step": 0, "demonstrations": len(samples),
                             "kept": report.kept, "skipped": report.skipped, "examples": res.examples,
                             "optimizer_steps": res.optimizer_steps, "epochs": res.epochs_done,
                             "seconds": res.seconds, "loss_first": res.losses[0] if res.losses else None,
                             "loss_last": res.losses[-1] if res.losses else None, "losses": res.losses,
-                            "stopped_by_budget": res.stopped_by_budget})
+                            "stopped_by_budget": res.stopped_by_budget, "resumed_at": res.resumed_at})
     return policy, None
