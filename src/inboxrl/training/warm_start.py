@@ -135,7 +135,7 @@ def warm_start(model: Any, samples: Sequence[Sample], *, epochs: float, learning
     try:
         for step in range(res.optimizer_steps, total):
             if max_minutes is not None and step > 0 and time.time() - t0 > max_minutes * 60:
-                res.stopped_by_budget = True  # only after a resume: the loop below breaks before this
+                res.stopped_by_budget = True  # after the step that crossed it, or at once on a resume past it
                 break
             chunk = order[step * accumulation:(step + 1) * accumulation]
             opt.zero_grad(set_to_none=True)
@@ -154,9 +154,6 @@ def warm_start(model: Any, samples: Sequence[Sample], *, epochs: float, learning
                 _save_snapshot(snapshot, model, opt, res, len(usable), time.time() - t0)
             if on_step is not None:
                 on_step(step + 1, total, acc)
-            if max_minutes is not None and time.time() - t0 > max_minutes * 60 and step + 1 < total:
-                res.stopped_by_budget = True
-                break
     finally:
         opt.zero_grad(set_to_none=True)
         model.train(was_training)
