@@ -82,6 +82,35 @@ def test_demonstrations_are_real_episodes_whose_replies_are_the_only_trained_ids
         assert all(lp == 0.0 for lp in s.logprobs)  # nothing was sampled
 
 
+def test_same_search_negatives_differ_from_the_correct_demonstration_only_in_the_mail_read(
+        enron_store: Path, questions_path: Path) -> None:
+    from inboxrl.agent.runner import make_tools, open_store
+    from inboxrl.training.demonstrations import DemoReport, plan_question
+
+    conn = open_store(str(enron_store))
+    same, other = 0, 0
+    try:
+        for q in grounded(enron_store, questions_path, 8):
+            tools = make_tools(conn, q, AgentConfig(**GUIDED))
+            sources = {normalise_id(m) for m in q.message_ids}
+            ok, neg = plan_question(q, tools, DemoReport(), "same_search")
+            _, neg_other = plan_question(q, tools, DemoReport(), "other_search")
+            if ok is None or neg is None:
+                continue
+            read = normalise_id(json.loads(neg.replies[1])["arguments"]["message_id"])
+            assert read not in sources and neg.kind == "dont_know"
+            assert json.loads(neg.replies[2])["arguments"] == {"answer": "I don't know", "sources": []}
+            if neg.replies[0] == ok.replies[0]:
+                same += 1  # the very search of the correct demonstration; only the mail read differs
+                hits = [str(h["message_id"]) for h in tools.search_inbox(**json.loads(ok.replies[0])["arguments"])]
+                assert read == normalise_id(next(i for i in hits if normalise_id(i) not in sources))
+            other += neg_other is not None and neg_other.replies[0] != ok.replies[0]
+    finally:
+        conn.close()
+    # The two kinds of negatives really differ: most "other_search" ones search with other words.
+    assert same >= 4 and other >= 1, (same, other)
+
+
 def test_demonstration_longer_than_the_turn_budget_is_cut_like_a_sample(tiny: tuple[Any, Any]) -> None:
     from inboxrl.models.local import LocalBackend
 

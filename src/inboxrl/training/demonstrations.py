@@ -11,8 +11,12 @@ the splice and the mask of `training.rollout.trajectory_sample` turn it into tra
 and rubric score it like any rollout (a demonstration that does not score as planned is dropped and counted).
 
 Each training question whose source a search from the question's own words can find gives a "correct"
-demonstration. A share of them (`dont_know_fraction`) also gives a "don't know" one: the same search, then the best
-hit that is *not* the source, then "I don't know" - so the warm start does not teach answering whatever was read.
+demonstration. A share of them (`dont_know_fraction`) also gives a "don't know" one: a search, a read of a hit that
+is *not* the source, then "I don't know" - so the warm start does not teach answering whatever was read.
+`negatives` chooses that search. "other_search" (the first six CPU runs): one that misses every source, whose words
+differ from the correct demonstration's, so the words alone can tell the two apart. "same_search": the very search of
+the correct demonstration, then its best hit that is not a source - the pair differs only in the mail read, which is
+the mistake the sixth run made most (11 of 25 wrong answers read another hit of a search that had found the source).
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from inboxrl.trajectory import Trajectory
 
 DONT_KNOW = "I don't know"
 Kind = Literal["correct", "dont_know"]
+Negatives = Literal["other_search", "same_search"]
 
 
 @dataclass
@@ -72,15 +77,17 @@ def keyword_candidates(question: Question) -> list[list[str]]:
     return out
 
 
-def plan_question(question: Question, tools: Any, report: DemoReport) -> tuple[Plan | None, Plan | None]:
+def plan_question(question: Question, tools: Any, report: DemoReport, negatives: Negatives = "other_search"
+                  ) -> tuple[Plan | None, Plan | None]:
     """The golden episodes of one question: (correct, don't know). "correct": the first candidate search whose
-    hits include a source, read that source, answer. "don't know": a mail that is not a source is read - the top
-    hit of the first search that misses every source, else the best other hit of one that found it - and the
-    answer is "I don't know". (None, None) when no candidate finds a source (counted)."""
+    hits include a source, read that source, answer. "don't know": a mail that is not a source is read, and the
+    answer is "I don't know"; with "other_search" it is the top hit of the first search that misses every source,
+    else the best other hit of one that found it; with "same_search" the other way round (the best other hit of
+    the correct demonstration's search comes first). (None, None) when no candidate finds a source (counted)."""
     sources = {normalise_id(m) for m in question.message_ids}
     found_plan: Plan | None = None
     missed: tuple[list[str], str] | None = None  # a search that found no source, and its top hit
-    wrong_pick: tuple[list[str], str] | None = None  # a search that found a source, and its best other hit
+    wrong_pick: tuple[list[str], str] | None = None  # the correct plan's search, and its best hit that is no source
     for kws in keyword_candidates(question):
         try:
             hits = tools.search_inbox(keywords=kws)
@@ -89,7 +96,7 @@ def plan_question(question: Question, tools: Any, report: DemoReport) -> tuple[P
         ids = [str(h["message_id"]) for h in hits]
         found = [i for i in ids if normalise_id(i) in sources]
         others = [i for i in ids if normalise_id(i) not in sources]
-        if found and others and wrong_pick is None:
+        if found and others and found_plan is None:
             wrong_pick = (kws, others[0])
         if found and found_plan is None:
             found_plan = Plan(question, "correct", [
@@ -100,7 +107,7 @@ def plan_question(question: Question, tools: Any, report: DemoReport) -> tuple[P
     if found_plan is None:
         report.skip("source_not_found")
         return None, None
-    negative = missed or wrong_pick
+    negative = (wrong_pick or missed) if negatives == "same_search" else (missed or wrong_pick)
     if negative is None:
         return found_plan, None
     kws, other = negative
@@ -144,8 +151,8 @@ class DemonstrationBackend:
 
 
 def build_demonstrations(questions: Sequence[Question], db: str, agent_cfg: AgentConfig, judge: Any,
-                         reward_cfg: Any, backend: Any, *, dont_know_fraction: float = 0.25, seed: int = 0
-                         ) -> tuple[list[Trajectory], DemoReport]:
+                         reward_cfg: Any, backend: Any, *, dont_know_fraction: float = 0.25, seed: int = 0,
+                         negatives: Negatives = "other_search") -> tuple[list[Trajectory], DemoReport]:
     """Golden episodes of `questions`, played and scored; only those that ended as planned are returned."""
     from inboxrl.agent.runner import make_tools, open_store, run_episodes
     from inboxrl.judge.reward import tier
@@ -158,7 +165,7 @@ def build_demonstrations(questions: Sequence[Question], db: str, agent_cfg: Agen
     negatives: list[Plan] = []
     try:
         for q in questions:
-            found, negative = plan_question(q, make_tools(conn, q, agent_cfg), report)
+            found, negative = plan_question(q, make_tools(conn, q, agent_cfg), report, negatives)
             plans += [found] if found else []
             negatives += [negative] if found and negative else []
     finally:

@@ -198,7 +198,8 @@ def prepare_policy(cfg: Any, model: Any, tokenizer: Any, train_questions: Sequen
     agent_cfg = cfg.agent_config()
     backend = LocalBackend.from_model(policy, tokenizer, name="demonstration")
     trajs, report = build_demonstrations(train_questions, cfg.data.db, agent_cfg, judge, cfg.reward, backend,
-                                         dont_know_fraction=ws.dont_know_fraction, seed=cfg.seed)
+                                         dont_know_fraction=ws.dont_know_fraction, seed=cfg.seed,
+                                         negatives=ws.negatives)
     samples = [trajectory_sample(t, cfg.max_completion_tokens) for t in trajs]
     emit("warm_start", {"demonstrations": len(samples), "kept": report.kept, "skipped": report.skipped,
                         "steps": schedule(sum(1 for s in samples if any(s.env_mask)), ws.epochs,
