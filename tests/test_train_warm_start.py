@@ -229,15 +229,18 @@ def test_warm_start_killed_midway_resumes_from_its_snapshot_with_no_lost_or_repe
     assert snap.is_file()  # the last snapshot is the one after step 4; step 5 was lost with the kill
 
     seen: list[int] = []
+    heard: list[int | None] = []
     resumed_policy = policy()
     res = warm_start(resumed_policy, samples, **kw, snapshot=snap, save_every=2,
-                     on_step=lambda step, total, loss: seen.append(step))
+                     on_step=lambda step, total, loss: seen.append(step), on_resume=heard.append)
     assert res.resumed_at == 4 and seen == [5, 6]  # no step lost, none repeated
+    assert heard == [4]  # the console says where it resumed
     assert res.optimizer_steps == 6 and res.examples == ref.examples
     assert res.losses == pytest.approx(ref.losses, rel=1e-4)  # the same demonstrations in the same order
     got, want = lora(resumed_policy), lora(whole)
     assert all(torch.allclose(got[n], want[n], atol=1e-5) for n in want)
 
     # A snapshot of another set of demonstrations is not applied: the warm start begins again.
-    fresh = warm_start(policy(), samples[:2], **kw, snapshot=snap)
+    fresh = warm_start(policy(), samples[:2], **kw, snapshot=snap, on_resume=heard.append)
     assert fresh.resumed_at == 0 and fresh.optimizer_steps == 4
+    assert heard == [4, None]  # ... and that it began again, not that it resumed

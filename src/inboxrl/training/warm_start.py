@@ -102,10 +102,12 @@ def schedule(n_samples: int, epochs: float, accumulation: int) -> tuple[int, int
 def warm_start(model: Any, samples: Sequence[Sample], *, epochs: float, learning_rate: float, accumulation: int,
                max_grad_norm: float = 1.0, bf16: bool = False, seed: int = 0, max_minutes: float | None = None,
                on_step: Callable[[int, int, float], None] | None = None, snapshot: Path | None = None,
-               save_every: int = 0) -> WarmStartResult:
+               save_every: int = 0, on_resume: Callable[[int | None], None] | None = None) -> WarmStartResult:
     """Trains the model's trainable parameters (the LoRA adapter) in place. `on_step(step, total, loss)` reports
     progress. A time budget stops it after the optimiser step that crosses it. With `snapshot`, it resumes from
-    that file if it exists and rewrites it every `save_every` optimiser steps (the caller deletes it at the end)."""
+    that file if it exists and rewrites it every `save_every` optimiser steps (the caller deletes it at the end);
+    `on_resume` hears of a snapshot found: the step it resumes after, or None when it belongs to other
+    demonstrations and the warm start begins again."""
     import torch
 
     usable = [s for s in samples if any(s.env_mask)]
@@ -127,7 +129,10 @@ def warm_start(model: Any, samples: Sequence[Sample], *, epochs: float, learning
     was_training = model.training
     model.train()
     res = WarmStartResult(examples=0, optimizer_steps=0, epochs_done=0.0, seconds=0.0)
+    found = snapshot is not None and snapshot.is_file()
     restored = _load_snapshot(snapshot, model, opt, len(usable)) if snapshot is not None else None
+    if found and on_resume is not None:
+        on_resume(int(restored["step"]) if restored is not None else None)
     if restored is not None:
         res.optimizer_steps = res.resumed_at = int(restored["step"])
         res.examples, res.losses = int(restored["examples"]), [float(x) for x in restored["losses"]]
@@ -210,11 +215,15 @@ def prepare_policy(cfg: Any, model: Any, tokenizer: Any, train_questions: Sequen
 
     out.mkdir(parents=True, exist_ok=True)
     snapshot = out / SNAPSHOT_FILE
-    if snapshot.is_file():
-        emit("warning", {"message": f"warm start: resuming from the snapshot {snapshot}"})
+
+    def on_resume(step: int | None) -> None:
+        emit("warning", {"message": f"warm start: resuming from the snapshot {snapshot} after step {step}"
+                         if step is not None else
+                         f"warm start: the snapshot {snapshot} was taken on other demonstrations; starting again"})
     res = warm_start(policy, samples, epochs=ws.epochs, learning_rate=ws.learning_rate,
                      accumulation=ws.accumulation, max_grad_norm=cfg.max_grad_norm, bf16=cfg.bf16, seed=cfg.seed,
-                     max_minutes=ws.max_minutes, on_step=on_step, snapshot=snapshot, save_every=ws.save_every)
+                     max_minutes=ws.max_minutes, on_step=on_step, snapshot=snapshot, save_every=ws.save_every,
+                     on_resume=on_resume)
     write_jsonl(out / "demonstrations.jsonl", [t.without_token_ids() for t in trajs], append=False)
     policy.save_pretrained(str(out))
     snapshot.unlink(missing_ok=True)
