@@ -22,7 +22,8 @@ PREFIXES = ['{"name": "search_inbox", "arguments": {"keywords": [',
             '{"name": "return_final_answer", "arguments": {"answer": "']
 
 
-def _demos(db: Path, questions_path: Path, n: int, tok_model: tuple[Any, Any], fraction: float = 0.5) -> Any:
+def _demos(db: Path, questions_path: Path, n: int, tok_model: tuple[Any, Any], fraction: float = 0.5,
+           negatives: str = "other_search") -> Any:
     from inboxrl.judge.lexical import LexicalJudge
     from inboxrl.models.local import LocalBackend
     from inboxrl.training.demonstrations import build_demonstrations
@@ -30,7 +31,7 @@ def _demos(db: Path, questions_path: Path, n: int, tok_model: tuple[Any, Any], f
     model, tok = tok_model
     return build_demonstrations(grounded(db, questions_path, n), str(db), AgentConfig(**GUIDED), LexicalJudge(),
                                 RewardConfig(), LocalBackend.from_model(model, tok, name="demo"),
-                                dont_know_fraction=fraction, seed=0)
+                                dont_know_fraction=fraction, seed=0, negatives=negatives)
 
 
 @pytest.fixture(scope="module")
@@ -83,9 +84,12 @@ def test_demonstrations_are_real_episodes_whose_replies_are_the_only_trained_ids
 
 
 def test_same_search_negatives_differ_from_the_correct_demonstration_only_in_the_mail_read(
-        enron_store: Path, questions_path: Path) -> None:
+        enron_store: Path, questions_path: Path, tiny: tuple[Any, Any]) -> None:
     from inboxrl.agent.runner import make_tools, open_store
     from inboxrl.training.demonstrations import DemoReport, plan_question
+
+    def arg(reply: str, key: str) -> Any:
+        return json.loads(reply)["arguments"][key]
 
     conn = open_store(str(enron_store))
     same, other = 0, 0
@@ -94,21 +98,38 @@ def test_same_search_negatives_differ_from_the_correct_demonstration_only_in_the
             tools = make_tools(conn, q, AgentConfig(**GUIDED))
             sources = {normalise_id(m) for m in q.message_ids}
             ok, neg = plan_question(q, tools, DemoReport(), "same_search")
-            _, neg_other = plan_question(q, tools, DemoReport(), "other_search")
-            if ok is None or neg is None:
+            ok_other, neg_other = plan_question(q, tools, DemoReport(), "other_search")
+            if ok is None or neg is None or ok_other is None:
                 continue
-            read = normalise_id(json.loads(neg.replies[1])["arguments"]["message_id"])
+            read = normalise_id(arg(neg.replies[1], "message_id"))
             assert read not in sources and neg.kind == "dont_know"
+            assert normalise_id(arg(ok.replies[1], "message_id")) in sources
             assert json.loads(neg.replies[2])["arguments"] == {"answer": "I don't know", "sources": []}
-            if neg.replies[0] == ok.replies[0]:
-                same += 1  # the very search of the correct demonstration; only the mail read differs
-                hits = [str(h["message_id"]) for h in tools.search_inbox(**json.loads(ok.replies[0])["arguments"])]
-                assert read == normalise_id(next(i for i in hits if normalise_id(i) not in sources))
-            other += neg_other is not None and neg_other.replies[0] != ok.replies[0]
+            if neg.partner is not None:
+                same += 1  # its correct twin: one search for both, the source and the mail read instead among its hits
+                twin = neg.partner
+                assert twin.kind == "correct" and twin.replies[0] == neg.replies[0]
+                assert arg(twin.replies[2], "answer") == q.answer
+                hits = [normalise_id(str(h["message_id"]))
+                        for h in tools.search_inbox(keywords=arg(neg.replies[0], "keywords"))]
+                assert read in hits and normalise_id(arg(twin.replies[1], "message_id")) in set(hits) & sources
+            assert ok.replies == ok_other.replies  # the question's own correct plan keeps its most specific search
+            other += neg_other is not None and neg_other.replies[0] != ok_other.replies[0]
     finally:
         conn.close()
-    # The two kinds of negatives really differ: most "other_search" ones search with other words.
+    # The two kinds really differ: "other_search" negatives search with other words than their positive.
     assert same >= 4 and other >= 1, (same, other)
+
+    # Played as episodes, a drawn negative's question is demonstrated correctly from that same search (unless it
+    # had no search with both a source and other mail), which "other_search" almost never does.
+    def twins(negatives: str) -> int:
+        trajs, _ = _demos(enron_store, questions_path, 8, tiny, fraction=0.5, negatives=negatives)
+        searched = {(t.question_id.split("#")[0], t.meta["demonstration"]): t.tool_events[0].arguments
+                    for t in trajs}
+        return sum(searched[(q, "correct")] == args for (q, kind), args in searched.items()
+                   if kind == "dont_know" and (q, "correct") in searched)
+
+    assert twins("same_search") >= max(2, twins("other_search") + 1)
 
 
 def test_demonstration_longer_than_the_turn_budget_is_cut_like_a_sample(tiny: tuple[Any, Any]) -> None:

@@ -13,10 +13,14 @@ and rubric score it like any rollout (a demonstration that does not score as pla
 Each training question whose source a search from the question's own words can find gives a "correct"
 demonstration. A share of them (`dont_know_fraction`) also gives a "don't know" one: a search, a read of a hit that
 is *not* the source, then "I don't know" - so the warm start does not teach answering whatever was read.
-`negatives` chooses that search. "other_search" (the first six CPU runs): one that misses every source, whose words
-differ from the correct demonstration's, so the words alone can tell the two apart. "same_search": the very search of
-the correct demonstration, then its best hit that is not a source - the pair differs only in the mail read, which is
-the mistake the sixth run made most (11 of 25 wrong answers read another hit of a search that had found the source).
+`negatives` chooses that search. "other_search" (the first seven CPU runs): one that misses every source, whose
+words differ from the correct demonstration's, so the words alone can tell the two apart. "same_search": the first
+search whose hits hold a source *and* other mail; the negative reads its best other hit, and that question's correct
+demonstration reads the source from the same search, so the pair differs only in the mail read - the mistake the
+sixth run made most (11 of 25 wrong answers read another hit of a search that had found the source). Questions
+without a negative keep their most specific search. The most specific search often finds the source alone (its
+search then had another hit for only 14 of 187 negatives); the first search with more than one hit pairs 601 of the
+621 training questions of the CPU demo that have a negative.
 """
 
 from __future__ import annotations
@@ -47,6 +51,7 @@ class Plan:
     question: Question
     kind: Kind
     replies: list[str]
+    partner: Plan | None = None  # a negative's correct twin from the same search, used instead when it is drawn
 
 
 @dataclass
@@ -79,15 +84,16 @@ def keyword_candidates(question: Question) -> list[list[str]]:
 
 def plan_question(question: Question, tools: Any, report: DemoReport, negatives: Negatives = "other_search"
                   ) -> tuple[Plan | None, Plan | None]:
-    """The golden episodes of one question: (correct, don't know). "correct": the first candidate search whose
-    hits include a source, read that source, answer. "don't know": a mail that is not a source is read, and the
-    answer is "I don't know"; with "other_search" it is the top hit of the first search that misses every source,
-    else the best other hit of one that found it; with "same_search" the other way round (the best other hit of
-    the correct demonstration's search comes first). (None, None) when no candidate finds a source (counted)."""
+    """The golden episodes of one question: (correct, don't know). "correct": search, read a source, answer.
+    "don't know": search, read a mail that is not a source, "I don't know". With "other_search" the correct one
+    uses the first candidate search whose hits include a source, and the negative the top hit of the first search
+    that misses every source (else the best other hit of the first search that found one). With "same_search"
+    negative uses the first search whose hits hold a source and other mail, when there is one, and carries as its
+    `partner` the correct episode of that search. (None, None) when no candidate finds a source (counted)."""
     sources = {normalise_id(m) for m in question.message_ids}
-    found_plan: Plan | None = None
+    first_found: tuple[list[str], str] | None = None  # the first search that found a source, and that source
     missed: tuple[list[str], str] | None = None  # a search that found no source, and its top hit
-    wrong_pick: tuple[list[str], str] | None = None  # the correct plan's search, and its best hit that is no source
+    pair: tuple[list[str], str, str] | None = None  # a search that found a source and other mail: both
     for kws in keyword_candidates(question):
         try:
             hits = tools.search_inbox(keywords=kws)
@@ -96,24 +102,34 @@ def plan_question(question: Question, tools: Any, report: DemoReport, negatives:
         ids = [str(h["message_id"]) for h in hits]
         found = [i for i in ids if normalise_id(i) in sources]
         others = [i for i in ids if normalise_id(i) not in sources]
-        if found and others and found_plan is None:
-            wrong_pick = (kws, others[0])
-        if found and found_plan is None:
-            found_plan = Plan(question, "correct", [
-                _call("search_inbox", keywords=kws), _call("read_email", message_id=found[0]),
-                _call("return_final_answer", answer=question.answer, sources=[found[0]])])
+        if found and others and pair is None:
+            pair = (kws, found[0], others[0])
+        if found and first_found is None:
+            first_found = (kws, found[0])
         elif ids and not found and missed is None:
             missed = (kws, ids[0])
-    if found_plan is None:
+    if first_found is None:
         report.skip("source_not_found")
         return None, None
-    negative = (wrong_pick or missed) if negatives == "same_search" else (missed or wrong_pick)
+    partner = None
+    if negatives == "same_search" and pair is not None:
+        negative = (pair[0], pair[2])
+        partner = _correct(question, pair[0], pair[1])
+    else:
+        negative = missed or ((pair[0], pair[2]) if pair else None)
+    found_plan = _correct(question, *first_found)
     if negative is None:
         return found_plan, None
     kws, other = negative
     return found_plan, Plan(question, "dont_know", [
         _call("search_inbox", keywords=kws), _call("read_email", message_id=other),
-        _call("return_final_answer", answer=DONT_KNOW, sources=[])])
+        _call("return_final_answer", answer=DONT_KNOW, sources=[])], partner=partner)
+
+
+def _correct(question: Question, kws: list[str], source: str) -> Plan:
+    return Plan(question, "correct", [
+        _call("search_inbox", keywords=kws), _call("read_email", message_id=source),
+        _call("return_final_answer", answer=question.answer, sources=[source])])
 
 
 class DemonstrationBackend:
@@ -162,16 +178,19 @@ def build_demonstrations(questions: Sequence[Question], db: str, agent_cfg: Agen
     rng = random.Random(seed)
     conn = open_store(db)
     plans: list[Plan] = []
-    negatives: list[Plan] = []
+    dont_knows: list[Plan] = []
     try:
         for q in questions:
             found, negative = plan_question(q, make_tools(conn, q, agent_cfg), report, negatives)
             plans += [found] if found else []
-            negatives += [negative] if found and negative else []
+            dont_knows += [negative] if found and negative else []
     finally:
         conn.close()
-    # Exactly the asked share of "don't know" demonstrations, from questions chosen by the seed.
-    plans += rng.sample(negatives, min(len(negatives), round(dont_know_fraction * len(plans))))
+    # Exactly the asked share of "don't know" demonstrations, from questions chosen by the seed; a drawn negative's
+    # twin from the same search takes the place of its question's correct demonstration.
+    drawn = rng.sample(dont_knows, min(len(dont_knows), round(dont_know_fraction * len(plans))))
+    twins = {n.question.id: n.partner for n in drawn if n.partner is not None}
+    plans = [twins.get(p.question.id, p) for p in plans] + drawn
     report.plans = len(plans)
     if not plans:
         return [], report
