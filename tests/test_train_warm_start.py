@@ -123,7 +123,8 @@ def test_same_search_negatives_differ_from_the_correct_demonstration_only_in_the
     # Played as episodes, a drawn negative's question is demonstrated correctly from that same search (unless it
     # had no search with both a source and other mail), which "other_search" almost never does.
     def twins(negatives: str) -> int:
-        trajs, _ = _demos(enron_store, questions_path, 8, tiny, fraction=0.5, negatives=negatives)
+        trajs, report = _demos(enron_store, questions_path, 8, tiny, fraction=0.5, negatives=negatives)
+        assert (report.twins > 0) == (negatives == "same_search"), report  # the run's record says which it got
         searched = {(t.question_id.split("#")[0], t.meta["demonstration"]): t.tool_events[0].arguments
                     for t in trajs}
         return sum(searched[(q, "correct")] == args for (q, kind), args in searched.items()

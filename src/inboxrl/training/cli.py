@@ -130,7 +130,8 @@ def register(app: typer.Typer) -> None:
                 kept = data["kept"]
                 progress.console.print(
                     f"[bold]warm start[/bold] on {data['demonstrations']} demonstrations ({kept.get('correct', 0)} "
-                    f"answered, {kept.get('dont_know', 0)} \"I don't know\"; skipped "
+                    f"answered, {kept.get('dont_know', 0)} \"I don't know\" ({data.get('negatives', '?')}, "
+                    f"{data.get('twins', 0)} with a same-search twin); skipped "
                     f"{sum(data['skipped'].values())}: {data['skipped'] or 'none'})")
                 task["warm"] = progress.add_task("warm start", total=data["steps"], info="")
             elif kind == "warm_start_step" and "warm" in task:

@@ -59,6 +59,7 @@ class DemoReport:
     """What became of every training question (counted skips, never silent ones)."""
 
     plans: int = 0
+    twins: int = 0  # negatives drawn with a correct twin from the same search ("same_search"; 0 for "other_search")
     kept: dict[str, int] = field(default_factory=lambda: {"correct": 0, "dont_know": 0})
     skipped: dict[str, int] = field(default_factory=dict)
 
@@ -191,6 +192,7 @@ def build_demonstrations(questions: Sequence[Question], db: str, agent_cfg: Agen
     drawn = rng.sample(dont_knows, min(len(dont_knows), round(dont_know_fraction * len(plans))))
     twins = {n.question.id: n.partner for n in drawn if n.partner is not None}
     plans = [twins.get(p.question.id, p) for p in plans] + drawn
+    report.twins = len(twins)
     report.plans = len(plans)
     if not plans:
         return [], report

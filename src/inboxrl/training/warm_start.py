@@ -207,6 +207,7 @@ def prepare_policy(cfg: Any, model: Any, tokenizer: Any, train_questions: Sequen
                                          negatives=ws.negatives)
     samples = [trajectory_sample(t, cfg.max_completion_tokens) for t in trajs]
     emit("warm_start", {"demonstrations": len(samples), "kept": report.kept, "skipped": report.skipped,
+                        "negatives": ws.negatives, "twins": report.twins,
                         "steps": schedule(sum(1 for s in samples if any(s.env_mask)), ws.epochs,
                                           ws.accumulation)[1]})
 
@@ -228,7 +229,8 @@ def prepare_policy(cfg: Any, model: Any, tokenizer: Any, train_questions: Sequen
     policy.save_pretrained(str(out))
     snapshot.unlink(missing_ok=True)
     runlog.append(run_dir, {"kind": "warm_start", "step": 0, "demonstrations": len(samples),
-                            "kept": report.kept, "skipped": report.skipped, "examples": res.examples,
+                            "kept": report.kept, "skipped": report.skipped, "negatives": ws.negatives,
+                            "twins": report.twins, "examples": res.examples,
                             "optimizer_steps": res.optimizer_steps, "epochs": res.epochs_done,
                             "seconds": res.seconds, "loss_first": res.losses[0] if res.losses else None,
                             "loss_last": res.losses[-1] if res.losses else None, "losses": res.losses,
