@@ -4,4 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install.sh
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
+# Static checks first (seconds; ~1 min for mypy's first, uncached run): lint rules and types as pinned in pyproject.
+"${PYTHON:-python3}" -m ruff check --quiet
+"${PYTHON:-python3}" -m mypy
 exec "${PYTHON:-python3}" -m pytest -q "$@"

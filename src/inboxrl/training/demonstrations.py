@@ -113,6 +113,7 @@ def plan_question(question: Question, tools: Any, report: DemoReport, negatives:
         report.skip("source_not_found")
         return None, None
     partner = None
+    negative: tuple[list[str], str] | None
     if negatives == "same_search" and pair is not None:
         negative = (pair[0], pair[2])
         partner = _correct(question, pair[0], pair[1])
