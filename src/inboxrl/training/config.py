@@ -87,8 +87,8 @@ class WarmStartSettings(_Strict):
     accumulation: int = Field(4, ge=1)  # demonstrations per optimiser step
     # Share of questions that also get a "read a hit that is not the source, say I don't know" demonstration.
     dont_know_fraction: float = Field(0.25, ge=0.0, le=1.0)
-    # Which search the negative reads from (training.demonstrations): one that missed the source, or the correct
-    # demonstration's own search (then its best hit that is not a source).
+    # Which search the negative reads from (training.demonstrations): one that missed the source, or the first
+    # that found it among other mail, which the question's correct demonstration then shares.
     negatives: Literal["other_search", "same_search"] = "other_search"
     max_minutes: float | None = Field(None, gt=0.0)  # its own budget, apart from the GRPO loop's max_minutes
     save_every: int = Field(10, ge=0)  # optimiser steps between resumable snapshots (0: none; the end is saved)

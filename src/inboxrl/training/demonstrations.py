@@ -18,9 +18,8 @@ words differ from the correct demonstration's, so the words alone can tell the t
 search whose hits hold a source *and* other mail; the negative reads its best other hit, and that question's correct
 demonstration reads the source from the same search, so the pair differs only in the mail read - the mistake the
 sixth run made most (11 of 25 wrong answers read another hit of a search that had found the source). Questions
-without a negative keep their most specific search. The most specific search often finds the source alone (its
-search then had another hit for only 14 of 187 negatives); the first search with more than one hit pairs 601 of the
-621 training questions of the CPU demo that have a negative.
+without a negative keep their most specific search, which often finds the source alone; a search with more than
+one hit pairs 601 of the 621 training questions of the CPU demo that have a negative (`benchmarks/negatives.py`).
 """
 
 from __future__ import annotations
@@ -88,7 +87,7 @@ def plan_question(question: Question, tools: Any, report: DemoReport, negatives:
     """The golden episodes of one question: (correct, don't know). "correct": search, read a source, answer.
     "don't know": search, read a mail that is not a source, "I don't know". With "other_search" the correct one
     uses the first candidate search whose hits include a source, and the negative the top hit of the first search
-    that misses every source (else the best other hit of the first search that found one). With "same_search"
+    that misses every source (else the best other hit of the first search that found one). With "same_search" the
     negative uses the first search whose hits hold a source and other mail, when there is one, and carries as its
     `partner` the correct episode of that search. (None, None) when no candidate finds a source (counted)."""
     sources = {normalise_id(m) for m in question.message_ids}

@@ -52,12 +52,10 @@ def _save_snapshot(path: Path, model: Any, opt: Any, res: WarmStartResult, n_usa
 
 
 def _load_snapshot(path: Path, model: Any, opt: Any, n_usable: int) -> dict[str, Any] | None:
-    """The snapshot's counters after loading its weights and optimiser into `model` and `opt`; None when there is
-    none or it belongs to another set of demonstrations (then the warm start begins again)."""
+    """The snapshot's counters after loading its weights and optimiser into `model` and `opt` (the file exists);
+    None when it belongs to another set of demonstrations (then the warm start begins again)."""
     import torch
 
-    if not path.is_file():
-        return None
     state = torch.load(path, map_location="cpu", weights_only=True)
     params = dict(model.named_parameters())
     if state.get("n_usable") != n_usable or set(state["params"]) != {n for n, p in params.items() if p.requires_grad}:
@@ -129,10 +127,11 @@ def warm_start(model: Any, samples: Sequence[Sample], *, epochs: float, learning
     was_training = model.training
     model.train()
     res = WarmStartResult(examples=0, optimizer_steps=0, epochs_done=0.0, seconds=0.0)
-    found = snapshot is not None and snapshot.is_file()
-    restored = _load_snapshot(snapshot, model, opt, len(usable)) if snapshot is not None else None
-    if found and on_resume is not None:
-        on_resume(int(restored["step"]) if restored is not None else None)
+    restored = None
+    if snapshot is not None and snapshot.is_file():
+        restored = _load_snapshot(snapshot, model, opt, len(usable))
+        if on_resume is not None:
+            on_resume(int(restored["step"]) if restored is not None else None)
     if restored is not None:
         res.optimizer_steps = res.resumed_at = int(restored["step"])
         res.examples, res.losses = int(restored["examples"]), [float(x) for x in restored["losses"]]
@@ -206,8 +205,9 @@ def prepare_policy(cfg: Any, model: Any, tokenizer: Any, train_questions: Sequen
                                          dont_know_fraction=ws.dont_know_fraction, seed=cfg.seed,
                                          negatives=ws.negatives)
     samples = [trajectory_sample(t, cfg.max_completion_tokens) for t in trajs]
-    emit("warm_start", {"demonstrations": len(samples), "kept": report.kept, "skipped": report.skipped,
-                        "negatives": ws.negatives, "twins": report.twins,
+    counts = {"demonstrations": len(samples), "kept": report.kept, "skipped": report.skipped,
+              "negatives": ws.negatives, "twins": report.twins}  # on the console and in the record
+    emit("warm_start", {**counts,
                         "steps": schedule(sum(1 for s in samples if any(s.env_mask)), ws.epochs,
                                           ws.accumulation)[1]})
 
@@ -228,9 +228,7 @@ def prepare_policy(cfg: Any, model: Any, tokenizer: Any, train_questions: Sequen
     write_jsonl(out / "demonstrations.jsonl", [t.without_token_ids() for t in trajs], append=False)
     policy.save_pretrained(str(out))
     snapshot.unlink(missing_ok=True)
-    runlog.append(run_dir, {"kind": "warm_start", "step": 0, "demonstrations": len(samples),
-                            "kept": report.kept, "skipped": report.skipped, "negatives": ws.negatives,
-                            "twins": report.twins, "examples": res.examples,
+    runlog.append(run_dir, {"kind": "warm_start", "step": 0, **counts, "examples": res.examples,
                             "optimizer_steps": res.optimizer_steps, "epochs": res.epochs_done,
                             "seconds": res.seconds, "loss_first": res.losses[0] if res.losses else None,
                             "loss_last": res.losses[-1] if res.losses else None, "losses": res.losses,
