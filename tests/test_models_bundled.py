@@ -89,6 +89,16 @@ def test_stale_temporary_conversion_does_not_block_the_cached_copy() -> None:
         stale.rmdir()
 
 
+def test_first_conversion_reports_on_stderr_only(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    # `inboxrl questions generate --json` on a fresh machine printed this note into its JSON on stdout.
+    monkeypatch.setenv("INBOXRL_CACHE", str(tmp_path))
+    path = bundled.ensure_converted("smollm2-135m", progress=True)
+    assert (path / bundled.CONVERTED_MARKER).is_file()
+    out, err = capsys.readouterr()
+    assert out == "" and "converting SmolLM2" in err
+
+
 @pytest.mark.slow
 def test_qwen_bundled_loads_and_writes_a_tool_call() -> None:
     """The real 0.5B model: six parts verified (sha256), converted once, then one turn with template tools."""

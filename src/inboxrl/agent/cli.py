@@ -6,13 +6,14 @@ import datetime as dt
 import json
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 import typer
 
 DEFAULT_MODEL = "local/qwen2.5-coder-0.5b"
 
 
-def _fail(msg: str, code: int = 1) -> None:
+def _fail(msg: str, code: int = 1) -> NoReturn:
     from rich.console import Console
     from rich.markup import escape
 
@@ -70,7 +71,7 @@ def register(app: typer.Typer) -> None:
             cfg = AgentConfig.load(config) if config else AgentConfig()
         except (OSError, ValueError) as e:
             _fail(f"cannot read agent config {config}: {str(e).splitlines()[0]}", 2)
-        updates = {}
+        updates: dict[str, object] = {}
         if max_turns is not None:
             updates["max_turns"] = max_turns
         if tool_mode is not None:

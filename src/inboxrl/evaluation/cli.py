@@ -44,7 +44,14 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Evaluate models on a question set: accuracy, hallucinations, "I don't know", turns, latency, cost."""
         from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TaskID,
+            TextColumn,
+            TimeElapsedColumn,
+        )
 
         from inboxrl.agent.config import AgentConfig
         from inboxrl.evaluation.run import EvalAborted, evaluate, grounded_ids
@@ -95,7 +102,7 @@ def register(app: typer.Typer) -> None:
         progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                             TextColumn("[green]{task.fields[ok]}✓[/green] [red]{task.fields[bad]}✗[/red]"),
                             TimeElapsedColumn(), console=err, transient=False)
-        tasks: dict[str, int] = {}
+        tasks: dict[str, TaskID] = {}
 
         def on_model_start(name: str, todo: int, skipped: int) -> None:
             desc = name + (f" [dim](resumed, {skipped} done)[/dim]" if skipped else "")

@@ -15,6 +15,7 @@ import importlib.util
 import json
 import os
 import shutil
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -152,8 +153,9 @@ def ensure_converted(key: str, progress: bool = False) -> Path:
         if is_converted(key):  # another process converted it while we waited
             return target
         if progress:
+            # stderr: the commands' --json output is on stdout and must stay parseable on a first run
             print(f"converting {m.display} from GGUF to safetensors (once per machine, about a minute)...",
-                  flush=True)
+                  file=sys.stderr, flush=True)
         t0 = time.time()
         tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{key}-"))
         try:
@@ -177,7 +179,7 @@ def _convert(gguf: Path, out: Path) -> None:
     model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
     # A GGUF-loaded model refuses to save ("quantized with gguf, not serializable") although its weights are
     # already dequantised; dropping the quantizer makes it an ordinary fp32 model.
-    model.hf_quantizer = None
+    model.hf_quantizer = None  # type: ignore[assignment]  # transformers types it as always set
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
     for attr in ("is_quantized", "_is_quantized_training_enabled"):

@@ -66,7 +66,7 @@ class BufferLayer(DynamicLayer):
         self._v[:, :, self.n: self.n + q] = value_states
         self.n += q
         self._views()
-        return self.keys, self.values
+        return self._k[:, :, : self.n], self._v[:, :, : self.n]
 
     def _views(self) -> None:
         assert self._k is not None and self._v is not None

@@ -295,7 +295,7 @@ def split_cmd(
         parts = split_questions(qs, by, test_fraction, seed, [a.lower() for a in test_inbox])  # type: ignore[arg-type]
     except (QuestionFileError, SplitError) as e:
         _fail(str(e), 2)
-    summary = {}
+    summary: dict[str, dict[str, Any]] = {}
     for name, part in parts.items():
         p = split_path(file, name)
         write_questions(p, part)

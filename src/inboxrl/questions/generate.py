@@ -256,8 +256,9 @@ def generate_questions(
                 elif out.error is None:
                     batch_latencies.append(out.latency_s)
                 survivors.extend(_filter_batch(b, out, st, dedup, cfg, rejected))
-            if sup_caller is not None or lexical is not None:
-                survivors = _support(survivors, sup_caller or lexical, st["support"], cfg, rejected)
+            checker = sup_caller or lexical
+            if checker is not None:
+                survivors = _support(survivors, checker, st["support"], cfg, rejected)
             else:
                 st["support"].seen += len(survivors)
                 st["support"].kept += len(survivors)
@@ -362,7 +363,7 @@ def _support(cands: list[Candidate], checker: _Caller | sup.LexicalSupport, stag
                      sup.support_messages(c, cfg.email_chars), cfg.support_max_tokens, cfg, sup.RESPONSE_SCHEMA)
             for c in cands
         ]
-        outcomes = checker.run(calls) if calls else []
+        outcomes = list(checker.run(calls)) if calls else []
     kept: list[Candidate] = []
     for c, out in zip(cands, outcomes):
         if isinstance(out, sup.SupportVerdict):

@@ -153,7 +153,7 @@ class TrainConfig(_Strict):
     save_every: int = Field(10, ge=1)  # LoRA adapter + optimizer state every K steps
     save_total_limit: int | None = Field(None, ge=1)
     logging_steps: int = Field(1, ge=1)
-    report_to: list[Literal["tensorboard", "wandb", "none"]] = Field(default_factory=lambda: ["tensorboard"])
+    report_to: list[Literal["tensorboard", "wandb", "none"]] = ["tensorboard"]  # pydantic copies list defaults
     baselines: list[str] = Field(default_factory=list)  # `inboxrl eval` output dirs drawn as lines in the plots
 
     threads: int | None = Field(None, ge=1)  # torch threads; None leaves torch's default
