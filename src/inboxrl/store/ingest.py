@@ -424,7 +424,7 @@ def ingest(
 
         exit_after = int(os.environ.get(EXIT_AFTER_ENV, "0") or 0)
         writer = _Writer(conn, bulk, cfg.batch_messages, summary, reasons)
-        phase = Counter[str]()
+        phase: dict[str, float] = {"wait": 0.0, "write": 0.0}
         cpu0 = time.process_time()
         t_wait = time.perf_counter()
         for i, res in enumerate(_results(todo, cfg), 1):

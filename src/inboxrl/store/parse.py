@@ -143,8 +143,8 @@ def _decode_word(m: re.Match[str]) -> str:
         if enc == "B":
             raw = base64.b64decode(text + "=" * (-len(text) % 4), validate=False)
         else:
-            raw = _QHEX.sub(lambda h: chr(int(h.group(1), 16)), text.replace("_", " "))
-            raw = raw.encode("latin-1", errors="replace")
+            unquoted = _QHEX.sub(lambda h: chr(int(h.group(1), 16)), text.replace("_", " "))
+            raw = unquoted.encode("latin-1", errors="replace")
     except (binascii.Error, ValueError):
         return m.group(0)
     return decode_bytes(raw, charset)
@@ -309,11 +309,11 @@ def _filename(part: Message) -> str | None:
         name = None
     if name is None:
         try:
-            name = part.get_param("name")
+            param = part.get_param("name")
         except Exception:
-            name = None
-        if isinstance(name, tuple):  # RFC 2231 (charset, lang, value)
-            name = email.utils.collapse_rfc2231_value(name)
+            param = None
+        # RFC 2231 gives (charset, lang, value)
+        name = email.utils.collapse_rfc2231_value(param) if isinstance(param, tuple) else param
     return decode_header_value(name) if name else None
 
 
@@ -354,7 +354,7 @@ def extract_body(msg: Message) -> tuple[str, list[str]]:
 # ---------------------------------------------------------------------------------------------------- message
 
 _HEADER_PARSER = BytesHeaderParser(policy=compat32)
-_HEADER_RE = feedparser.headerRE  # the stdlib's own header-line grammar
+_HEADER_RE: re.Pattern[str] = feedparser.headerRE  # type: ignore[attr-defined]  # the stdlib's own header grammar
 _source_parse = compat32.header_source_parse
 _CTYPE = re.compile(r"^\s*([!-~]+?/[!-~]+?)\s*(?:;|$)")
 _CHARSET = re.compile(r"""charset\s*=\s*["']?([^"';\s]+)""", re.IGNORECASE)

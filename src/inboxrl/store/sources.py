@@ -146,22 +146,22 @@ def discover(paths: Iterable[str | Path]) -> tuple[list[SourceUnit], list[tuple[
             unknown.append((str(d), f"unreadable folder: {e.strerror}"))
             return
         enron_files = []
-        for e in entries:
-            if e.name.startswith(".") and not (e.is_dir() and _is_maildir(e)):
+        for entry in entries:
+            if entry.name.startswith(".") and not (entry.is_dir() and _is_maildir(entry)):
                 continue
-            if e.is_dir():
-                if _is_maildir(d) and e.name in ("cur", "new", "tmp"):
+            if entry.is_dir():
+                if _is_maildir(d) and entry.name in ("cur", "new", "tmp"):
                     continue
-                walk(e)
-            elif e.is_file():
-                if _ENRON_FILE.match(e.name):
-                    enron_files.append(e)
+                walk(entry)
+            elif entry.is_file():
+                if _ENRON_FILE.match(entry.name):
+                    enron_files.append(entry)
                     continue
-                kind = _sniff(e)
+                kind = _sniff(entry)
                 if kind is None:
-                    unknown.append((str(e.resolve()), "not a mail file (unknown format)"))
+                    unknown.append((str(entry.resolve()), "not a mail file (unknown format)"))
                 else:
-                    add(_file_unit(e, kind))
+                    add(_file_unit(entry, kind))
         if enron_files:
             add([_dir_unit(d, enron_files, "enron-dir")])
 
