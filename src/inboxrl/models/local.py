@@ -279,6 +279,7 @@ class LocalBackend:
             new_ids = self._encode(self.renderer.render(msgs, r.tools, add_generation_prompt=True))
             base = []
             st = _Stream(ids=[], messages=msgs, tools_key=tools_key)
+        assert st is not None  # new_ids is set only on a continued stream; otherwise a fresh one was just made
         if r.assistant_prefix:  # the reply's forced opening: appended as input ids, so it is never trained on
             new_ids = new_ids + self._encode(r.assistant_prefix)
         total = len(base) + len(new_ids)

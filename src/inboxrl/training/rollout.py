@@ -110,7 +110,7 @@ def equal_reward_groups(rewards: Sequence[float], group_size: int, tol: float = 
 def rollout_stats(trajs: Sequence[Trajectory], gen_seconds: float) -> dict[str, float]:
     """The per-step numbers logged next to TRL's: what the episodes did and how fast they were generated."""
     n = max(len(trajs), 1)
-    scored = [t for t in trajs if t.rubric is not None]
+    scored = [t.rubric for t in trajs if t.rubric is not None]
     ns = max(len(scored), 1)
     sampled = sum(len(tr.output_ids or []) for t in trajs for tr in t.turns)
     env = sum(len(tr.input_ids or []) for t in trajs for tr in t.turns[1:])
@@ -120,15 +120,15 @@ def rollout_stats(trajs: Sequence[Trajectory], gen_seconds: float) -> dict[str, 
     return {
         "episode/reward_mean": mean_r,
         "episode/reward_std": std_r,
-        "episode/accuracy": sum(1 for t in scored if t.rubric.attempted_answer and t.rubric.answer_correct) / ns,
-        "episode/hallucination_rate": sum(1 for t in scored
-                                          if t.rubric.attempted_answer and not t.rubric.answer_correct) / ns,
-        "episode/dont_know_rate": sum(1 for t in scored if t.rubric.said_dont_know) / ns,
-        "episode/out_of_turns_rate": sum(1 for t in scored if t.rubric.ran_out_of_turns) / ns,
-        "episode/format_error_rate": sum(1 for t in scored if t.rubric.total_format_errors > 0) / ns,
-        "episode/format_errors_per_episode": sum(t.rubric.total_format_errors for t in scored) / ns,
-        "episode/found_source_rate": sum(1 for t in scored if t.rubric.found_source_in_search) / ns,
-        "episode/read_source_rate": sum(1 for t in scored if t.rubric.read_source) / ns,
+        "episode/accuracy": sum(1 for rb in scored if rb.attempted_answer and rb.answer_correct) / ns,
+        "episode/hallucination_rate": sum(1 for rb in scored
+                                          if rb.attempted_answer and not rb.answer_correct) / ns,
+        "episode/dont_know_rate": sum(1 for rb in scored if rb.said_dont_know) / ns,
+        "episode/out_of_turns_rate": sum(1 for rb in scored if rb.ran_out_of_turns) / ns,
+        "episode/format_error_rate": sum(1 for rb in scored if rb.total_format_errors > 0) / ns,
+        "episode/format_errors_per_episode": sum(rb.total_format_errors for rb in scored) / ns,
+        "episode/found_source_rate": sum(1 for rb in scored if rb.found_source_in_search) / ns,
+        "episode/read_source_rate": sum(1 for rb in scored if rb.read_source) / ns,
         "episode/avg_turns": sum(len(t.turns) for t in trajs) / n,
         "episode/avg_tool_calls": sum(len(t.tool_events) for t in trajs) / n,
         "tokens/sampled": float(sampled),

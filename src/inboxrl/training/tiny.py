@@ -12,8 +12,9 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Any
 
-TINY_SPECS = {
+TINY_SPECS: dict[str, dict[str, Any]] = {
     # name -> Qwen2 config overrides
     "qwen2": dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
                   num_key_value_heads=2, max_position_embeddings=8192),
