@@ -72,6 +72,7 @@ def test_train_grpo_two_real_steps_on_cpu(tmp_path: Path, enron_store: Path, que
                     "groups/skipped", "tokens/sampled", "rollout/tokens_per_s", "step_time", "loss"):
             assert key in r, key
         assert r["groups/total"] == 2
+        assert 0.3 < r["memory/peak_rss_gb"] < 24  # a real reading: torch + the tiny model, on this 24 GB machine
     vals = list(runlog.read(result.run_dir, "validation"))
     assert [v["step"] for v in vals] == [2] and vals[0]["n"] == 2 and "accuracy" in vals[0]
     # every rollout episode was scored and written, without token ids
