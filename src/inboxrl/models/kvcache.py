@@ -65,13 +65,13 @@ class BufferLayer(DynamicLayer):
         self._k[:, :, self.n: self.n + q] = key_states
         self._v[:, :, self.n: self.n + q] = value_states
         self.n += q
-        self._views()
-        return self._k[:, :, : self.n], self._v[:, :, : self.n]
+        return self._views()
 
-    def _views(self) -> None:
+    def _views(self) -> tuple[torch.Tensor, torch.Tensor]:
         assert self._k is not None and self._v is not None
-        self.keys = self._k[:, :, : self.n]
-        self.values = self._v[:, :, : self.n]
+        keys, values = self._k[:, :, : self.n], self._v[:, :, : self.n]
+        self.keys, self.values = keys, values
+        return keys, values
 
     def get_seq_length(self) -> int:
         return self.n
