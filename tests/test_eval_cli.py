@@ -33,7 +33,8 @@ def test_eval_cli_smollm2_writes_table_and_resumes(enron_store, questions_path, 
     cfg = tmp_path / "agent.yaml"
     cfg.write_text("agent:\n  max_tokens_per_turn: 24\n")  # plumbing, not skill: keep the model's turns short
     args = ["eval", "--config", str(cfg), "--db", str(enron_store), "--questions", str(questions_path), "--model", "local/smollm2-135m",
-            "--judge", "lexical", "--limit", "2", "--max-turns", "1", "--concurrency", "2", "--out", str(out)]
+            "--judge", "lexical", "--limit", "2", "--max-turns", "1", "--concurrency", "2", "--out", str(out),
+            "--set", "agent.tools.body_char_limit=2500", "--set", "tools.default_max_results=3"]
     first = CliRunner(env={"COLUMNS": "200"}).invoke(app, args)
     assert first.exit_code == 0, first.output
     assert "local/smollm2-135m" in first.output and "accuracy" in first.output
@@ -44,6 +45,9 @@ def test_eval_cli_smollm2_writes_table_and_resumes(enron_store, questions_path, 
     m = doc["models"]["local/smollm2-135m"]
     assert m["n"] == 2 and m["n_scored"] == 2 and m["avg_turns"] == 1.0
     assert doc["questions"]["n"] == 2 and doc["judge"] == "lexical"
+    # the file's setting and both overrides (with and without the `agent.` prefix) are what ran, and are recorded
+    assert doc["agent_config"]["max_tokens_per_turn"] == 24
+    assert doc["agent_config"]["tools"] == {"body_char_limit": 2500, "default_max_results": 3}
 
     again = CliRunner().invoke(app, args + ["--json"])
     assert again.exit_code == 0, again.output
@@ -85,3 +89,21 @@ def test_eval_cli_rejects_bad_inputs(enron_store, tmp_path):
     res = runner.invoke(app, ["eval", "--db", str(tmp_path / "nope.db"), "--questions", str(bad), "--model", "x",
                               "--judge", "lexical", "--out", str(tmp_path / "o")])
     assert res.exit_code == 2 and "no mail store" in res.output
+
+
+def test_eval_cli_bad_override_is_one_line_before_any_model_loads(enron_store, questions_path, tmp_path):
+    runner = CliRunner()
+    base = ["eval", "--db", str(enron_store), "--questions", str(questions_path), "--model", "local/no-such-model",
+            "--judge", "lexical", "--out", str(tmp_path / "o")]
+    for item, says in (("tools.body_char_lmit=3000", "tools.body_char_lmit: Extra inputs are not permitted"),
+                       ("max_turns=0", "max_turns: Input should be greater than or equal to 1"),
+                       ("max_turns", "expected KEY=VALUE"),
+                       ("max_turns.x=1", "max_turns: Input should be a valid integer")):
+        res = runner.invoke(app, base + ["--set", item])
+        assert res.exit_code == 2, (item, res.output)
+        assert "Traceback" not in res.output and says in res.output, (item, res.output)
+        assert not (tmp_path / "o").exists()
+    cfg = tmp_path / "agent.yaml"
+    cfg.write_text("agent:\n  max_turns: 5\n")
+    res = runner.invoke(app, base + ["--config", str(cfg), "--set", "max_turns.x=1"])
+    assert res.exit_code == 2 and "max_turns is a setting, not a section" in res.output, res.output

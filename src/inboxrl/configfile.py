@@ -50,6 +50,37 @@ def read_config_file(path: str | Path, section: str | None = None) -> dict[str, 
     return data
 
 
+def parse_overrides(items: list[str]) -> dict[str, Any]:
+    """`--set a.b=VALUE` items as a mapping; values are read as YAML so `3`, `true` and `[q_proj]` keep their
+    types while anything else stays the string written."""
+    import yaml
+
+    out: dict[str, Any] = {}
+    for item in items:
+        key, eq, value = item.partition("=")
+        if not eq or not key.strip():
+            raise ConfigFileError(f"--set {item!r}: expected KEY=VALUE, e.g. --set max_turns=5")
+        try:
+            out[key.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError:
+            out[key.strip()] = value
+    return out
+
+
+def apply_overrides(data: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """Sets each dotted key in `data` (in place, and returned), creating sections on the way, so an override is
+    validated with the file's settings and a bad one is reported like a bad line in the file."""
+    for key, value in overrides.items():
+        cur = data
+        parts = key.split(".")
+        for part in parts[:-1]:
+            cur = cur.setdefault(part, {})
+            if not isinstance(cur, dict):
+                raise ConfigFileError(f"--set {key}: {part} is a setting, not a section")
+        cur[parts[-1]] = value
+    return data
+
+
 def _parse(text: str, fmt: str) -> Any:
     """The parsers are imported only when a file needs them: most commands read no config file at all."""
     if fmt == "toml":

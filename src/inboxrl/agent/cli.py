@@ -54,13 +54,17 @@ def register(app: typer.Typer) -> None:
         max_turns: int | None = typer.Option(None, "--max-turns", min=1, help="Turn budget (default 10)."),
         tool_mode: str | None = typer.Option(None, "--tool-mode", help="auto, native or json."),
         config: Path | None = typer.Option(None, "--config", help="Agent config file (YAML/TOML/JSON)."),
+        set_: list[str] = typer.Option([], "--set", help="Override an agent setting, e.g. --set "
+                                                          "tools.body_char_limit=3000 (repeatable; keys as in "
+                                                          "the config's agent section)."),
         verbose: bool = typer.Option(False, "--verbose", "-v", help="Also show what the model wrote each turn."),
         as_json: bool = typer.Option(False, "--json", help="Print the trajectory as JSON instead of the trace."),
     ) -> None:
         """Answer one question from an inbox, showing every search and every email read."""
         from rich.console import Console
 
-        from inboxrl.agent.config import AgentConfig
+        from inboxrl.agent.config import load_agent_config
+        from inboxrl.configfile import ConfigFileError
 
         day = _check_date(date)
         if not db.is_file():
@@ -68,9 +72,9 @@ def register(app: typer.Typer) -> None:
         if not question.strip():
             _fail("the question is empty", 2)
         try:
-            cfg = AgentConfig.load(config) if config else AgentConfig()
-        except (OSError, ValueError) as e:
-            _fail(f"cannot read agent config {config}: {str(e).splitlines()[0]}", 2)
+            cfg = load_agent_config(config, set_)
+        except ConfigFileError as e:
+            _fail(str(e), 2)
         updates: dict[str, object] = {}
         if max_turns is not None:
             updates["max_turns"] = max_turns

@@ -9,9 +9,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
-from inboxrl.configfile import read_config_file
+from inboxrl.configfile import (
+    ConfigFileError,
+    apply_overrides,
+    parse_overrides,
+    read_config_file,
+    validation_message,
+)
 
 
 class AgentConfig(BaseModel):
@@ -64,11 +70,16 @@ class AgentConfig(BaseModel):
     keep_token_ids: bool = True
 
     @classmethod
-    def load(cls, path: str | Path) -> AgentConfig:
+    def load(cls, path: str | Path | None, overrides: dict[str, Any] | None = None) -> AgentConfig:
         """Reads YAML, TOML or JSON; an `agent:` table/section is used when present, so a training config (whose
-        `agent:` section is the episode harness) serves `inboxrl eval --config` as is. A file that cannot be read
-        or parsed is a ConfigFileError; bad values stay a pydantic ValidationError (both are ValueErrors)."""
-        return cls.model_validate(read_config_file(path, section="agent"))
+        `agent:` section is the episode harness) serves `inboxrl eval --config` as is. `overrides` are dotted keys
+        of this section (`tools.body_char_limit`); an `agent.` prefix is accepted so the keys given to
+        `inboxrl train --set` work here unchanged. With no path, the overrides apply to the defaults.
+        A file that cannot be read or parsed is a ConfigFileError; bad values stay a pydantic ValidationError
+        (both are ValueErrors)."""
+        data = read_config_file(path, section="agent") if path is not None else {}
+        relative = {k.removeprefix("agent."): v for k, v in (overrides or {}).items()}
+        return cls.model_validate(apply_overrides(data, relative))
 
     def tools_config(self) -> Any:
         """The tools' config object, built from `tools`; None when the tools part has no config class."""
@@ -80,3 +91,22 @@ class AgentConfig(BaseModel):
             except ImportError:
                 return None
         return ToolsConfig(**self.tools)
+
+
+def load_agent_config(path: str | Path | None, set_items: list[str] | None = None) -> AgentConfig:
+    """What `--config` and `--set` give the commands that run episodes. Every failure is one ConfigFileError line
+    naming the file or the override, and the `tools` settings are checked here too, so a typo in them stops the
+    command before any model loads rather than at the first episode."""
+    source = str(path) if path is not None else "agent defaults"
+    if set_items:
+        source += " with --set " + " ".join(set_items)
+    try:
+        cfg = AgentConfig.load(path, parse_overrides(set_items or []))
+    except ValidationError as e:
+        raise ConfigFileError(validation_message(e, source)) from e
+    try:
+        cfg.tools_config()
+    except ValidationError as e:
+        bad = "; ".join(f"tools.{'.'.join(str(x) for x in err['loc'])}: {err['msg']}" for err in e.errors())
+        raise ConfigFileError(f"{source}: {bad}") from e
+    return cfg

@@ -40,6 +40,9 @@ def register(app: typer.Typer) -> None:
         max_retries: int | None = typer.Option(None, "--max-retries", min=0, help="Endpoint retries on "
                                                                                  "429/5xx/connection errors."),
         config: Path | None = typer.Option(None, "--config", help="Agent config file (YAML/TOML/JSON)."),
+        set_: list[str] = typer.Option([], "--set", help="Override an agent setting, e.g. --set "
+                                                          "tools.body_char_limit=3000 (repeatable; keys as in "
+                                                          "the config's agent section)."),
         as_json: bool = typer.Option(False, "--json", help="Print metrics.json instead of the table."),
     ) -> None:
         """Evaluate models on a question set: accuracy, hallucinations, "I don't know", turns, latency, cost."""
@@ -53,7 +56,8 @@ def register(app: typer.Typer) -> None:
             TimeElapsedColumn,
         )
 
-        from inboxrl.agent.config import AgentConfig
+        from inboxrl.agent.config import load_agent_config
+        from inboxrl.configfile import ConfigFileError
         from inboxrl.evaluation.run import EvalAborted, evaluate, grounded_ids
         from inboxrl.evaluation.table import rich_table
         from inboxrl.models.base import BackendError
@@ -67,9 +71,9 @@ def register(app: typer.Typer) -> None:
         except QuestionFileError as e:
             _fail(str(e), 2)
         try:
-            cfg = AgentConfig.load(config) if config else AgentConfig()
-        except (OSError, ValueError) as e:
-            _fail(f"cannot read agent config {config}: {str(e).splitlines()[0]}", 2)
+            cfg = load_agent_config(config, set_)
+        except ConfigFileError as e:
+            _fail(str(e), 2)
         if max_turns is not None:
             cfg = cfg.model_copy(update={"max_turns": max_turns})
 

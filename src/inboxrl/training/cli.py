@@ -22,18 +22,13 @@ def _fail(msg: str, code: int = 1) -> None:
 
 
 def _parse_overrides(items: list[str]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for item in items:
-        key, eq, value = item.partition("=")
-        if not eq or not key.strip():
-            _fail(f"--set {item!r}: expected KEY=VALUE, e.g. --set max_steps=3", 2)
-        import yaml
+    from inboxrl.configfile import ConfigFileError, parse_overrides
 
-        try:
-            out[key.strip()] = yaml.safe_load(value)
-        except yaml.YAMLError:
-            out[key.strip()] = value
-    return out
+    try:
+        return parse_overrides(items)
+    except ConfigFileError as e:
+        _fail(str(e), 2)
+        return {}
 
 
 def _fmt(v: Any, pct: bool = False) -> str:

@@ -17,7 +17,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from inboxrl.agent.config import AgentConfig
-from inboxrl.configfile import ConfigFileError, read_config_file
+from inboxrl.configfile import ConfigFileError, apply_overrides, read_config_file
 from inboxrl.judge.reward import RewardConfig
 
 
@@ -280,11 +280,7 @@ def format_validation_error(e: ValidationError) -> str:
 
 def _set_dotted(data: dict[str, Any], overrides: dict[str, Any]) -> None:
     """Applies `a.b=value` overrides from the command line onto the loaded mapping."""
-    for key, value in overrides.items():
-        cur = data
-        parts = key.split(".")
-        for part in parts[:-1]:
-            cur = cur.setdefault(part, {})
-            if not isinstance(cur, dict):
-                raise TrainConfigError(f"override {key}: {part} is not a section")
-        cur[parts[-1]] = value
+    try:
+        apply_overrides(data, overrides)
+    except ConfigFileError as e:
+        raise TrainConfigError(str(e)) from e
