@@ -1,0 +1,133 @@
+"""Hand-labelling the answers of several runs without knowing which run wrote them, then scoring every run by
+those labels and the lexical judge by its agreement with them.
+
+    python benchmarks/blind_labels.py sheet RUN_A.jsonl RUN_B.jsonl ... --out sheet.jsonl
+    # edit sheet.jsonl: set "label" to true (right) or false (wrong) on every row
+    python benchmarks/blind_labels.py score sheet.jsonl RUN_A.jsonl RUN_B.jsonl ...
+
+Why: the CPU demonstration compares runs that differ by a few answers in 53, and the lexical judge decides them. A
+reader who knows which run wrote an answer may lean towards the run they hope wins. The sheet holds every distinct
+(question, answer) pair that any of the files attempted, shuffled with a fixed seed, with the question, the golden
+answer and the candidate, and no run name. The same answer from two runs is one row, so it gets one label. Run
+`sheet` again with more files to append the answers the sheet lacks; rows already there keep their labels.
+
+`score` prints, for each file, right and wrong by the labels next to the lexical judge's, and the judge's
+false-accept and false-reject rates on the sheet (the same definitions as `inboxrl judge calibrate`, whose file
+format the sheet uses: `inboxrl judge calibrate --file sheet.jsonl --judge lexical` reads it too). A row labelled
+right whose `kind` is "partial" (the asked fact is there, a detail of the golden answer is missing or a wrong one
+is added) counts as right, and again as wrong in `reader_right_strict`, so a lenient reader shows as a range.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+from pathlib import Path
+
+from inboxrl.judge.registry import load_judge
+from inboxrl.trajectory import Trajectory, read_jsonl
+
+
+def _key(question_id: str, answer: str) -> str:
+    return f"{question_id}\t{' '.join(answer.split()).lower()}"
+
+
+def _attempted(path: Path) -> list[Trajectory]:
+    """Episodes that gave a real answer: "I don't know" and no answer need no reader."""
+    return [t for t in read_jsonl(path) if t.rubric is not None and t.rubric.attempted_answer and t.final_answer]
+
+
+def sheet(files: list[Path], out: Path, seed: int) -> int:
+    """Writes the rows to label; an existing sheet keeps its rows and labels, and only answers it lacks are added
+    (shuffled, at the end), so a later run's answers are labelled without re-reading the earlier ones."""
+    have: set[str] = set()
+    if out.exists():
+        with out.open(encoding="utf-8") as fh:
+            have = {_key(str(r["question_id"]), str(r["candidate"])) for r in map(json.loads, filter(str.strip, fh))}
+    rows: dict[str, dict[str, object]] = {}
+    for f in files:
+        for t in _attempted(f):
+            k = _key(t.question_id, t.final_answer or "")
+            if k not in have:
+                rows.setdefault(k, {"question_id": t.question_id, "question": t.question,
+                                    "golden_answer": t.golden_answer or "", "candidate": t.final_answer,
+                                    "label": None, "kind": "blind"})
+    order = sorted(rows)
+    random.Random(seed).shuffle(order)
+    with out.open("a", encoding="utf-8") as fh:
+        for k in order:
+            fh.write(json.dumps(rows[k], ensure_ascii=False) + "\n")
+    return len(order)
+
+
+def score(sheet_path: Path, files: list[Path]) -> dict[str, object]:
+    labels: dict[str, bool] = {}
+    partial: set[str] = set()
+    with sheet_path.open(encoding="utf-8") as fh:
+        for n, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            row = json.loads(line)
+            if not isinstance(row.get("label"), bool):
+                sys.exit(f"error: {sheet_path}:{n}: label must be true or false, got {row.get('label')!r}")
+            labels[_key(str(row["question_id"]), str(row["candidate"]))] = row["label"]
+            if row["label"] and row.get("kind") == "partial":
+                partial.add(_key(str(row["question_id"]), str(row["candidate"])))
+    judge = load_judge("lexical")
+    out: dict[str, object] = {}
+    accepts = {"wrong_accepted": 0, "wrong": 0, "right_rejected": 0, "right": 0}
+    seen: set[str] = set()
+    for f in files:
+        trajs = list(read_jsonl(f))
+        counts = {"n": len(trajs), "reader_right": 0, "reader_wrong": 0, "reader_right_strict": 0,
+                  "judge_right": 0, "judge_wrong": 0, "unlabelled": 0}
+        for t in trajs:
+            if t.rubric is None or not t.rubric.attempted_answer or not t.final_answer:
+                continue
+            k = _key(t.question_id, t.final_answer)
+            counts["judge_right" if t.rubric.answer_correct else "judge_wrong"] += 1
+            if k not in labels:
+                counts["unlabelled"] += 1
+                continue
+            counts["reader_right" if labels[k] else "reader_wrong"] += 1
+            counts["reader_right_strict"] += labels[k] and k not in partial
+            if k in seen:
+                continue
+            seen.add(k)
+            verdict = judge.judge(t.question, t.golden_answer or "", t.final_answer).accept
+            if labels[k]:
+                accepts["right"] += 1
+                accepts["right_rejected"] += not verdict
+            else:
+                accepts["wrong"] += 1
+                accepts["wrong_accepted"] += verdict
+        out[str(f)] = counts
+    out["lexical_judge_on_sheet"] = {
+        **accepts,
+        "false_accept_rate": round(accepts["wrong_accepted"] / accepts["wrong"], 3) if accepts["wrong"] else None,
+        "false_reject_rate": round(accepts["right_rejected"] / accepts["right"], 3) if accepts["right"] else None,
+    }
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    s = sub.add_parser("sheet")
+    s.add_argument("files", nargs="+", type=Path)
+    s.add_argument("--out", type=Path, required=True)
+    s.add_argument("--seed", type=int, default=0)
+    c = sub.add_parser("score")
+    c.add_argument("sheet", type=Path)
+    c.add_argument("files", nargs="+", type=Path)
+    a = ap.parse_args()
+    if a.cmd == "sheet":
+        print(f"{sheet(a.files, a.out, a.seed)} new rows to label in {a.out}", file=sys.stderr)
+    else:
+        print(json.dumps(score(a.sheet, a.files), indent=2))
+
+
+if __name__ == "__main__":
+    main()
