@@ -73,6 +73,7 @@ def test_train_grpo_two_real_steps_on_cpu(tmp_path: Path, enron_store: Path, que
             assert key in r, key
         assert r["groups/total"] == 2
         assert 0.3 < r["memory/peak_rss_gb"] < 24  # a real reading: torch + the tiny model, on this 24 GB machine
+        assert 0.1 < r["memory/anon_rss_gb"] <= r["memory/peak_rss_gb"]  # without the store's mmapped pages
     vals = list(runlog.read(result.run_dir, "validation"))
     assert [v["step"] for v in vals] == [2] and vals[0]["n"] == 2 and "accuracy" in vals[0]
     # every rollout episode was scored and written, without token ids
