@@ -12,8 +12,8 @@ answer and the candidate, and no run name. The same answer from two runs is one 
 `sheet` again with more files to append the answers the sheet lacks; rows already there keep their labels.
 
 `score` prints, for each file, right and wrong by the labels next to the lexical judge's, and the judge's
-false-accept and false-reject rates on the sheet (the same definitions as `inboxrl judge calibrate`, whose file
-format the sheet uses: `inboxrl judge calibrate --file sheet.jsonl --judge lexical` reads it too). A row labelled
+agreement, false-accept and false-reject rates on the whole sheet: the sheet is a calibration file, read and
+scored by `inboxrl.judge.calibrate` exactly as `inboxrl judge calibrate --file sheet.jsonl --judge lexical` does. A row labelled
 right whose `kind` is "partial" (the asked fact is there, a detail of the golden answer is missing or a wrong one
 is added) counts as right, and again as wrong in `reader_right_strict`, so a lenient reader shows as a range.
 """
@@ -26,6 +26,7 @@ import random
 import sys
 from pathlib import Path
 
+from inboxrl.judge.calibrate import CalibrationFileError, calibrate, load_calibration
 from inboxrl.judge.registry import load_judge
 from inboxrl.trajectory import Trajectory, read_jsonl
 
@@ -34,9 +35,9 @@ def _key(question_id: str, answer: str) -> str:
     return f"{question_id}\t{' '.join(answer.split()).lower()}"
 
 
-def _attempted(path: Path) -> list[Trajectory]:
-    """Episodes that gave a real answer: "I don't know" and no answer need no reader."""
-    return [t for t in read_jsonl(path) if t.rubric is not None and t.rubric.attempted_answer and t.final_answer]
+def _attempted(t: Trajectory) -> bool:
+    """A real answer: "I don't know" and no answer need no reader."""
+    return t.rubric is not None and t.rubric.attempted_answer and bool(t.final_answer)
 
 
 def sheet(files: list[Path], out: Path, seed: int) -> int:
@@ -48,7 +49,7 @@ def sheet(files: list[Path], out: Path, seed: int) -> int:
             have = {_key(str(r["question_id"]), str(r["candidate"])) for r in map(json.loads, filter(str.strip, fh))}
     rows: dict[str, dict[str, object]] = {}
     for f in files:
-        for t in _attempted(f):
+        for t in filter(_attempted, read_jsonl(f)):
             k = _key(t.question_id, t.final_answer or "")
             if k not in have:
                 rows.setdefault(k, {"question_id": t.question_id, "question": t.question,
@@ -63,52 +64,29 @@ def sheet(files: list[Path], out: Path, seed: int) -> int:
 
 
 def score(sheet_path: Path, files: list[Path]) -> dict[str, object]:
-    labels: dict[str, bool] = {}
-    partial: set[str] = set()
-    with sheet_path.open(encoding="utf-8") as fh:
-        for n, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            row = json.loads(line)
-            if not isinstance(row.get("label"), bool):
-                sys.exit(f"error: {sheet_path}:{n}: label must be true or false, got {row.get('label')!r}")
-            labels[_key(str(row["question_id"]), str(row["candidate"]))] = row["label"]
-            if row["label"] and row.get("kind") == "partial":
-                partial.add(_key(str(row["question_id"]), str(row["candidate"])))
-    judge = load_judge("lexical")
+    try:
+        rows = load_calibration(sheet_path)  # the calibration reader: a row without a true/false label is an error
+    except CalibrationFileError as e:
+        sys.exit(f"error: {e}")
+    labels = {_key(str(r.question_id), r.candidate): r.label for r in rows}
+    partial = {_key(str(r.question_id), r.candidate) for r in rows if r.label and r.kind == "partial"}
     out: dict[str, object] = {}
-    accepts = {"wrong_accepted": 0, "wrong": 0, "right_rejected": 0, "right": 0}
-    seen: set[str] = set()
     for f in files:
         trajs = list(read_jsonl(f))
         counts = {"n": len(trajs), "reader_right": 0, "reader_wrong": 0, "reader_right_strict": 0,
                   "judge_right": 0, "judge_wrong": 0, "unlabelled": 0}
         for t in trajs:
-            if t.rubric is None or not t.rubric.attempted_answer or not t.final_answer:
+            if not _attempted(t):
                 continue
-            k = _key(t.question_id, t.final_answer)
-            counts["judge_right" if t.rubric.answer_correct else "judge_wrong"] += 1
+            k = _key(t.question_id, t.final_answer or "")
+            counts["judge_right" if t.rubric is not None and t.rubric.answer_correct else "judge_wrong"] += 1
             if k not in labels:
                 counts["unlabelled"] += 1
                 continue
             counts["reader_right" if labels[k] else "reader_wrong"] += 1
             counts["reader_right_strict"] += labels[k] and k not in partial
-            if k in seen:
-                continue
-            seen.add(k)
-            verdict = judge.judge(t.question, t.golden_answer or "", t.final_answer).accept
-            if labels[k]:
-                accepts["right"] += 1
-                accepts["right_rejected"] += not verdict
-            else:
-                accepts["wrong"] += 1
-                accepts["wrong_accepted"] += verdict
         out[str(f)] = counts
-    out["lexical_judge_on_sheet"] = {
-        **accepts,
-        "false_accept_rate": round(accepts["wrong_accepted"] / accepts["wrong"], 3) if accepts["wrong"] else None,
-        "false_reject_rate": round(accepts["right_rejected"] / accepts["right"], 3) if accepts["right"] else None,
-    }
+    out["lexical_judge_on_sheet"] = calibrate(load_judge("lexical"), rows).to_dict()
     return out
 
 

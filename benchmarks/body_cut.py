@@ -28,6 +28,7 @@ from inboxrl.trajectory import read_jsonl
 
 app = typer.Typer(add_completion=False)
 
+
 def coverage(answer: set[str], text: str) -> float:
     return len(answer & content_words(text)) / max(len(answer), 1)
 

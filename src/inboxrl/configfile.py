@@ -96,11 +96,12 @@ def _parse(text: str, fmt: str) -> Any:
     return yaml.safe_load(text)
 
 
-def validation_message(e: ValidationError, source: str = "config") -> str:
-    """One line naming each bad field, e.g. `lora.rank: Input should be greater than 0`."""
+def validation_message(e: ValidationError, source: str = "config", prefix: str = "") -> str:
+    """One line naming each bad field, e.g. `lora.rank: Input should be greater than 0`. `prefix` places a nested
+    model's fields where they sit in the file (`tools.` for the tools' settings inside the agent section)."""
     parts = []
     for err in e.errors():
-        loc = ".".join(str(x) for x in err.get("loc", ())) or "(top level)"
+        loc = prefix + ".".join(str(x) for x in err.get("loc", ())) or "(top level)"
         parts.append(f"{loc}: {err.get('msg', 'invalid')}")
     return f"{source}: " + "; ".join(parts)
 

@@ -107,6 +107,5 @@ def load_agent_config(path: str | Path | None, set_items: list[str] | None = Non
     try:
         cfg.tools_config()
     except ValidationError as e:
-        bad = "; ".join(f"tools.{'.'.join(str(x) for x in err['loc'])}: {err['msg']}" for err in e.errors())
-        raise ConfigFileError(f"{source}: {bad}") from e
+        raise ConfigFileError(validation_message(e, source, prefix="tools.")) from e
     return cfg

@@ -24,7 +24,6 @@ from inboxrl.training.config import TrainConfig
 _SKIP_TB = {"epoch", "step"}
 
 
-
 def peak_rss_gb() -> float:
     """The process's peak resident memory so far: what a machine needs to run this config (the ninth CPU run
     held 21 GB resident of 24 with a 0.5B model, and nothing logged it)."""
