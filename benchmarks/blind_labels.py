@@ -101,10 +101,13 @@ def main() -> None:
     c.add_argument("sheet", type=Path)
     c.add_argument("files", nargs="+", type=Path)
     a = ap.parse_args()
-    if a.cmd == "sheet":
-        print(f"{sheet(a.files, a.out, a.seed)} new rows to label in {a.out}", file=sys.stderr)
-    else:
-        print(json.dumps(score(a.sheet, a.files), indent=2))
+    try:
+        if a.cmd == "sheet":
+            print(f"{sheet(a.files, a.out, a.seed)} new rows to label in {a.out}", file=sys.stderr)
+        else:
+            print(json.dumps(score(a.sheet, a.files), indent=2))
+    except (OSError, ValueError) as e:  # a missing file, or a line that is not a trajectory / sheet row
+        sys.exit(f"error: {str(e).splitlines()[0]}")
 
 
 if __name__ == "__main__":
