@@ -95,7 +95,7 @@ def test_eval_cli_bad_override_is_one_line_before_any_model_loads(enron_store, q
     runner = CliRunner()
     base = ["eval", "--db", str(enron_store), "--questions", str(questions_path), "--model", "local/no-such-model",
             "--judge", "lexical", "--out", str(tmp_path / "o")]
-    for item, says in (("tools.body_char_lmit=3000", "tools.body_char_lmit: Extra inputs are not permitted"),
+    for item, says in (("tools.body_char_lmit=3000", "tools.body_char_lmit: unknown setting"),
                        ("max_turns=0", "max_turns: Input should be greater than or equal to 1"),
                        ("max_turns", "expected KEY=VALUE"),
                        ("max_turns.x=1", "max_turns: Input should be a valid integer")):

@@ -47,12 +47,32 @@ HELD_OUT = [
     (25729, "Christie Patrick/HOU/ECT on 04/11/2001 10:38 AM", False),
     (25729, "Rice's president is planning to attend the presentation and dinner.", True),
     (25729, "Yes, he is.", True),
+    # Facts the question does not ask for need only not be contradicted (asked.py): a name for "who", a date for
+    # "what date", a number for "how much"; once a long title was required of a one-person "who" question.
+    (34056, "Professor Shmuel Oren of UC Berkeley.", True),
+    (45847, "By Friday, Sept. 1, 2000.", True),
+    (39054, "Shirley Crenshaw, Administrative Coordinator", True),
+    (39054, "Shirley Crenshaw at 713/853-5291", False),
+    (39054, "Someone at Enron Corp. Research", False),
+    (15478, "Sherron Watkins is handling it.", True),
+    (15478, "John Bloomer's team.", False),
+    (34546, "Wednesday, October 18th.", True),
+    (34546, "Wednesday, October 18th at 6:00 p.m.", False),
+    (34546, "Thursday, October 19th.", False),
+    (41534, "Wed, Dec 6 at VH 210 from 3:00-5:00pm.", True),
+    (45903, "800-759-8352", True),
+    (45903, "800-759-8353", False),
+    # "1/2 day" is half a day, not January 2.
+    (18091, "Yes, you asked Shirley to register you for the seminar.", True),
+    (18091, "No, you did not.", False),
 ]
 
 KNOWN_LIMITS = [
-    (34056, "Professor Shmuel Oren of UC Berkeley.", True),  # long title: most name groups not repeated
-    (45847, "By Friday, Sept. 1, 2000.", True),  # "Human Resources" counted as a required name
     (23579, "Roughly an hour and a half.", True),  # no shared words or numbers with "About 90 minutes"
+    # A "yes" answers a yes/no question; who did what to whom in the rest is not read.
+    (18091, "Yes, Shirley asked to register.", False),
+    # A one-person "who" is answered by the golden answer's first name, even when others share the role.
+    (34504, "Martin Lin.", False),
 ]
 
 

@@ -102,7 +102,10 @@ def validation_message(e: ValidationError, source: str = "config", prefix: str =
     parts = []
     for err in e.errors():
         loc = prefix + ".".join(str(x) for x in err.get("loc", ())) or "(top level)"
-        parts.append(f"{loc}: {err.get('msg', 'invalid')}")
+        # pydantic's wording is for programmers: a misspelt key is "Extra inputs are not permitted".
+        msg = "unknown setting" if err.get("type") == "extra_forbidden" else \
+            str(err.get("msg", "invalid")).removeprefix("Value error, ")
+        parts.append(f"{loc}: {msg}")
     return f"{source}: " + "; ".join(parts)
 
 

@@ -14,20 +14,33 @@ and as a cheap, reproducible reference next to an LLM judge. It reads both answe
   question, because words echoing the question say nothing about whether the answer is right;
 - for yes/no questions, the **polarity** of each answer (a leading yes/no, else the presence of a negation).
 
-Accept iff: the answer is not an "I don't know"; yes/no polarity agrees (yes/no questions); the first number of
-the golden answer is present and no golden number is replaced by a different one; every golden date, weekday and
-time is matched; at least 3/4 of the golden name groups are present; and at least half of the key words are
-present (not required for a yes/no answer that opens with yes or no, where polarity, names, numbers and dates
-decide).
+Which facts are required depends on the question word (judge/asked.py): "who" asks for names, "when" for dates
+and times, "what date" for dates, "what time" for times, "how much/many/long" and "what is the ... number/cost" for
+numbers, a yes/no question for its polarity. Facts of the kinds asked for are required; golden facts of other kinds
+need only not be contradicted (missing is fine, a different date, time, number or currency is not). A question
+whose word says nothing of the answer's kind ("what", "where", "why", a two-part question, "Who is John Martin?"),
+or whose golden answer holds none of the kind asked for, has every fact required.
+
+Accept iff: the answer is not an "I don't know"; yes/no polarity agrees (yes/no questions); no currency differs;
+for required numbers, the first number of the golden answer is present; no golden number is replaced by a different
+one; every required golden date, weekday and time is matched and none is replaced; required names are covered
+(the first name, or a name given for it in parentheses, for a one-person "who"; else at least 3/4 of the golden
+name groups outside asides in parentheses); and, unless the question asked for a kind of fact the golden answer
+holds (then those facts are the answer), at least half of the key words are present (not required for a yes/no
+answer that opens with yes or no, where polarity, names, numbers and dates decide).
 
 Its limits, honestly: it cannot see meaning. It rejects correct paraphrases that share few words with the golden
 answer ("an hour and a half" for "90 minutes", "the start of August" for "August 1"), and it accepts wrong answers
 that reuse the golden answer's words in a different relation (wrong subject/object, an extra wrong name added to a
-right list, "EB4444" vs "EB4444B" when the letter is the difference is caught, but "5,000 US dollars" for "5,000
-AUD" is not). Negation is detected only for yes/no questions, and only by word presence. Relative dates ("next
-Monday") are not resolved against the question date. Its figures on the shipped calibration file are in
+right list, "EB4444" vs "EB4444B" when the letter is the difference is caught, and so is "5,000 US dollars" for "5,000
+AUD", but "5,000 shares" for "5,000 options" is not when the question asks "how many"). Negation is detected only for yes/no questions, and only by word presence. Relative dates ("next
+Monday") are not resolved against the question date. A leading "yes" settles a yes/no question whatever the rest
+says of who did what; a one-person "who" is satisfied by the golden answer's first name even when the golden
+answer names others in the same role. Its figures on the shipped calibration file are in
 docs/benchmarks.md; it was developed after that file was labelled, but the thresholds were then checked against
-it, so those figures are optimistic for unseen answers.
+it, so those figures are optimistic for unseen answers. The question-word rules were written from a blind-labelled
+sheet of training rollouts (benchmarks/results/cpu-demo-train-rollouts-blind-labels.jsonl) and then checked once
+on a held-out sheet (cpu-demo-blind-labels.jsonl) with no change after.
 """
 
 from __future__ import annotations
@@ -35,6 +48,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from inboxrl.judge.asked import DATES, NAMES, NUMBERS, TIMES, asked_facts, asks_for_one_person
 from inboxrl.judge.base import Verdict
 from inboxrl.judge.idk import is_dont_know
 
@@ -210,6 +224,7 @@ class _Extractor:
         # E-mail addresses and URLs are words, not numbers.
         self._sub(r"[a-z0-9][a-z0-9._%+-]*@[a-z0-9-]+(?:\.[a-z0-9-]+)+|https?://\S+|www\.\S+",
                   lambda m: f.words.append(m.group(0).rstrip(".,;)")))
+        self._fractions()
         self._dates()
         self._times()
         self._weekdays()
@@ -221,6 +236,21 @@ class _Extractor:
         self._names()
         self._polarity()
         return f
+
+    def _fractions(self) -> None:
+        """ "1/2 day", "1 1/2 hours": read before dates, which would take "1/2" for January 2."""
+        f = self.facts
+
+        def frac(m: re.Match[str]) -> bool:
+            whole, num, den = int(m.group(1) or 0), int(m.group(2)), int(m.group(3))
+            if not 0 < num < den:
+                return False
+            f.numbers.append(whole + num / den)
+            return True
+
+        self._sub(r"(?<![\d/])(?:(\d+)[\s-]+)?(\d)/(\d{1,2})(?![\d/])(?=[\s-]*(?:day|days|hour|hours|hr|hrs|"
+                  r"mile|miles|inch|inches|point|points|cup|share|shares|of|an?|time|times|price|week|weeks|month|"
+                  r"months|year|years)\b)", frac)
 
     def _dates(self) -> None:
         f = self.facts
@@ -318,6 +348,8 @@ class _Extractor:
             digits = re.sub(r"\D", "", m.group(0))
             if len(digits) < 5:
                 return False
+            if len(digits) == 11 and digits[0] == "1":  # "1-800-759-8352" is "800-759-8352" dialled from the US
+                digits = digits[1:]
             f.numbers.append(float(digits))
             return True
 
@@ -355,6 +387,10 @@ class _Extractor:
             return True
 
         self._sub(rf"\b{words}(?:[\s-]+(?:and\s+)?{words})*\b", wordnum)
+
+    def name_groups(self) -> list[list[str]]:
+        self._names()
+        return self.facts.names
 
     def _names(self) -> None:
         groups: list[list[str]] = []
@@ -406,6 +442,20 @@ def _name_forms(text: str) -> set[str]:
     return out - {""}
 
 
+_CURRENCIES = {
+    "usd": r"\busd\b|\bus\s?\$|\bu\.s\.\s?dollars?\b|\bus\s+dollars?\b|(?<![a-z])\$",
+    "aud": r"\baud\b|\ba\$|\baustralian\s+dollars?\b", "cad": r"\bcad\b|\bc\$|\bcanadian\s+dollars?\b",
+    "gbp": r"\bgbp\b|£|\bpounds?\s+sterling\b|\bsterling\b", "eur": r"\beur\b|€|\beuros?\b",
+    "jpy": r"\bjpy\b|¥|\byen\b",
+}
+
+
+def _currencies(text: str) -> set[str]:
+    """The currencies a text names: "5,000 AUD" and "5,000 US dollars" carry the same number, not the same sum."""
+    t = (text or "").lower()
+    return {code for code, pattern in _CURRENCIES.items() if re.search(pattern, t)}
+
+
 def extract(text: str) -> Facts:
     return _Extractor(text).run()
 
@@ -425,7 +475,9 @@ def _time_ok(g: TimeRef, c: TimeRef) -> bool:
 
 
 def _num_eq(a: float, b: float) -> bool:
-    return abs(a - b) <= 1e-9 * max(1.0, abs(a), abs(b))
+    # Tight enough that phone numbers one digit apart differ (1e-9 of 7,138,535,290 is 7), loose enough for
+    # "12.2 MM" computed as 12.2 * 1e6.
+    return abs(a - b) <= 1e-12 * max(1.0, abs(a), abs(b))
 
 
 def _fmt(v: float) -> str:
@@ -465,13 +517,33 @@ class LexicalJudge:
         elif g.polarity and c.polarity and g.polarity != c.polarity:
             return False, f"golden starts with {g.polarity}, answer with {c.polarity}"
 
+        # A name group sharing a word with the question names what the question already names ("Don Reid" for a
+        # question about "Don"): the answer need not repeat it. A parenthesis holding more than a name is an aside
+        # ("Sherron Watkins (John Bloomer's team)"), whose names are required only when the golden answer names
+        # no one outside it; one holding only a name is another name for what precedes it ("Tony (Anthony Mends)").
+        asides = [m for m in re.findall(r"\(([^()]*)\)", golden or "") if re.search(r"\b[a-z]", m)]
+        outside = _Extractor(re.sub(r"\(([^()]*)\)", lambda m: " " if m.group(1) in asides else m.group(0),
+                                    golden or "")).name_groups() or g.names
+        names = [grp for grp in outside if not any(has_word(w, list(q_words)) for w in grp)]
+        aliases = [grp for m in re.findall(r"\(([^()]*)\)", golden or "") if m not in asides
+                   for grp in _Extractor(m).name_groups()]
+
+        asked = asked_facts(question) if not yes_no else frozenset()
+        present = {NAMES: bool(names), DATES: bool(g.dates or g.weekdays), TIMES: bool(g.times),
+                   NUMBERS: bool(g.numbers)}
+        if asked and not any(present[k] for k in asked):
+            asked = None  # the golden answer holds none of what the word asks for: read it whole, as before
+
+        def required(kind: str) -> bool:
+            return asked is None or kind in asked
+
         # Numbers: day and hour components of the candidate's dates and times also count as its numbers, so
         # "September 11 and 12" meets "Sept 11 and Sept 12" and "breakfast at 8:00" meets "breakfast 8-9".
         c_nums = list(c.numbers) + [float(d.day) for d in c.dates if d.day] + [float(d.year) for d in c.dates
                                                                                if d.year]
         c_nums += [float(t.hour) for t in c.times]
         missing = [v for v in g.numbers if not any(_num_eq(v, x) for x in c_nums)]
-        if g.numbers and missing and _num_eq(missing[0], g.numbers[0]):
+        if required(NUMBERS) and g.numbers and missing and _num_eq(missing[0], g.numbers[0]):
             return False, f"missing the number {_fmt(g.numbers[0])}"
         if missing:
             g_all = list(g.numbers) + [float(d.day) for d in g.dates if d.day] + [float(t.hour) for t in g.times]
@@ -479,22 +551,32 @@ class LexicalJudge:
             if extra:
                 return False, f"number {_fmt(extra[0])} where the golden answer has {_fmt(missing[0])}"
 
+        g_cur, c_cur = _currencies(golden), _currencies(candidate)
+        if g_cur and c_cur and not g_cur & c_cur:
+            return False, f"currency {'/'.join(sorted(c_cur))} where the golden answer has {'/'.join(sorted(g_cur))}"
+
+        # Facts the question does not ask for need only not be contradicted: missing is fine, replaced is not.
         for d in g.dates:
             if not any(_date_ok(d, x) for x in c.dates):
-                return False, f"missing the date {d}"
+                if required(DATES):
+                    return False, f"missing the date {d}"
+                other = next((x for x in c.dates if not any(_date_ok(y, x) for y in g.dates)), None)
+                if other is not None:
+                    return False, f"date {other} where the golden answer has {d}"
         if g.weekdays and c.weekdays and not set(c.weekdays) <= set(g.weekdays):
             return False, "weekday differs"
-        if g.weekdays and not g.dates and not set(g.weekdays) <= set(c.weekdays):
+        if required(DATES) and g.weekdays and not g.dates and not set(g.weekdays) <= set(c.weekdays):
             return False, "missing the weekday"
         for t in g.times:
             if not any(_time_ok(t, x) for x in c.times) and not (
                     t.minute == 0 and any(_num_eq(float(t.hour), x) for x in c.numbers)):
-                return False, f"missing the time {t}"
+                if required(TIMES):
+                    return False, f"missing the time {t}"
+                other_t = next((x for x in c.times if not any(_time_ok(y, x) for y in g.times)), None)
+                if other_t is not None:
+                    return False, f"time {other_t} where the golden answer has {t}"
 
-        # A name group sharing a word with the question names what the question already names ("Don Reid" for a
-        # question about "Don"): the answer need not repeat it.
-        names = [grp for grp in g.names if not any(has_word(w, list(q_words)) for w in grp)]
-        if names:
+        if names and required(NAMES):
             c_names = _name_forms(candidate)
 
             def named(w: str) -> bool:
@@ -506,10 +588,20 @@ class LexicalJudge:
                 return named(grp[-1]) or all(named(w) for w in grp)
 
             covered = sum(1 for grp in names if covered_group(grp))
-            if covered / len(names) < self.min_name_coverage:
+            # A question after one person is answered by the golden answer's first name, or another name for it;
+            # the names after it are titles, teams and firms around it.
+            if asked and asks_for_one_person(question):
+                enough = covered_group(names[0]) or any(covered_group(a) for a in aliases)
+            else:
+                enough = covered / len(names) >= self.min_name_coverage
+            if not enough:
                 miss = next(" ".join(grp) for grp in names if not covered_group(grp))
                 return False, f"names covered {covered}/{len(names)} (missing '{miss}')"
 
+        # When the question asks for a kind of fact and the golden answer's facts of that kind are all present
+        # (checked above), those facts are the answer; its other words are context.
+        if asked:
+            return True, f"the {' and '.join(sorted(asked))} asked for are present, none contradicted"
         # A yes/no answer that does not open with yes or no is read as a statement: it must carry the golden
         # answer's content, or any unnegated text (a mail header line) would pass as "yes".
         if not yes_no or c.polarity is None:

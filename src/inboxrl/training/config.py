@@ -17,7 +17,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from inboxrl.agent.config import AgentConfig
-from inboxrl.configfile import ConfigFileError, apply_overrides, read_config_file
+from inboxrl.configfile import ConfigFileError, apply_overrides, read_config_file, validation_message
 from inboxrl.judge.reward import RewardConfig
 
 
@@ -248,7 +248,7 @@ class TrainConfig(_Strict):
         try:
             return cls.model_validate(data)
         except ValidationError as e:
-            raise TrainConfigError(f"{source}: {format_validation_error(e)}") from None
+            raise TrainConfigError(validation_message(e, str(source))) from None
 
 
 def default_shared_dir() -> Path:
@@ -264,18 +264,6 @@ def _expand(p: str, env: dict[str, str]) -> str:
     import string
 
     return string.Template(p).safe_substitute(env)
-
-
-def format_validation_error(e: ValidationError) -> str:
-    """One line: `field.path: message` for each problem, joined with '; '."""
-    parts = []
-    for err in e.errors():
-        loc = ".".join(str(x) for x in err["loc"]) or "config"
-        msg = err["msg"].removeprefix("Value error, ")
-        if err["type"] == "extra_forbidden":
-            msg = "unknown setting"
-        parts.append(f"{loc}: {msg}")
-    return "; ".join(parts)
 
 
 def _set_dotted(data: dict[str, Any], overrides: dict[str, Any]) -> None:
