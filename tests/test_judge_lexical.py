@@ -152,3 +152,24 @@ def test_lexical_judge_accepts_every_golden_answer_against_itself(questions_path
     assert len(qs) >= 2500
     rejected = [(q.answer, v.reason) for q in qs if not (v := j.judge(q.question, q.answer, q.answer)).accept]
     assert rejected == []
+
+
+@pytest.mark.parametrize("question, kinds", [
+    ("Who should I call at Enron to arrange an interview for Ainsley?", {"names"}),
+    ("Who are the Petronas executives visiting Enron on February 8?", {"names"}),
+    ("When is the Avistar training with Brian scheduled?", {"dates", "times"}),
+    ("What date is the Cal Berkeley General Presentation scheduled for?", {"dates"}),
+    ("What time is the Finance Club workshop on e-trading and fixed income markets?", {"times"}),
+    ("How much did we issue a check for to Lacima?", {"numbers"}),
+    ("What is Ravi's SkyTel pager number?", {"numbers"}),
+    ("What is the estimated cost for installing a light switch in EB 1939?", {"numbers"}),
+    # Not telling: every fact stays required.
+    ("Who is out of the office and until when?", None),
+    ("Who is John Martin?", None),
+    ("What should George Moss do to get in touch about a job?", None),
+    ("Where is the EGM meeting?", None),
+])
+def test_asked_facts_reads_the_question_word(question: str, kinds: set[str] | None) -> None:
+    from inboxrl.judge.asked import asked_facts
+
+    assert asked_facts(question) == (frozenset(kinds) if kinds is not None else None)

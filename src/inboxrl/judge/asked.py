@@ -30,7 +30,7 @@ _WHAT_NUMBER = re.compile(r"^\s*(?:what|which)(?:'s|\s+is|\s+was|\s+are|\s+were)
 
 
 # "Who is John Martin?" asks for a description of a name, not for a name.
-_WHO_IS_NAME = re.compile(r"^\s*who\s+(?:is|was|are|were)\s+(?:[A-Z][\w.'-]*\s*)+\??\s*$")
+_WHO_IS_NAME = re.compile(r"^\s*(?i:who\s+(?:is|was|are|were))\s+(?:[A-Z][\w.'-]*\s*)+\??\s*$")
 # "Who is out, and until when?" asks two things: read such a question whole.
 _SECOND_QUESTION = re.compile(r"\b(?:and|or)\s+(?:(?:until|since|by|from)\s+)?(?:when|where|why|how|what|which|who)\b",
                               re.IGNORECASE)
