@@ -65,6 +65,9 @@ HELD_OUT = [
     # "1/2 day" is half a day, not January 2.
     (18091, "Yes, you asked Shirley to register you for the seminar.", True),
     (18091, "No, you did not.", False),
+    # A statement answering a yes/no question with a negation, where the golden answer is "no", decides it.
+    (40714, "Don said that he doesn't need a forecast from us.", True),
+    (40714, "Don said he needs a curve for Turkey.", False),
 ]
 
 KNOWN_LIMITS = [
@@ -73,6 +76,7 @@ KNOWN_LIMITS = [
     (18091, "Yes, Shirley asked to register.", False),
     # A one-person "who" is answered by the golden answer's first name, even when others share the role.
     (34504, "Martin Lin.", False),
+    (45449, "Yes, Kim Whitsel is interested in the internship at Enron.", False),
 ]
 
 

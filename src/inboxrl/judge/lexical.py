@@ -27,7 +27,8 @@ one; every required golden date, weekday and time is matched and none is replace
 (the first name, or a name given for it in parentheses, for a one-person "who"; else at least 3/4 of the golden
 name groups outside asides in parentheses); and, unless the question asked for a kind of fact the golden answer
 holds (then those facts are the answer), at least half of the key words are present (not required for a yes/no
-answer that opens with yes or no, where polarity, names, numbers and dates decide).
+answer that opens with yes or no, or that states a negation when the golden answer is "no": there polarity,
+names, numbers and dates decide).
 
 Its limits, honestly: it cannot see meaning. It rejects correct paraphrases that share few words with the golden
 answer ("an hour and a half" for "90 minutes", "the start of August" for "August 1"), and it accepts wrong answers
@@ -38,9 +39,9 @@ Monday") are not resolved against the question date. A leading "yes" settles a y
 says of who did what; a one-person "who" is satisfied by the golden answer's first name even when the golden
 answer names others in the same role. Its figures on the shipped calibration file are in
 docs/benchmarks.md; it was developed after that file was labelled, but the thresholds were then checked against
-it, so those figures are optimistic for unseen answers. The question-word rules were written from a blind-labelled
-sheet of training rollouts (benchmarks/results/cpu-demo-train-rollouts-blind-labels.jsonl) and then checked once
-on a held-out sheet (cpu-demo-blind-labels.jsonl) with no change after.
+it, so those figures are optimistic for unseen answers. The question-word rules were written from blind-labelled
+answers to training questions (benchmarks/results/cpu-demo-train-*-blind-labels.jsonl) and checked on a held-out
+sheet (cpu-demo-blind-labels.jsonl), with no change made from what it showed.
 """
 
 from __future__ import annotations
@@ -604,7 +605,11 @@ class LexicalJudge:
             return True, f"the {' and '.join(sorted(asked))} asked for are present, none contradicted"
         # A yes/no answer that does not open with yes or no is read as a statement: it must carry the golden
         # answer's content, or any unnegated text (a mail header line) would pass as "yes".
-        if not yes_no or c.polarity is None:
+        # A statement that says "not" to a question whose golden answer is "no" ("Don said he doesn't need a
+        # forecast") makes the claim that decides it; a pasted header line does not carry a negation.
+        golden_no = (g.polarity or ("no" if g.negated else "yes")) == "no"
+        said_no = yes_no and c.polarity is None and c.negated and golden_no
+        if (not yes_no or c.polarity is None) and not said_no:
             key = []
             for w in g.words:
                 if w not in key and not has_word(w, list(q_words)):
