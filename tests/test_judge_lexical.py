@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from inboxrl.judge.facts import DateRef, TimeRef, extract
 from inboxrl.judge.idk import is_dont_know
-from inboxrl.judge.lexical import DateRef, LexicalJudge, TimeRef, extract
+from inboxrl.judge.lexical import LexicalJudge
 
 # (question id, candidate, expected verdict)
 HELD_OUT = [

@@ -27,7 +27,7 @@ _WORD = re.compile(r"[a-z0-9]+")
 
 def content_words(text: str) -> set[str]:
     """Stemmed words that carry meaning (the lexical judge's stemmer and stop words)."""
-    from inboxrl.judge.lexical import STOPWORDS, stem
+    from inboxrl.judge.facts import STOPWORDS, stem
 
     return {stem(w) for w in _WORD.findall(text.lower()) if len(w) > 2 and w not in STOPWORDS}
 
