@@ -233,7 +233,8 @@ def test_warm_start_killed_midway_resumes_from_its_snapshot_with_no_lost_or_repe
     def lora(p: Any) -> dict[str, Any]:
         return {n: t.detach().clone() for n, t in p.named_parameters() if t.requires_grad}
 
-    kw: dict[str, Any] = dict(epochs=4, learning_rate=1e-2, accumulation=2, seed=0)
+    # The linear decay too: its rate is a function of the step, so the resumed steps 5 and 6 get theirs.
+    kw: dict[str, Any] = dict(epochs=4, learning_rate=1e-2, accumulation=2, seed=0, lr_scheduler="linear")
     whole = policy()
     ref = warm_start(whole, samples, **kw)
     assert ref.optimizer_steps == 6
@@ -266,3 +267,12 @@ def test_warm_start_killed_midway_resumes_from_its_snapshot_with_no_lost_or_repe
     fresh = warm_start(policy(), samples[:2], **kw, snapshot=snap, on_resume=heard.append)
     assert fresh.resumed_at == 0 and fresh.optimizer_steps == 4
     assert heard == [4, None]  # ... and that it began again, not that it resumed
+
+
+def test_warm_start_learning_rate_decays_linearly_to_its_last_step() -> None:
+    from inboxrl.training.warm_start import step_learning_rate
+
+    assert [step_learning_rate(2e-4, k, 4, "linear") for k in range(4)] == pytest.approx([2e-4, 1.5e-4, 1e-4, 5e-5])
+    assert {step_learning_rate(2e-4, k, 4, "constant") for k in range(4)} == {2e-4}
+    with pytest.raises(ValueError, match="cosine"):
+        step_learning_rate(2e-4, 0, 4, "cosine")

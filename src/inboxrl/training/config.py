@@ -26,6 +26,9 @@ class TrainConfigError(ConfigFileError):
     so code that reads any part's config catches it like the others."""
 
 
+_AUTO_PRECISION = ("bf16", "rollout_dtype", "validation_dtype")
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", protected_namespaces=())
 
@@ -84,6 +87,9 @@ class WarmStartSettings(_Strict):
     enabled: bool = False
     epochs: float = Field(2.0, gt=0.0, le=50.0)
     learning_rate: float = Field(1e-4, gt=0.0, lt=1.0)
+    # "linear" decays the rate to zero over the planned steps (epochs x demonstrations / accumulation): the end point
+    # is then not the noise of the last batches. Needs a fixed length: a run cut by max_minutes ends mid-decay.
+    lr_scheduler: Literal["constant", "linear"] = "constant"
     accumulation: int = Field(4, ge=1)  # demonstrations per optimiser step
     # Share of questions that also get a "read a hit that is not the source, say I don't know" demonstration.
     dont_know_fraction: float = Field(0.25, ge=0.0, le=1.0)
@@ -138,9 +144,11 @@ class TrainConfig(_Strict):
     rollout_batch_size: int | None = Field(None, ge=1)  # episodes in lock-step; default: the whole step's rollouts
     # Rollouts on a private copy of the policy in bfloat16 or int8 (LoRA merged): faster sampling on CPU, at the
     # price of a small mismatch between the sampling and the trained policy. None: sample with the trained model.
+    # "auto": bfloat16 where this machine has native bf16, else the trained float32 model (models.hardware).
     rollout_dtype: Literal["bfloat16", "int8"] | None = None
     # Validation on such a copy too. None keeps fp32, like `inboxrl eval`; with a dtype, the same numbers come from
     # `INBOXRL_DTYPE=<dtype> inboxrl eval`. Before and after are always measured alike, so the comparison holds.
+    # "auto" as above (`INBOXRL_DTYPE=auto` resolves the same way for the baselines).
     validation_dtype: Literal["bfloat16", "int8"] | None = None
 
     judge: str = "lexical"
@@ -158,11 +166,29 @@ class TrainConfig(_Strict):
 
     threads: int | None = Field(None, ge=1)  # torch threads; None leaves torch's default
     device: Literal["cpu", "auto"] = "cpu"
-    # bf16 autocast for the trainer's forward/backward (GPUs; on CPUs with AVX512-BF16 or AMX it is faster too).
+    # bf16 autocast for the trainer's forward/backward (GPUs; on CPUs with AVX512-BF16 or AMX it is faster too;
+    # on an AVX2-only CPU it is slower than float32). "auto" turns it on only where bf16 is native.
     bf16: bool = False
     gradient_checkpointing: bool = False
     vllm: VllmSettings = Field(default_factory=VllmSettings)
     warm_start: WarmStartSettings = Field(default_factory=WarmStartSettings)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _resolve_auto(cls, data: Any) -> Any:
+        """`auto` precision settings become what this machine runs fastest, before validation, so the run's
+        config.json records what actually ran (a bf16 run on a CPU without native bf16 is ~3x slower)."""
+        if not isinstance(data, dict) or "auto" not in (data.get(k) for k in _AUTO_PRECISION):
+            return data
+        from inboxrl.models.hardware import bf16_native, resolve_dtype
+
+        device = str(data.get("device", "cpu"))
+        data = dict(data)
+        if data.get("bf16") == "auto":
+            data["bf16"] = bf16_native(device)
+        for key in ("rollout_dtype", "validation_dtype"):
+            data[key] = resolve_dtype(data.get(key), device)
+        return data
 
     @model_validator(mode="after")
     def _check(self) -> TrainConfig:
@@ -193,6 +219,18 @@ class TrainConfig(_Strict):
     @property
     def turn_tokens(self) -> int:
         return self.max_tokens_per_turn if self.max_tokens_per_turn is not None else self.agent.max_tokens_per_turn
+
+    def precision(self) -> str:
+        """One line for the console and the run log: what computes in which dtype, and what the hardware has. A
+        bf16 setting on a CPU without native bf16 is called out: it runs, about 3x slower than float32."""
+        from inboxrl.models.hardware import bf16_native, describe
+
+        line = (f"bf16 autocast {'on' if self.bf16 else 'off'}, rollouts {self.rollout_dtype or 'float32'}, "
+                f"validation {self.validation_dtype or 'float32'} ({describe()})")
+        wants_bf16 = self.bf16 or "bfloat16" in (self.rollout_dtype, self.validation_dtype)
+        if self.device == "cpu" and wants_bf16 and not bf16_native("cpu"):
+            line += "; bf16 is emulated here and slower than float32: consider `auto`"
+        return line
 
     def agent_config(self, *, temperature: float | None = None) -> AgentConfig:
         """The harness of an episode: the agent section with this run's turn and token budgets. Rollouts sample

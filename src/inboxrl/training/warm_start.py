@@ -97,13 +97,25 @@ def schedule(n_samples: int, epochs: float, accumulation: int) -> tuple[int, int
     return examples, math.ceil(examples / accumulation)
 
 
+def step_learning_rate(peak: float, step: int, total: int, lr_scheduler: str) -> float:
+    """The rate of optimiser step `step` (0-based) of `total`: constant, or linear from `peak` down to peak/total."""
+    if lr_scheduler == "constant":
+        return peak
+    if lr_scheduler == "linear":
+        return peak * (total - step) / max(1, total)
+    raise ValueError(f"unknown warm start lr_scheduler {lr_scheduler!r} (constant or linear)")
+
+
 def warm_start(model: Any, samples: Sequence[Sample], *, epochs: float, learning_rate: float, accumulation: int,
                max_grad_norm: float = 1.0, bf16: bool = False, seed: int = 0, max_minutes: float | None = None,
-               on_step: Callable[[int, int, float], None] | None = None, snapshot: Path | None = None,
-               save_every: int = 0, on_resume: Callable[[int | None], None] | None = None) -> WarmStartResult:
+               lr_scheduler: str = "constant", on_step: Callable[[int, int, float], None] | None = None,
+               snapshot: Path | None = None, save_every: int = 0,
+               on_resume: Callable[[int | None], None] | None = None) -> WarmStartResult:
     """Trains the model's trainable parameters (the LoRA adapter) in place. `on_step(step, total, loss)` reports
-    progress. A time budget stops it after the optimiser step that crosses it. With `snapshot`, it resumes from
-    that file if it exists and rewrites it every `save_every` optimiser steps (the caller deletes it at the end);
+    progress. A time budget stops it after the optimiser step that crosses it. `lr_scheduler="linear"` decays the
+    learning rate towards zero over the planned steps, so the last steps move the adapter least (at a constant rate
+    the end point is as noisy as the last few batches); the rate is a function of the step, so a resume keeps it.
+    With `snapshot`, it resumes from that file if it exists and rewrites it every `save_every` optimiser steps (the caller deletes it at the end);
     `on_resume` hears of a snapshot found: the step it resumes after, or None when it belongs to other
     demonstrations and the warm start begins again."""
     import torch
@@ -142,6 +154,8 @@ def warm_start(model: Any, samples: Sequence[Sample], *, epochs: float, learning
                 res.stopped_by_budget = True  # after the step that crossed it, or at once on a resume past it
                 break
             chunk = order[step * accumulation:(step + 1) * accumulation]
+            for group in opt.param_groups:
+                group["lr"] = step_learning_rate(learning_rate, step, total, lr_scheduler)
             opt.zero_grad(set_to_none=True)
             acc = 0.0
             for s in chunk:
@@ -223,8 +237,13 @@ def prepare_policy(cfg: Any, model: Any, tokenizer: Any, train_questions: Sequen
                          f"warm start: the snapshot {snapshot} was taken on other demonstrations; starting again"})
     res = warm_start(policy, samples, epochs=ws.epochs, learning_rate=ws.learning_rate,
                      accumulation=ws.accumulation, max_grad_norm=cfg.max_grad_norm, bf16=cfg.bf16, seed=cfg.seed,
-                     max_minutes=ws.max_minutes, on_step=on_step, snapshot=snapshot, save_every=ws.save_every,
-                     on_resume=on_resume)
+                     max_minutes=ws.max_minutes, lr_scheduler=ws.lr_scheduler, on_step=on_step, snapshot=snapshot,
+                     save_every=ws.save_every, on_resume=on_resume)
+    if res.stopped_by_budget:
+        planned = schedule(sum(1 for s in samples if any(s.env_mask)), ws.epochs, ws.accumulation)[1]
+        emit("warning", {"message": f"warm start: max_minutes {ws.max_minutes} stopped it after "
+                         f"{res.optimizer_steps} of {planned} optimiser steps ({res.examples} demonstrations)"
+                         + (", before its learning rate had decayed" if ws.lr_scheduler == "linear" else "")})
     write_jsonl(out / "demonstrations.jsonl", [t.without_token_ids() for t in trajs], append=False)
     policy.save_pretrained(str(out))
     snapshot.unlink(missing_ok=True)
