@@ -14,6 +14,7 @@ from inboxrl.agent.scripted import ScriptedBackend
 from inboxrl.cli import app
 from inboxrl.evaluation.run import METRICS, TRAJECTORIES, evaluate
 from inboxrl.judge.registry import load_judge
+from inboxrl.models.hardware import local_dtype_name
 from inboxrl.questions.schema import load_questions
 from inboxrl.trajectory import read_jsonl
 
@@ -48,6 +49,7 @@ def test_eval_cli_smollm2_writes_table_and_resumes(enron_store, questions_path, 
     # the file's setting and both overrides (with and without the `agent.` prefix) are what ran, and are recorded
     assert doc["agent_config"]["max_tokens_per_turn"] == 24
     assert doc["agent_config"]["tools"] == {"body_char_limit": 2500, "default_max_results": 3}
+    assert doc["precision"]["local_dtype"] == local_dtype_name() and "bf16" in doc["precision"]["cpu"]
 
     again = CliRunner().invoke(app, args + ["--json"])
     assert again.exit_code == 0, again.output

@@ -168,6 +168,21 @@ def test_reduced_precision_copy_for_fast_rollouts_leaves_the_policy_alone(smol: 
     assert not any(type(m).__module__.startswith("torch.ao") for m in smol.model.modules())
 
 
+@pytest.mark.parametrize("native", [True, False])
+def test_auto_dtype_copies_to_bf16_only_where_bf16_is_native(smol: LocalBackend, monkeypatch: pytest.MonkeyPatch,
+                                                              native: bool) -> None:
+    import torch
+
+    from inboxrl.models import hardware
+
+    monkeypatch.setattr(hardware, "cpu_bf16_native", lambda: native)
+    b = LocalBackend.from_model(smol.model, smol.tokenizer, name="local/policy", dtype="auto", threads=1)
+    if native:
+        assert b.model is not smol.model and next(b.model.parameters()).dtype == torch.bfloat16
+    else:  # emulated bf16 would be ~3x slower: the policy itself samples, no copy
+        assert b.model is smol.model and next(b.model.parameters()).dtype == torch.float32
+
+
 def test_unknown_dtype_is_a_clear_error(smol: LocalBackend) -> None:
     from inboxrl.models.base import BackendError
 

@@ -12,6 +12,7 @@ nothing about the model); several in a row abort the run with the backend's own 
       "questions": {"n": 50, "grounded": 50, "grounded_in_scope": 50, "grounded_known": true, "ids": [...]},
       "judge": "lexical",
       "agent_config": {...AgentConfig...},
+      "precision": {"INBOXRL_DTYPE": ..., "local_dtype": "float32", "cpu": "no native bf16 on this CPU"},
       "models": {"<model spec>": {...see inboxrl.evaluation.metrics...}, ...}
     }
 
@@ -33,6 +34,7 @@ from inboxrl.agent.config import AgentConfig
 from inboxrl.agent.runner import open_store, run_episodes
 from inboxrl.evaluation.metrics import json_safe, latest_per_pair, metrics
 from inboxrl.models.base import BackendError
+from inboxrl.models.hardware import precision_record
 from inboxrl.questions.schema import Question
 from inboxrl.trajectory import Trajectory, read_jsonl, write_jsonl
 
@@ -206,6 +208,7 @@ def write_metrics(out: Path, questions: Sequence[Question], models: Sequence[str
                       "grounded_known": grounded is not None, "ids": sorted(ids)},
         "judge": judge_name,
         "agent_config": cfg.model_dump(),
+        "precision": precision_record(),
         "models": per_model,
     }
     doc = json_safe(doc)

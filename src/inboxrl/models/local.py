@@ -133,8 +133,9 @@ class LocalBackend:
     @classmethod
     def from_pretrained(cls, path: str, *, adapter: str | None = None, name: str | None = None,
                         dtype: str | None = None, **options: Any) -> LocalBackend:
-        """`dtype`: float32 (default, or `$INBOXRL_DTYPE`), bfloat16 (~2.5x faster here, tiny numeric drift) or
-        int8 (dynamic int8 linears, faster still, outputs drift more); see docs/benchmarks.md."""
+        """`dtype`: float32 (default, or `$INBOXRL_DTYPE`), bfloat16 (~2.5x faster where bf16 is native, ~3x
+        slower where it is not; tiny numeric drift), auto (bfloat16 only where native), or int8 (dynamic int8
+        linears, faster still, outputs drift more); see docs/benchmarks.md."""
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -164,6 +165,8 @@ class LocalBackend:
         faster rollouts at the price of a copy per call of this constructor and a small mismatch between the
         sampling policy and the trained one (the returned log-probs are the copy's, for importance correction).
         """
+        if dtype == "auto":  # float32 where bf16 is not native: the trainer's own model, no copy
+            dtype = None if _check_dtype(dtype) == "float32" else "bfloat16"
         if dtype is None:
             return cls(model, tokenizer, name, owns_model=False, **options)
         return cls(_shadow_copy(model, _check_dtype(dtype)), tokenizer, name, owns_model=True, **options)
@@ -605,9 +608,12 @@ def default_dtype() -> str:
 
 
 def _check_dtype(dtype: str) -> str:
-    d = {"fp32": "float32", "bf16": "bfloat16", "qint8": "int8"}.get(dtype, dtype)
+    """A dtype name, with "auto" (bfloat16 where this machine computes it natively, else float32) resolved."""
+    from inboxrl.models.hardware import local_dtype_name
+
+    d = local_dtype_name(dtype)
     if d not in DTYPES:
-        raise BackendError(f"unsupported dtype {dtype!r}: use one of {', '.join(DTYPES)}")
+        raise BackendError(f"unsupported dtype {dtype!r}: use one of {', '.join(DTYPES)} or auto")
     return d
 
 

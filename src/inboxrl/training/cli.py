@@ -106,6 +106,8 @@ def register(app: typer.Typer) -> None:
                               + (f", re-grounded {data['regrounded']}" if data.get("regrounded") else "") + "), "
                               f"{data['steps']} steps"
                               + (f", resuming after step {data['resume_from']}" if data["resume_from"] else ""))
+                if data.get("precision"):
+                    console.print(f"[bold]precision[/bold] {data['precision']}")
                 task["id"] = progress.add_task("GRPO", total=data["steps"],
                                                completed=data["resume_from"] or 0, info="")
             elif kind == "step" and "id" in task:

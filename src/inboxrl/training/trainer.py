@@ -259,7 +259,8 @@ def train(cfg: TrainConfig, *, resume: bool = False, on_event: Callable[[str, di
     total_steps = cfg.total_steps(len(split.train))
     emit("setup", {"train": len(split.train), "val": len(split.val), "grounded": split.n_grounded,
                    "regrounded": split.regrounded,
-                   "steps": total_steps, "resume_from": resume_from[0] if resume_from else None})
+                   "steps": total_steps, "resume_from": resume_from[0] if resume_from else None,
+                   "precision": cfg.precision()})
 
     # Model, tokenizer, judge.
     from inboxrl.judge.registry import load_judge
@@ -342,6 +343,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, on_event: Callable[[str, di
                          seconds=time.time() - t_start)
     runlog.append(run_dir, {"kind": "summary", "step": steps, "seconds": result.seconds,
                             "skipped_groups": result.skipped_groups, "groups": result.groups,
-                            "resumed_from": result.resumed_from, "final_adapter": str(final)})
+                            "resumed_from": result.resumed_from, "final_adapter": str(final),
+                            "precision": cfg.precision()})
     emit("done", {"steps": steps, "final": str(final), "seconds": result.seconds})
     return result
