@@ -15,6 +15,7 @@ import argparse
 import json
 import os
 import statistics
+import sys
 import time
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -53,9 +54,11 @@ def main() -> None:
 
     times: dict[str, list[float]] = {"float32": [], "bf16_autocast": []}
     step(False)  # warm-up: allocator, thread pool
-    for _ in range(args.repeats):
-        times["float32"].append(step(False))
-        times["bf16_autocast"].append(step(True))
+    for r in range(args.repeats):
+        for name, bf16 in (("float32", False), ("bf16_autocast", True)):
+            times[name].append(step(bf16))
+            # as it goes: on a CPU without native bf16 one bf16 step can take many minutes
+            print(f"repeat {r + 1}: {name} {times[name][-1]:.1f} s", file=sys.stderr, flush=True)
     med = {k: statistics.median(v) for k, v in times.items()}
     print(json.dumps({"tokens": args.tokens, "threads": args.threads, "lora_rank": args.rank,
                       "seconds": {k: [round(x, 2) for x in v] for k, v in times.items()},

@@ -94,6 +94,9 @@ def test_train_grpo_two_real_steps_on_cpu(tmp_path: Path, enron_store: Path, que
     assert backend.name == meta["model_spec"]
     kinds = [k for k, _ in events]
     assert kinds[0] == "setup" and kinds.count("step") == 2 and "validation" in kinds and kinds[-1] == "done"
+    # what computed in which dtype is said at the start and kept in the summary record
+    assert events[0][1]["precision"].startswith(f"bf16 autocast {'on' if cfg.bf16 else 'off'}, rollouts ")
+    assert [r["precision"] for r in runlog.read(result.run_dir, "summary")] == [events[0][1]["precision"]]
 
 
 def test_train_grpo_equal_groups_move_no_weights_scripted_rewards(tmp_path: Path, enron_store: Path,
