@@ -116,7 +116,8 @@ def run_steps(args: argparse.Namespace) -> dict:
         cfg = cfg.model_copy(update={"validate_at_start": False, "validate_at_end": False})
     t0 = time.time()
     res = train(cfg, resume=args.resume, on_event=lambda k, d: print(f"[{k}] " + json.dumps(
-        {x: d.get(x) for x in ("step", "seconds", "cpu_seconds", "rollout/tokens_per_s", "accuracy", "n")
+        {x: d.get(x) for x in ("step", "seconds", "cpu_seconds", "rollout/tokens_per_s", "accuracy", "n",
+                                "precision", "message", "demonstrations", "total", "loss")
          if x in d}), file=sys.stderr, flush=True))
     rep = step_report(res.run_dir)
     rep.update({"config": str(args.config), "db": cfg.data.db, "total_wall_s": time.time() - t0,
