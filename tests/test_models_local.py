@@ -188,6 +188,11 @@ def test_unknown_dtype_is_a_clear_error(smol: LocalBackend) -> None:
 
     with pytest.raises(BackendError, match="unsupported dtype 'float8'"):
         LocalBackend.from_model(smol.model, smol.tokenizer, dtype="float8")
+    # ... and from the environment, named as the user wrote it, before any model loads
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("INBOXRL_DTYPE", "atuo")
+        with pytest.raises(BackendError, match="unsupported dtype 'atuo'"):
+            LocalBackend.from_pretrained("/nonexistent/model")
 
 
 def test_shared_prompt_is_prefilled_once_with_identical_results(smol: LocalBackend) -> None:

@@ -40,11 +40,11 @@ def cpu_bf16_native() -> bool:
 
 
 def cuda_bf16_native() -> bool:
-    """Only asked when a config runs on `device: auto`; importing torch is then a cost already paid."""
+    """Only asked when a config runs on `device: auto` with a GPU; importing torch is then a cost already paid."""
     try:
         import torch
 
-        return bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
+        return bool(torch.cuda.is_bf16_supported())
     except (ImportError, RuntimeError, AssertionError):
         return False
 

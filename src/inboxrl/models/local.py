@@ -139,7 +139,7 @@ class LocalBackend:
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        dtype = _check_dtype(dtype or default_dtype())
+        dtype = _check_dtype(dtype)
         if adapter:
             _check_adapter_dir(adapter)  # before the (slow) base model load
         load_dtype = torch.bfloat16 if dtype == "bfloat16" else torch.float32
@@ -165,8 +165,9 @@ class LocalBackend:
         faster rollouts at the price of a copy per call of this constructor and a small mismatch between the
         sampling policy and the trained one (the returned log-probs are the copy's, for importance correction).
         """
-        if dtype == "auto":  # float32 where bf16 is not native: the trainer's own model, no copy
-            dtype = None if _check_dtype(dtype) == "float32" else "bfloat16"
+        from inboxrl.models.hardware import resolve_dtype
+
+        dtype = resolve_dtype(dtype)  # auto: None where bf16 is not native, so the trainer's own model, no copy
         if dtype is None:
             return cls(model, tokenizer, name, owns_model=False, **options)
         return cls(_shadow_copy(model, _check_dtype(dtype)), tokenizer, name, owns_model=True, **options)
@@ -603,17 +604,14 @@ def _threads(torch: Any, n: int | None) -> Iterator[None]:
 DTYPES = ("float32", "bfloat16", "int8")
 
 
-def default_dtype() -> str:
-    return os.environ.get("INBOXRL_DTYPE") or "float32"
-
-
-def _check_dtype(dtype: str) -> str:
-    """A dtype name, with "auto" (bfloat16 where this machine computes it natively, else float32) resolved."""
+def _check_dtype(dtype: str | None) -> str:
+    """A dtype name, with aliases, the default (`$INBOXRL_DTYPE`, else float32) and "auto" (bfloat16 where this
+    machine computes it natively, else float32) resolved."""
     from inboxrl.models.hardware import local_dtype_name
 
     d = local_dtype_name(dtype)
     if d not in DTYPES:
-        raise BackendError(f"unsupported dtype {dtype!r}: use one of {', '.join(DTYPES)} or auto")
+        raise BackendError(f"unsupported dtype {d!r}: use one of {', '.join(DTYPES)} or auto")
     return d
 
 

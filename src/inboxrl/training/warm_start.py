@@ -115,8 +115,8 @@ def warm_start(model: Any, samples: Sequence[Sample], *, epochs: float, learning
     progress. A time budget stops it after the optimiser step that crosses it. `lr_scheduler="linear"` decays the
     learning rate towards zero over the planned steps, so the last steps move the adapter least (at a constant rate
     the end point is as noisy as the last few batches); the rate is a function of the step, so a resume keeps it.
-    With `snapshot`, it resumes from that file if it exists and rewrites it every `save_every` optimiser steps (the caller deletes it at the end);
-    `on_resume` hears of a snapshot found: the step it resumes after, or None when it belongs to other
+    With `snapshot`, it resumes from that file if it exists and rewrites it every `save_every` optimiser steps
+    (the caller deletes it at the end); `on_resume` hears of a snapshot found: the step it resumes after, or None when it belongs to other
     demonstrations and the warm start begins again."""
     import torch
 
@@ -221,9 +221,8 @@ def prepare_policy(cfg: Any, model: Any, tokenizer: Any, train_questions: Sequen
     samples = [trajectory_sample(t, cfg.max_completion_tokens) for t in trajs]
     counts = {"demonstrations": len(samples), "kept": report.kept, "skipped": report.skipped,
               "negatives": ws.negatives, "twins": report.twins}  # on the console and in the record
-    emit("warm_start", {**counts,
-                        "steps": schedule(sum(1 for s in samples if any(s.env_mask)), ws.epochs,
-                                          ws.accumulation)[1]})
+    planned = schedule(sum(1 for s in samples if any(s.env_mask)), ws.epochs, ws.accumulation)[1]
+    emit("warm_start", {**counts, "steps": planned})
 
     def on_step(step: int, total: int, loss: float) -> None:
         emit("warm_start_step", {"step": step, "total": total, "loss": loss})
@@ -240,7 +239,6 @@ def prepare_policy(cfg: Any, model: Any, tokenizer: Any, train_questions: Sequen
                      max_minutes=ws.max_minutes, lr_scheduler=ws.lr_scheduler, on_step=on_step, snapshot=snapshot,
                      save_every=ws.save_every, on_resume=on_resume)
     if res.stopped_by_budget:
-        planned = schedule(sum(1 for s in samples if any(s.env_mask)), ws.epochs, ws.accumulation)[1]
         emit("warning", {"message": f"warm start: max_minutes {ws.max_minutes} stopped it after "
                          f"{res.optimizer_steps} of {planned} optimiser steps ({res.examples} demonstrations)"
                          + (", before its learning rate had decayed" if ws.lr_scheduler == "linear" else "")})
