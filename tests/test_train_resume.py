@@ -44,8 +44,11 @@ def test_train_resume_after_kill_continues_steps_and_optimizer(tmp_path: Path, e
         proc.send_signal(signal.SIGKILL)
     finally:
         proc.wait()
+        console = proc.stderr.read().decode()
         proc.stderr.close()
     assert proc.returncode == -signal.SIGKILL
+    # Its stderr is a pipe, not a terminal, where Rich draws no bars: each GRPO step is still a line of the log.
+    assert "GRPO step 1/3: reward " in console, console[-2000:]
     killed_at = max(s for s, _, ok in checkpoints(run_dir) if ok)
     assert 1 <= killed_at < 3, "the kill must land before the run finished"
     assert not (run_dir / "final").exists()

@@ -12,6 +12,8 @@ from typing import Any
 
 import typer
 
+from inboxrl.training.progress_lines import PlainProgress
+
 
 def _fail(msg: str, code: int = 1) -> None:
     from rich.console import Console
@@ -98,8 +100,12 @@ def register(app: typer.Typer) -> None:
                             TimeElapsedColumn(), TextColumn("{task.fields[info]}"), console=console,
                             transient=False)
         task: dict[str, Any] = {}
+        plain = None if console.is_terminal else PlainProgress()  # Rich draws no bars off a terminal
 
         def on_event(kind: str, data: dict[str, Any]) -> None:
+            line = plain.line(kind, data) if plain is not None else None
+            if line is not None:
+                progress.console.print(line, markup=False, highlight=False, soft_wrap=True)
             if kind == "setup":
                 console.print(f"[bold]train[/bold] {data['train']} questions, "
                               f"[bold]validation[/bold] {data['val']} (grounded {data['grounded']}"
