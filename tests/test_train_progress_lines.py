@@ -47,5 +47,5 @@ def test_every_grpo_step_is_said_and_missing_figures_are_a_dash() -> None:
     line = p.line("step", {"step": 3, "max_steps": 27, "seconds": 190.4, "episode/reward_mean": 0.3456,
                            "episode/accuracy": 0.25, "episode/avg_turns": 3.0, "groups/skipped": 1,
                            "groups/total": 2, "rollout/tokens_per_s": float("nan")})
-    assert line == ("GRPO step 3/27: reward 0.346, accuracy 25.0%, turns 3.00, skipped groups 1/2, - tok/s, 190 s")
+    assert line == "GRPO step 3/27: reward 0.346  acc 25.0%  turns 3  skipped groups 1/2  – tok/s  190 s/step"
     assert p.line("validation", {"step": 3}) is None  # the CLI prints validations itself, on a terminal too

@@ -6,13 +6,12 @@ Heavy imports (torch, transformers, TRL) happen inside the commands so `inboxrl 
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 from typing import Any
 
 import typer
 
-from inboxrl.training.progress_lines import PlainProgress
+from inboxrl.training.progress_lines import PlainProgress, fmt, step_summary
 
 
 def _fail(msg: str, code: int = 1) -> None:
@@ -31,16 +30,6 @@ def _parse_overrides(items: list[str]) -> dict[str, Any]:
     except ConfigFileError as e:
         _fail(str(e), 2)
         return {}
-
-
-def _fmt(v: Any, pct: bool = False) -> str:
-    if v is None or (isinstance(v, float) and math.isnan(v)):
-        return "–"
-    if pct:
-        return f"{100 * float(v):.1f}%"
-    if isinstance(v, float):
-        return f"{v:.3g}" if abs(v) < 100 else f"{v:.0f}"
-    return str(v)
 
 
 def register(app: typer.Typer) -> None:
@@ -117,18 +106,14 @@ def register(app: typer.Typer) -> None:
                 task["id"] = progress.add_task("GRPO", total=data["steps"],
                                                completed=data["resume_from"] or 0, info="")
             elif kind == "step" and "id" in task:
-                info = (f"reward {_fmt(data.get('episode/reward_mean'))}  acc "
-                        f"{_fmt(data.get('episode/accuracy'), True)}  turns {_fmt(data.get('episode/avg_turns'))}  "
-                        f"skipped groups {int(data.get('groups/skipped', 0))}/{int(data.get('groups/total', 0))}  "
-                        f"{_fmt(data.get('rollout/tokens_per_s'))} tok/s  {data['seconds']:.0f} s/step")
-                progress.update(task["id"], completed=data["step"], info=info)
+                progress.update(task["id"], completed=data["step"], info=step_summary(data))
             elif kind == "validation":
                 progress.console.print(
-                    f"[cyan]validation @ step {data['step']}[/cyan]: accuracy {_fmt(data.get('accuracy'), True)}, "
-                    f"hallucination {_fmt(data.get('hallucination_rate'), True)}, "
-                    f"I don't know {_fmt(data.get('dont_know_rate'), True)}, "
-                    f"out of turns {_fmt(data.get('out_of_turns_rate'), True)}, "
-                    f"avg turns {_fmt(data.get('avg_turns'))} (n={data.get('n_scored')})")
+                    f"[cyan]validation @ step {data['step']}[/cyan]: accuracy {fmt(data.get('accuracy'), True)}, "
+                    f"hallucination {fmt(data.get('hallucination_rate'), True)}, "
+                    f"I don't know {fmt(data.get('dont_know_rate'), True)}, "
+                    f"out of turns {fmt(data.get('out_of_turns_rate'), True)}, "
+                    f"avg turns {fmt(data.get('avg_turns'))} (n={data.get('n_scored')})")
             elif kind == "warm_start":
                 kept = data["kept"]
                 progress.console.print(
@@ -203,10 +188,10 @@ def register(app: typer.Typer) -> None:
                     "reward", "n"):
             t.add_column(col)
         for r in rows:
-            t.add_row(r["name"], _fmt(r["step"]), _fmt(r["accuracy"], True), _fmt(r["hallucination_rate"], True),
-                      _fmt(r["dont_know_rate"], True), _fmt(r["out_of_turns_rate"], True),
-                      _fmt(r["format_error_rate"], True), _fmt(r["avg_turns"]), _fmt(r["mean_reward"]),
-                      _fmt(r["n_scored"]))
+            t.add_row(r["name"], fmt(r["step"]), fmt(r["accuracy"], True), fmt(r["hallucination_rate"], True),
+                      fmt(r["dont_know_rate"], True), fmt(r["out_of_turns_rate"], True),
+                      fmt(r["format_error_rate"], True), fmt(r["avg_turns"]), fmt(r["mean_reward"]),
+                      fmt(r["n_scored"]))
         c = Console()
         c.print(t)
         for p in paths:

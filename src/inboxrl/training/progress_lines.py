@@ -13,6 +13,25 @@ from collections.abc import Callable
 from typing import Any
 
 
+def fmt(v: Any, pct: bool = False) -> str:
+    """A figure for the console: a dash where a step or validation had nothing to measure."""
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "–"
+    if pct:
+        return f"{100 * float(v):.1f}%"
+    if isinstance(v, float):
+        return f"{v:.3g}" if abs(v) < 100 else f"{v:.0f}"
+    return str(v)
+
+
+def step_summary(data: dict[str, Any]) -> str:
+    """A GRPO step's figures: the progress bar's text on a terminal, the tail of its plain line elsewhere."""
+    return (f"reward {fmt(data.get('episode/reward_mean'))}  acc {fmt(data.get('episode/accuracy'), True)}  "
+            f"turns {fmt(data.get('episode/avg_turns'))}  "
+            f"skipped groups {int(data.get('groups/skipped', 0))}/{int(data.get('groups/total', 0))}  "
+            f"{fmt(data.get('rollout/tokens_per_s'))} tok/s  {data['seconds']:.0f} s/step")
+
+
 def _minutes(seconds: float) -> str:
     return f"{seconds / 60:.1f} min"
 
@@ -50,19 +69,11 @@ class PlainProgress:
         self._last_line = now
         elapsed = now - self._warm_started
         done = step - self._warm_first_step
-        left = (total - step) * elapsed / done if done > 0 and elapsed > 0 else math.nan
-        eta = "" if math.isnan(left) or step == total else f", about {_minutes(left)} left"
+        eta = (f", about {_minutes((total - step) * elapsed / done)} left"
+               if step < total and done > 0 and elapsed > 0 else "")
         return f"warm start step {step}/{total}: loss {loss:.3f}, {_minutes(elapsed)} elapsed{eta}"
 
     @staticmethod
     def _grpo_step(data: dict[str, Any]) -> str:
-        def num(key: str, fmt: str) -> str:
-            v = data.get(key)
-            return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else format(float(v), fmt)
-
         total = data.get("max_steps")
-        return (f"GRPO step {data['step']}" + (f"/{total}" if total else "") + ": "
-                f"reward {num('episode/reward_mean', '.3f')}, accuracy {num('episode/accuracy', '.1%')}, "
-                f"turns {num('episode/avg_turns', '.2f')}, "
-                f"skipped groups {int(data.get('groups/skipped', 0))}/{int(data.get('groups/total', 0))}, "
-                f"{num('rollout/tokens_per_s', '.1f')} tok/s, {float(data.get('seconds', 0.0)):.0f} s")
+        return f"GRPO step {data['step']}" + (f"/{total}" if total else "") + f": {step_summary(data)}"
