@@ -10,7 +10,8 @@ prints the mean reward as stored and as re-scored now, the accuracy, and the beh
 docs/benchmarks.md: episodes that searched, found the source, and had an answer refused before any search, with
 the total number of refusals, each reward tier's count and mean reward (the break-even arithmetic of the
 third training run), and each tier split by what the episode saw of the source (read it; found it in a search but
-read another mail; never found it): where wrong answers come from. `--pool` scores all the files as one set; `--only-questions-of` compares two runs on
+read another mail; never found it): where wrong answers come from. `--pool` scores all the files as one set; `--changes` adds, for each file and the next, how many
+questions moved from one tier to another (what GRPO changed between two validations); `--only-questions-of` compares two runs on
 the questions they share (the refusal ablation: a partial run against the same questions of a full one). Nothing
 is written.
 
@@ -22,6 +23,7 @@ is written.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import statistics
 import sys
@@ -69,6 +71,23 @@ def report(name: str, trajs: list[Trajectory], judge: object, db: str, max_turns
     }
 
 
+def changes(a: tuple[str, list[Trajectory]], b: tuple[str, list[Trajectory]]) -> dict:
+    """Per question, how the tier moved from one file to the next (both already re-scored): what GRPO changed
+    between two validations, which the per-file counts alone cannot tell."""
+    before = {t.question_id: t for t in a[1]}
+    moved: dict[str, int] = {}
+    text_changed = 0
+    for t in b[1]:
+        old = before.get(t.question_id)
+        if old is None or old.rubric is None or t.rubric is None:
+            continue
+        text_changed += (old.final_answer or "").strip() != (t.final_answer or "").strip()
+        if tier(old.rubric) != tier(t.rubric):
+            key = f"{tier(old.rubric)}->{tier(t.rubric)}"
+            moved[key] = moved.get(key, 0) + 1
+    return {"from": a[0], "to": b[0], "tier_changes": dict(sorted(moved.items())), "answers_changed": text_changed}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("files", type=Path, nargs="+", help="trajectory JSONL files")
@@ -79,6 +98,8 @@ def main() -> None:
     ap.add_argument("--pool", action="store_true", help="score all files as one set")
     ap.add_argument("--only-questions-of", type=Path, default=None,
                     help="keep only episodes whose question is in this trajectory file (a like-for-like subset)")
+    ap.add_argument("--changes", action="store_true",
+                    help="also print, for each file and the next, the questions whose tier moved between them")
     args = ap.parse_args()
     try:
         judge = load_judge(args.judge)
@@ -88,10 +109,13 @@ def main() -> None:
                   else [(str(p), load(p)) for p in args.files])
     except (OSError, ValueError) as e:
         sys.exit(f"error: {str(e).splitlines()[0] if str(e) else e}")
+    if keep is not None:
+        groups = [(name, [t for t in trajs if t.question_id in keep]) for name, trajs in groups]
     for name, trajs in groups:
-        if keep is not None:
-            trajs = [t for t in trajs if t.question_id in keep]
         print(json.dumps(report(name, trajs, judge, args.db, args.max_turns, reward_cfg)))
+    if args.changes:
+        for a, b in itertools.pairwise(groups):
+            print(json.dumps(changes(a, b)))
 
 
 if __name__ == "__main__":
