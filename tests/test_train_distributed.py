@@ -30,7 +30,7 @@ def _torchrun(cfg_file: Path, *extra: str) -> subprocess.CompletedProcess[str]:
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
            "--master_port", str(_free_port()),
            "-m", "inboxrl.training", "train", "--config", str(cfg_file), *extra]
-    return subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
+    return subprocess.run(cmd, check=False, cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
 
 
 def _records(run_dir: Path, kind: str) -> list[dict]:

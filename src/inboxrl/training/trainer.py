@@ -32,8 +32,8 @@ from pathlib import Path
 from typing import Any
 
 from inboxrl.training import runlog
-from inboxrl.training.ranks import is_main_process
 from inboxrl.training.config import TrainConfig, TrainConfigError
+from inboxrl.training.ranks import is_main_process
 
 CHECKPOINTS = "checkpoints"
 FINAL = "final"
