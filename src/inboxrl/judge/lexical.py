@@ -52,6 +52,7 @@ from inboxrl.judge.facts import (
     squash,
     words_match,
 )
+from inboxrl.judge.gaming import gaming_reason
 from inboxrl.judge.idk import is_dont_know
 
 
@@ -89,6 +90,11 @@ class LexicalJudge:
 
     def judge(self, question: str, golden: str, candidate: str) -> Verdict:
         accept, reason = self._decide(question, golden, candidate)
+        if accept:  # the golden facts are there: now, does it claim more than the golden answer?
+            yes_no = bool(YESNO_Q.match(question or ""))
+            gamed = gaming_reason(question, golden, candidate, None if yes_no else asked_facts(question), yes_no)
+            if gamed:
+                accept, reason = False, gamed
         return Verdict(accept=accept, reason=reason, judge=self.name)
 
     def judge_many(self, items: list[tuple[str, str, str]]) -> list[Verdict]:
@@ -136,7 +142,7 @@ class LexicalJudge:
         # "September 11 and 12" meets "Sept 11 and Sept 12" and "breakfast at 8:00" meets "breakfast 8-9".
         c_nums = list(c.numbers) + [float(d.day) for d in c.dates if d.day] + [float(d.year) for d in c.dates
                                                                                if d.year]
-        c_nums += [float(t.hour) for t in c.times]
+        c_nums += [float(t.hour) for t in c.times] + [float(d) for d in c.days]
         missing = [v for v in g.numbers if not any(_num_eq(v, x) for x in c_nums)]
         if required(NUMBERS) and g.numbers and missing and _num_eq(missing[0], g.numbers[0]):
             return False, f"missing the number {_fmt(g.numbers[0])}"
@@ -152,7 +158,7 @@ class LexicalJudge:
 
         # Facts the question does not ask for need only not be contradicted: missing is fine, replaced is not.
         for d in g.dates:
-            if not any(_date_ok(d, x) for x in c.dates):
+            if not any(_date_ok(d, x) for x in c.dates) and not (d.day in c.days and not c.dates):
                 if required(DATES):
                     return False, f"missing the date {d}"
                 other = next((x for x in c.dates if not any(_date_ok(y, x) for y in g.dates)), None)
@@ -203,7 +209,13 @@ class LexicalJudge:
         # forecast") makes the claim that decides it; a pasted header line does not carry a negation.
         golden_no = (g.polarity or ("no" if g.negated else "yes")) == "no"
         said_no = yes_no and c.polarity is None and c.negated and golden_no
-        if (not yes_no or c.polarity is None) and not said_no:
+        # The question put as a statement, unnegated ("I asked Shirley to register you for the seminar"), says
+        # yes as plainly as "yes" does; it must hold every content word of the question, which a header line or a
+        # statement about something else ("Kim is interested in an internship" for "has Kim been offered one?") does not.
+        said_yes = (yes_no and c.polarity is None and not c.negated and not golden_no
+                    and not (candidate or "").strip().endswith("?") and bool(q_words)
+                    and all(has_word(w, c.words) or squash(w) in name_forms(candidate) for w in q_words))
+        if (not yes_no or c.polarity is None) and not said_no and not said_yes:
             key = []
             for w in g.words:
                 if w not in key and not has_word(w, list(q_words)):
