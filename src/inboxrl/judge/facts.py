@@ -281,7 +281,7 @@ class Extractor:
                   lambda m: f.days.append(int(m.group(1))) if 1 <= int(m.group(1)) <= 31 else False)
         # A month named alone ("in August") is a date with neither day nor year.
         self._sub(r"\b(january|february|march|april|june|july|august|september|october|november|december|"
-                  r"jan|feb|aug|sept|oct|nov|dec)\b\.?",
+                  r"jan|feb|aug|sept|sep|oct|nov|dec)\b\.?",
                   lambda m: f.dates.append(DateRef(None, MONTHS[m.group(1)], None)))
 
     def _times(self) -> None:

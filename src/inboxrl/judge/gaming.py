@@ -122,6 +122,24 @@ def _golden_lists(kinds: set[str], g: Facts, golden: str) -> bool:
     return any(counts[k] >= 2 for k in kinds)
 
 
+_HEDGED = re.compile(r"\bor\s+(?:possibly|perhaps|maybe|probably|likely|else|alternatively|otherwise|"
+                     r"(?:it\s+)?(?:could|might|may)\s+(?:also\s+)?be)\b([^.;\n]*)|\beither\b([^.;\n]*?)\bor\b",
+                     re.IGNORECASE)
+
+
+def _hedges_beyond(q: Facts, g: Facts, candidate: str) -> bool:
+    """An alternative offered ("..., or possibly Y") that says something the golden answer does not."""
+    pool = [*g.words, *q.words, *(w for grp in [*g.names, *q.names] for w in grp)]
+    for m in _HEDGED.finditer(candidate or ""):
+        alt = extract(m.group(1) or m.group(2) or "")
+        if any(not any(words_match(w, p) for p in pool) for w in alt.words):
+            return True
+        if any(not any(_date_meets(d, x) for x in g.dates) for d in alt.dates) or \
+                any(not any(_num_eq(v, x) for x in g.numbers) for v in alt.numbers):
+            return True
+    return False
+
+
 def gaming_reason(question: str, golden: str, candidate: str, kinds: frozenset[str] | None,
                   yes_no: bool) -> str | None:
     """Why the answer games the judge, or None. `kinds`: the fact kinds the question asks for (None: not said)."""
@@ -133,9 +151,11 @@ def gaming_reason(question: str, golden: str, candidate: str, kinds: frozenset[s
     checked = set(kinds) if kinds else {DATES, TIMES, NUMBERS}
     if asks_place(question):
         checked |= {PLACES, NAMES}
-    if _HEDGE.search(candidate or "") and not _GOLDEN_ALTERNATIVES.search(golden or "") \
-            and not _golden_lists(checked, g, golden):
-        return "the answer hedges between alternatives where the golden answer gives one"
+    if _HEDGE.search(candidate or ""):
+        if not _GOLDEN_ALTERNATIVES.search(golden or "") and not _golden_lists(checked, g, golden):
+            return "the answer hedges between alternatives where the golden answer gives one"
+        if _hedges_beyond(q, g, candidate):
+            return "the answer offers an alternative the golden answer does not give"
     for kind in (DATES, TIMES, NUMBERS, PLACES, NAMES):
         if kind not in checked:
             continue
