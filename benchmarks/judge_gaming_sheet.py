@@ -12,8 +12,8 @@ calibration row (`inboxrl judge calibrate --file SHEET`):
 
 - label false: `shotgun` (the golden value among three more of its kind, shuffled), `extra` (the golden answer
   plus two more of the kind), `hedge` ("X, or possibly Y" / "Either Y or X"), `restate` (the question put back);
-- label true: `paraphrase` ("According to the email, ..."), `reformat` (dates, times and amounts written
-  another way), `short` (only the facts asked for).
+- label true: `paraphrase` ("According to the email, ..."), `reformat` (months abbreviated, "4 PM", "$1,000"),
+  `numeric` ("5/7/2001", "16:00", "1,000 dollars"), `short` (only the facts asked for).
 
 The other values of the kind come from the question's source mails in the store (through the alias table), else
 from the inbox's mails that best match the question's words (full-text search); people's names from those mails'
@@ -199,6 +199,20 @@ def reformat(golden: str) -> str:
     return s
 
 
+_MONTH_NUM = {m: i for i, m in enumerate(["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov",
+                                          "dec"], 1)}
+
+
+def numeric(golden: str) -> str:
+    """Dates as numbers ("May 7, 2001" -> "5/7/2001"), afternoon times on a 24-hour clock, amounts in words."""
+    s = re.sub(rf"\b({_MONTHS})\s+(\d{{1,2}})(?:st|nd|rd|th)?\b(?:,?\s*(\d{{4}}))?",
+               lambda m: f"{_MONTH_NUM[m.group(1)[:3].lower()]}/{m.group(2)}" + (f"/{m.group(3)}" if m.group(3) else ""),
+               golden)
+    s = re.sub(r"(?<![-\d:])(?<!- )\b(\d{1,2}):(\d{2})\s*p\.?\s?m\.?", lambda m: f"{int(m.group(1)) % 12 + 12}:{m.group(2)}", s,
+               flags=re.IGNORECASE)
+    return re.sub(r"\$(\d[\d,]*)(?![\d.,]*\s?(?:[kKmMbB]|million))", r"\1 dollars", s)
+
+
 def restate(question: str) -> str:
     if YESNO_Q.match(question):
         return question.strip()
@@ -220,6 +234,8 @@ def rows_for(q: dict[str, object], bodies: list[str], people: list[str], name_po
     out.append(row(f"According to the email, {lead}", True, "paraphrase"))
     if reformat(golden) != golden:
         out.append(row(reformat(golden), True, "reformat"))
+    if numeric(golden) not in (golden, reformat(golden)):
+        out.append(row(numeric(golden), True, "numeric"))
     if kind is None:
         short = " ".join(other_golden.split()[:8]).rstrip(".,;")
         out.append(row(f"{golden.rstrip('.')}, or possibly {short}.", False, "hedge"))
