@@ -16,7 +16,8 @@ PLACES = "places"
 
 _WHERE = re.compile(r"^\s*(?:and\s+)?(?:where\b|(?:in\s+|at\s+)?(?:what|which)(?:'s|\s+is|\s+was|\s+are)?\s+"
                     r"(?:[\w'-]+\s+){0,2}?(?:room|rooms|building|floor|location|office|venue|place|city|hotel|"
-                    r"address)\b)", re.IGNORECASE)
+                    r"address)\b(?!\s+(?:rate|rates|number|cost|costs|fee|charge|price|key|reservation|block)\b))",
+                    re.IGNORECASE)
 # Room and building codes ("EB49C1", "EB 32", "VH 210"): letters in capitals, then digits.
 _CODE = re.compile(r"\b([A-Z]{1,4})[\s-]?(\d{1,5}[A-Za-z]?\d{0,3})\b")
 # Alternatives offered instead of one answer. "One or two", "or so", "or more", "whether or not" are amounts and
@@ -109,9 +110,15 @@ def _restates(q: Facts, g: Facts, c: Facts) -> bool:
                  + [d for d in c.days if d not in q.days])
     if new_words or new_facts:
         return False
-    # A golden answer that itself adds nothing to the question cannot be told from its restatement.
     g_new = [w for w in g.words if not any(words_match(w, p) for p in pool)]
-    return bool(g_new or g.dates or g.times or g.numbers)
+    if g_new or g.dates or g.times or g.numbers:
+        return True
+    # The golden answer adds nothing either ("Hanover Compression." for "Which company does the Hanover
+    # Compression hedge relate to?"): it picks part of the question, and an answer echoing all of it picks none.
+    def holds_all(words: list[str]) -> bool:
+        return all(any(words_match(p, w) for w in words) for p in q.words)
+
+    return holds_all(c.words) and not holds_all(g.words)
 
 
 def _golden_lists(kinds: set[str], g: Facts, golden: str) -> bool:
