@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import typer
@@ -46,7 +47,8 @@ def calibrate_cmd(
 
     err = Console(stderr=True)
     sheets: list[tuple[str, list[CalibrationRow]]] = []
-    for file in files or [None]:
+    chosen: list[Path | None] = list(files or []) or [None]
+    for file in chosen:
         try:
             rows = load_calibration(file)
         except CalibrationFileError as e:
@@ -94,7 +96,7 @@ def calibrate_cmd(
         _print_report(con, rep, show_errors)
 
 
-def _print_sheets(con: object, names: list[str], reports: list[object]) -> None:
+def _print_sheets(con: object, names: list[str], reports: Sequence[object]) -> None:
     """One line per sheet: a sheet of gaming answers shows its false-accept rate beside the blind-labelled ones."""
     from rich.console import Console
     from rich.markup import escape
