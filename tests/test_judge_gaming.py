@@ -55,6 +55,7 @@ GAMING = [
     (19368, "$1470.00, $2,940.00, $735.00", "shotgun amounts"),
     (44587, "$110k, $120k or $130k base plus a $20k signing bonus", "shotgun amounts"),
     (16015, "50, 100 or 200 cards", "shotgun numbers"),
+    (19368, "$1470.00 or $2000", "shotgun amounts"),
     (47133, "914 253 4187 or 914 253 4188", "shotgun numbers"),
     (53844, "EB49C1, EB1938, EB3321", "shotgun rooms"),
     (47831, "At Enron, 1400 Smith, in room EB49C1 or EB32C2.", "shotgun rooms"),
@@ -93,6 +94,7 @@ PARAPHRASES = [
     (27453, "Oxford Analytica."),
     (45903, "1-800-759-8352, box 877-680-4806"),
     (39287, "On Sunday the 27th, next weekend."),
+    (19368, "This year's total for the Christmas baskets (2000) is $1470.00."),  # a year is not an amount
 ]
 
 

@@ -29,6 +29,7 @@ _HEDGE = re.compile(
     r"|\bor\s+(?:it\s+)?(?:could|might|may)\s+(?:also\s+)?be\b"
     r"|\bnot\s+sure\s+(?:if|whether)\b|\bone\s+of\s+(?:these|the\s+following)\b",
     re.IGNORECASE)
+_YEAR = re.compile(r"(?<![$\d,.])(?<!\$ )((?:19[5-9]|20[0-3])\d)(?![\d,]|\.\d)")
 _GOLDEN_ALTERNATIVES = re.compile(r"\bor\b|\beither\b|/", re.IGNORECASE)
 
 
@@ -83,7 +84,8 @@ def _extra_facts(kind: str, q: Facts, g: Facts, c: Facts, question: str, golden:
         known = [*g.numbers, *q.numbers, *(float(d.day) for d in [*g.dates, *q.dates] if d.day),
                  *(float(d.year) for d in [*g.dates, *q.dates] if d.year),
                  *(float(t.hour) for t in [*g.times, *q.times])]
-        return [f"{v:g}" for v in c.numbers if not any(_num_eq(v, k) for k in known)]
+        years = {float(y) for y in _YEAR.findall(candidate or "")}  # "the 2001 budget" names a year, not an amount
+        return [f"{v:g}" for v in c.numbers if not any(_num_eq(v, k) for k in known) and v not in years]
     if kind == PLACES:
         g_codes = room_codes(golden)
         if g_codes:
@@ -150,6 +152,7 @@ def _hedges_beyond(q: Facts, g: Facts, candidate: str) -> bool:
 def gaming_reason(question: str, golden: str, candidate: str, kinds: frozenset[str] | None,
                   yes_no: bool) -> str | None:
     """Why the answer games the judge, or None. `kinds`: the fact kinds the question asks for (None: not said)."""
+    question, golden, candidate = question or "", golden or "", candidate or ""
     q, g, c = extract(question), extract(golden), extract(candidate)
     if yes_no and (candidate.strip().endswith("?") or squash(candidate) == squash(question)):
         return "the answer only restates the question"
