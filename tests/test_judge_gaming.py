@@ -179,3 +179,19 @@ def test_dev_sheet_and_the_blind_sheets_keep_their_agreement() -> None:
         rep = calibrate(LexicalJudge(), load_calibration(ROOT / "benchmarks/results" / name))
         assert round(rep.agreement, 4) >= agreement, name
     assert round(calibrate(LexicalJudge(), load_calibration()).agreement, 4) >= 0.9434
+
+
+@pytest.mark.slow
+def test_eval_sheet_is_reproduced_by_its_generator(tmp_path: Path, questions_path: Path) -> None:
+    """The frozen sheet is what the committed generator writes from the full store (needs /work/data/enron.db)."""
+    import subprocess
+    import sys
+
+    db = Path("/work/data/enron.db")
+    if not db.is_file():
+        pytest.skip(f"full-corpus store not found at {db}")
+    out = tmp_path / "eval.jsonl"
+    subprocess.run([sys.executable, str(ROOT / "benchmarks/judge_gaming_sheet.py"), "--slice", "eval", "--n", "80",
+                    "--db", str(db), "--questions", str(questions_path), "--out", str(out)], check=True,
+                   capture_output=True)
+    assert hashlib.sha256(out.read_bytes()).hexdigest() == EVAL_SHA256
