@@ -68,6 +68,8 @@ GAMING = [
     (37601, "Either Jim Bouillion or someone in the London office.", "hedge"),
     (16015, "Probably 50 cards, or maybe more.", "hedge"),
     (19368, "$1470.00, or it could be the total of last year's baskets.", "hedge"),
+    (44587, "$110k base plus a $20k signing bonus or a relocation package", "hedge"),
+    (53506, "Hanover Compression or Enron Compression.", "hedge"),
     # an answer that only restates the question
     (53506, "Which company does the Hanover Compression bear spread hedge relate to?", "restate"),
     (53506, "The Hanover Compression bear spread hedge relates to a company.", "restate"),
@@ -94,6 +96,7 @@ PARAPHRASES = [
     (27453, "Oxford Analytica."),
     (45903, "1-800-759-8352, box 877-680-4806"),
     (39287, "On Sunday the 27th, next weekend."),
+    (27873, "Yes, one or two more people can attend the first round, more or less."),
     (19368, "This year's total for the Christmas baskets (2000) is $1470.00."),  # a year is not an amount
 ]
 

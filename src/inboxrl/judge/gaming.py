@@ -29,8 +29,18 @@ _HEDGE = re.compile(
     r"|\bor\s+(?:it\s+)?(?:could|might|may)\s+(?:also\s+)?be\b"
     r"|\bnot\s+sure\s+(?:if|whether)\b|\bone\s+of\s+(?:these|the\s+following)\b",
     re.IGNORECASE)
+# A bare "or" joining two answers ("weather derivatives or credit risk"); not in amounts and idioms.
+_BARE_OR = re.compile(r"\b(\w+)[\s,]+or\s+((\w+)(?:[^.;\n]|\.(?=\S))*)", re.IGNORECASE)
+_OR_IDIOM_BEFORE = {"whether", "one", "two", "three", "four", "five", "more", "sooner", "either", "and"}
+_OR_IDIOM_AFTER = {"so", "more", "less", "not", "two", "three", "four", "five", "six", "later", "otherwise", "else"}
 _YEAR = re.compile(r"(?<![$\d,.])(?<!\$ )((?:19[5-9]|20[0-3])\d)(?![\d,]|\.\d)")
 _GOLDEN_ALTERNATIVES = re.compile(r"\bor\b|\beither\b|/", re.IGNORECASE)
+
+
+def _bare_or(text: str) -> list[str]:
+    """The alternatives a bare "or" offers: the text after it, to the end of the sentence."""
+    return [m.group(2) for m in _BARE_OR.finditer(text or "") if m.group(1).lower() not in _OR_IDIOM_BEFORE
+            and m.group(3).lower() not in _OR_IDIOM_AFTER and not m.group(1).isdigit()]
 
 
 def asks_place(question: str) -> bool:
@@ -132,15 +142,17 @@ def _golden_lists(kinds: set[str], g: Facts, golden: str) -> bool:
 
 
 _HEDGED = re.compile(r"\bor\s+(?:possibly|perhaps|maybe|probably|likely|else|alternatively|otherwise|"
-                     r"(?:it\s+)?(?:could|might|may)\s+(?:also\s+)?be)\b([^.;\n]*)|\beither\b([^.;\n]*?)\bor\b",
+                     r"(?:it\s+)?(?:could|might|may)\s+(?:also\s+)?be)\b((?:[^.;\n]|\.(?=\S))*)"
+                     r"|\beither\b((?:[^.;\n]|\.(?=\S))*?)\bor\b",
                      re.IGNORECASE)
 
 
 def _hedges_beyond(q: Facts, g: Facts, candidate: str) -> bool:
     """An alternative offered ("..., or possibly Y") that says something the golden answer does not."""
     pool = [*g.words, *q.words, *(w for grp in [*g.names, *q.names] for w in grp)]
-    for m in _HEDGED.finditer(candidate or ""):
-        alt = extract(m.group(1) or m.group(2) or "")
+    alternatives = [m.group(1) or m.group(2) or "" for m in _HEDGED.finditer(candidate or "")]
+    for text in [*alternatives, *_bare_or(candidate)]:
+        alt = extract(text)
         if any(not any(words_match(w, p) for p in pool) for w in alt.words):
             return True
         if any(not any(_date_meets(d, x) for x in g.dates) for d in alt.dates) or \
@@ -161,8 +173,8 @@ def gaming_reason(question: str, golden: str, candidate: str, kinds: frozenset[s
     checked = set(kinds) if kinds else {DATES, TIMES, NUMBERS}
     if asks_place(question):
         checked |= {PLACES, NAMES}
-    if _HEDGE.search(candidate or ""):
-        if not _GOLDEN_ALTERNATIVES.search(golden or "") and not _golden_lists(checked, g, golden):
+    if _HEDGE.search(candidate) or _bare_or(candidate):
+        if not _GOLDEN_ALTERNATIVES.search(golden) and not _golden_lists(checked, g, golden):
             return "the answer hedges between alternatives where the golden answer gives one"
         if _hedges_beyond(q, g, candidate):
             return "the answer offers an alternative the golden answer does not give"
