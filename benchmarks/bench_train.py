@@ -3,6 +3,7 @@
     python benchmarks/bench_train.py                      # 3 real steps of configs/cpu-demo.yaml: step time, tok/s
     python benchmarks/bench_train.py --steps 2 --val-limit 4 --db /tmp/kaminski.db
     python benchmarks/bench_train.py --full               # baseline eval, the full run, eval of the trained adapter
+    python benchmarks/bench_train.py --memory --seq 1024  # resident memory of each stage, no GRPO loop
 
 Step mode trains the bundled Qwen2.5-Coder-0.5B for a few steps with the demo's exact settings (group shape, turn
 and token budgets, LoRA, judge) and a small validation at step 0, then reports per step: wall and CPU seconds, the
@@ -155,6 +156,93 @@ def run_full(args: argparse.Namespace) -> dict:
     return rep
 
 
+def run_memory(args: argparse.Namespace) -> dict:
+    """Peak resident memory of each stage of a cpu-demo step, one at a time, on the real model: the fp32 policy,
+    the loss over one episode of `--seq` tokens (TRL's fused LM head, bf16 autocast) with and without activation
+    checkpointing, the deep-copied bf16 rollout model against the in-place one (training.shadow), and a prefill."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from trl.trainer.utils import add_fused_lm_head
+
+    from inboxrl.models.hardware import bf16_native
+    from inboxrl.models.local import LocalBackend
+    from inboxrl.training import memory
+    from inboxrl.training.base_model import load_base
+    from inboxrl.training.config import TrainConfig
+    from inboxrl.training.shadow import refresh
+
+    torch.set_num_threads(args.threads)
+    if args.tune_allocator:
+        memory.tune_allocator()
+    cfg = TrainConfig.load(args.config, _overrides(args.set))
+    st = memory.STAGES
+    out: dict = {"seq": args.seq, "tune_allocator": args.tune_allocator, "stages": {}, "seconds": {}}
+
+    def record(name: str, t0: float) -> None:
+        m = st.metrics()
+        out["stages"][name] = {"peak_gb": m[f"memory/{name}_peak_gb"], "after_gb": m[f"memory/{name}_after_gb"],
+                               "anon_after_gb": memory.anon_gb()}
+        out["seconds"][name] = time.perf_counter() - t0
+        print(f"[memory] {name}: {out['stages'][name]}", file=sys.stderr, flush=True)
+
+    t0 = time.perf_counter()
+    with st.stage("load"):
+        model, tok, _, _ = load_base(cfg.model)
+    record("load", t0)
+    add_fused_lm_head(model, temperature=cfg.temperature, outputs=("log_probs", "entropy"))
+    peft_cfg = LoraConfig(r=cfg.lora.rank, lora_alpha=cfg.lora.alpha, lora_dropout=cfg.lora.dropout,
+                          target_modules=list(cfg.lora.target_modules), task_type="CAUSAL_LM")
+    policy = get_peft_model(model, peft_cfg)
+    with torch.no_grad():  # a trained adapter is not zero: the merge must do real work
+        for n, p in policy.named_parameters():
+            if "lora_B" in n:
+                p.normal_(0, 1e-3)
+    g = torch.Generator().manual_seed(0)
+    ids = torch.randint(0, 150_000, (1, args.seq), generator=g)
+    labels = ids.clone()
+    labels[:, : args.seq // 5] = -100  # the prompt is context, the rest completion (tool results included)
+    bf16 = cfg.bf16 == "auto" and bf16_native() or cfg.bf16 is True
+    for ckpt in (False, True):
+        name = "loss_checkpointed" if ckpt else "loss"
+        if ckpt:
+            policy.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+            policy.enable_input_require_grads()
+        policy.train()
+        t0 = time.perf_counter()
+        with st.stage(name):
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bool(bf16)):
+                o = policy(input_ids=ids, labels=labels, fused_lm_head=True)
+            loss = -(o.log_probs.sum() / (labels != -100).sum())
+            loss.backward()
+            del o, loss
+            policy.zero_grad(set_to_none=True)
+        record(name, t0)
+    policy.gradient_checkpointing_disable()
+    policy.eval()
+    t0 = time.perf_counter()
+    with st.stage("rollout_copy_deepcopy"):
+        b = LocalBackend.from_model(policy, tok, dtype="bfloat16")
+        del b
+    record("rollout_copy_deepcopy", t0)
+    for k in (1, 2):
+        t0 = time.perf_counter()
+        with st.stage(f"rollout_copy_inplace_{k}"):
+            shadow = refresh(policy)
+        record(f"rollout_copy_inplace_{k}", t0)
+    from inboxrl.models.base import ChatRequest
+
+    backend = LocalBackend.from_model(shadow, tok, name="probe")
+    text = tok.decode(ids[0, : args.seq].tolist())
+    reqs = [ChatRequest(messages=[{"role": "user", "content": text}], episode_id=f"e{i}", max_tokens=8,
+                        temperature=0.0) for i in range(2)]
+    t0 = time.perf_counter()
+    with st.stage("prefill_decode"):
+        backend.generate(reqs)
+    record("prefill_decode", t0)
+    out["lifetime_peak_gb"] = memory.peak_gb()
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--config", type=Path, default=REPO / "configs" / "cpu-demo.yaml")
@@ -165,9 +253,19 @@ def main() -> None:
     ap.add_argument("--run-dir", type=Path, default=REPO / "runs" / "bench-train")
     ap.add_argument("--resume", action="store_true")
     ap.add_argument("--full", action="store_true", help="the whole demonstration with before/after evaluation")
+    ap.add_argument("--memory", action="store_true", help="resident memory of each stage (no GRPO loop)")
+    ap.add_argument("--seq", type=int, default=1024, help="--memory: tokens of the episode the loss runs over")
+    ap.add_argument("--no-tune-allocator", dest="tune_allocator", action="store_false",
+                    help="--memory: leave glibc's malloc settings alone")
     ap.add_argument("--set", action="append", default=[], help="config override KEY=VALUE (repeatable)")
     ap.add_argument("--out", type=Path, default=None, help="also write the JSON report here")
     args = ap.parse_args()
+    if args.memory:
+        rep = run_memory(args)
+        print(json.dumps(rep, indent=1))
+        if args.out:
+            args.out.write_text(json.dumps(rep, indent=1))
+        return
     rep = run_full(args) if args.full else run_steps(args)
     print(markdown(rep))
     print(json.dumps(rep, indent=1, default=str))

@@ -7,7 +7,6 @@ and TensorBoard as the training numbers of step K, and the plots are redrawn fro
 from __future__ import annotations
 
 import math
-import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -26,27 +25,20 @@ _SKIP_TB = {"epoch", "step"}
 
 def peak_rss_gb() -> float:
     """The process's peak resident memory so far: what a machine needs to run this config (the ninth CPU run
-    held 21 GB resident of 24 with a 0.5B model, and nothing logged it)."""
-    try:
-        import resource
-    except ImportError:  # Windows
-        return math.nan
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # kB on Linux, bytes on macOS
-    return peak / (2**30 if sys.platform == "darwin" else 2**20)
+    held 21 GB resident of 24 with a 0.5B model, and nothing logged it). Kept across the stage resets of
+    `training.memory`."""
+    from inboxrl.training.memory import peak_gb
+
+    return peak_gb()
 
 
 def anon_rss_gb() -> float:
     """The process's resident memory now, without file pages (Linux `RssAnon`). The peak above counts the mail
     store's read-only mmap too (up to 0.9 GB of the Enron store), pages the kernel can drop under pressure; this
     is the part it cannot. NaN where /proc is missing."""
-    try:
-        with open("/proc/self/status", encoding="ascii") as f:
-            for line in f:
-                if line.startswith("RssAnon:"):
-                    return int(line.split()[1]) / 2**20  # kB
-    except (OSError, ValueError, IndexError):
-        pass
-    return math.nan
+    from inboxrl.training.memory import anon_gb
+
+    return anon_gb()
 
 
 class InboxRLCallback(TrainerCallback):
@@ -95,9 +87,7 @@ class InboxRLCallback(TrainerCallback):
     def validate(self, step: int) -> dict[str, Any] | None:
         if not self.val_questions or self.trainer is None:
             return None
-        from trl.models.utils import unwrap_model_for_generation
-
-        from inboxrl.training.validation import run_validation, write_trajectories
+        from inboxrl.training.validation import write_trajectories
 
         tr = self.trainer
         model_wrapped = getattr(tr, "model_wrapped", None) or tr.model
@@ -105,6 +95,26 @@ class InboxRLCallback(TrainerCallback):
               "make_backend": self.val_make_backend, "accelerator": tr.accelerator,
               "model_name": self.policy_name}
         args = (self.tokenizer, self.val_questions, self.cfg.data.db, self.val_cfg, self.judge, self.cfg.reward)
+        from inboxrl.training.memory import STAGES, peak_gb
+
+        with STAGES.stage("validation"):
+            m, trajs = self._run_validation(tr, model_wrapped, args, kw)
+        m["memory/validation_peak_gb"] = STAGES.pop("validation")
+        m["memory/peak_rss_gb"] = peak_gb()
+        if self._main():
+            write_trajectories(self.run_dir / "validation", step, trajs)
+            runlog.append(self.run_dir, {"kind": "validation", "step": step, **m})
+            self._tb_write("validation", step, m)
+            self.write_plots()
+        self.emit("validation", {"step": step, **m})
+        return m
+
+    def _run_validation(self, tr: Any, model_wrapped: Any, args: tuple[Any, ...],
+                        kw: dict[str, Any]) -> tuple[dict[str, Any], list[Any]]:
+        from trl.models.utils import unwrap_model_for_generation
+
+        from inboxrl.training.validation import run_validation
+
         if getattr(self.rollout, "generation_needs_weights", True):
             with unwrap_model_for_generation(model_wrapped, tr.accelerator,
                                              gather_deepspeed3_params=tr.args.ds3_gather_for_generation) as model:
@@ -114,13 +124,7 @@ class InboxRLCallback(TrainerCallback):
             tr.vllm_generation.sync_weights()
             tr._last_loaded_step = tr.state.global_step
             m, trajs = run_validation(tr.model, *args, **kw)
-        if self._main():
-            write_trajectories(self.run_dir / "validation", step, trajs)
-            runlog.append(self.run_dir, {"kind": "validation", "step": step, **m})
-            self._tb_write("validation", step, m)
-            self.write_plots()
-        self.emit("validation", {"step": step, **m})
-        return m
+        return m, trajs
 
     def validate_if_needed(self, step: int, final: bool = False) -> None:
         if step in self._validated_steps():
@@ -175,6 +179,10 @@ class InboxRLCallback(TrainerCallback):
             self.trainer._metrics["train"]["time/step_cpu_s"].append(cpu)
             self.trainer._metrics["train"]["memory/peak_rss_gb"].append(peak_rss_gb())
             self.trainer._metrics["train"]["memory/anon_rss_gb"].append(anon_rss_gb())
+            from inboxrl.training.memory import STAGES
+
+            for k, v in STAGES.metrics().items():  # this step's rollout and loss peaks (training.memory)
+                self.trainer._metrics["train"][k].append(v)
         self.emit("step", {"step": step, "max_steps": state.max_steps, "seconds": wall, "cpu_seconds": cpu,
                            **last})
         if step % self.cfg.eval_every == 0:

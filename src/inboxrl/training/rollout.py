@@ -139,6 +139,34 @@ def rollout_stats(trajs: Sequence[Trajectory], gen_seconds: float) -> dict[str, 
     }
 
 
+def _time_generate_calls(backend: Any, into: dict[str, float]) -> None:
+    """Adds each `generate` call's engine counters (`last_stats` of the local backend) to `into`."""
+    inner = getattr(backend, "generate", None)
+    if inner is None or not hasattr(backend, "last_stats"):
+        return
+
+    def generate(requests: Any) -> Any:
+        out = inner(requests)
+        st = getattr(backend, "last_stats", {}) or {}
+        for k_in, k_out in (("prefill_s", "prefill_s"), ("decode_s", "decode_s"), ("decode_steps", "decode_steps"),
+                            ("sampled_tokens", "sampled"), ("prefill_tokens", "prefill_tokens")):
+            into[k_out] = into.get(k_out, 0.0) + float(st.get(k_in, 0) or 0)
+        return out
+
+    backend.generate = generate
+
+
+def timing_stats(t: dict[str, float]) -> dict[str, float]:
+    """Where a rollout's time went: making the backend (the bf16 copy), prefill (prompts and tool results), and
+    decoding; decode tokens/s and the mean number of rows per decoding step (finished episodes leave the batch)."""
+    if not t or not t.get("decode_steps"):
+        return {}
+    return {"rollout/setup_s": t["setup_s"], "rollout/prefill_s": t["prefill_s"], "rollout/decode_s": t["decode_s"],
+            "rollout/prefill_tokens": t["prefill_tokens"],
+            "rollout/decode_tokens_per_s": t["sampled"] / t["decode_s"] if t["decode_s"] > 0 else math.nan,
+            "rollout/decode_batch_mean": t["sampled"] / t["decode_steps"]}
+
+
 @dataclass
 class RolloutLog:
     """What the last rollouts did, for callbacks and tests (the trainer's own metrics are averaged away)."""
@@ -180,6 +208,7 @@ class EpisodeRollout:
         self.log = RolloutLog()
         self.last_trajectories: list[Trajectory] = []
         self.last_samples: list[Sample] = []
+        self.timing: dict[str, float] = {}  # where the last rollout's time went (engine's own counters)
         self.__name__ = "inboxrl_rollout"
 
     # TRL calls this.
@@ -189,13 +218,17 @@ class EpisodeRollout:
         questions = [self._question(p) for p in prompts]
         step = int(getattr(trainer.state, "global_step", 0)) + 1  # the optimiser step these rollouts feed
         model_wrapped = getattr(trainer, "model_wrapped", None) or trainer.model
+        from inboxrl.training.memory import STAGES
+
         t0, c0 = time.perf_counter(), time.process_time()
-        if self.generation_needs_weights:
-            with unwrap_model_for_generation(model_wrapped, trainer.accelerator,
-                                             gather_deepspeed3_params=trainer.args.ds3_gather_for_generation) as m:
-                trajs = self.run(m, questions)
-        else:  # vLLM samples (TRL synced its weights before calling us); the model only lends its config
-            trajs = self.run(trainer.model, questions)
+        with STAGES.stage("rollout"):
+            if self.generation_needs_weights:
+                with unwrap_model_for_generation(model_wrapped, trainer.accelerator,
+                                                 gather_deepspeed3_params=trainer.args.ds3_gather_for_generation
+                                                 ) as m:
+                    trajs = self.run(m, questions)
+            else:  # vLLM samples (TRL synced its weights before calling us); the model only lends its config
+                trajs = self.run(trainer.model, questions)
         gen_s = time.perf_counter() - t0
         self._cpu_s = time.process_time() - c0  # CPU time: on a shared machine, wall time says little
         return self.to_trainer_batch(trajs, trainer, step, gen_s)
@@ -215,8 +248,13 @@ class EpisodeRollout:
 
         was_training = bool(getattr(model, "training", False))
         model.eval()
+        self.timing = {"setup_s": 0.0, "prefill_s": 0.0, "decode_s": 0.0, "decode_steps": 0.0,
+                       "sampled": 0.0, "prefill_tokens": 0.0}
         try:
+            t0 = time.perf_counter()
             backend = self.make_backend(model, self.tokenizer)
+            self.timing["setup_s"] = time.perf_counter() - t0
+            _time_generate_calls(backend, self.timing)
             trajs = run_episodes(questions, backend, self.db, self.agent_cfg,
                                  batch_size=self.batch_size or len(questions))
         finally:
@@ -249,6 +287,8 @@ class EpisodeRollout:
                     s.env_mask = [0] * len(s.env_mask)
 
         stats = rollout_stats(trajs, gen_seconds)
+        stats.update(timing_stats(self.timing))
+        self.timing = {}
         if self._cpu_s is not None:
             stats["rollout/cpu_seconds"] = self._cpu_s
             self._cpu_s = None
@@ -317,8 +357,13 @@ def inboxrl_reward(prompts: list[Any], completions: list[Any], inboxrl_reward: l
 def default_backend_factory(name: str, dtype: str | None = None) -> Callable[[Any, Any], Any]:
     """The project's local backend over the given model; with `dtype`, over a private converted copy of it."""
     def make(model: Any, tokenizer: Any) -> Any:
+        from inboxrl.models.hardware import resolve_dtype
         from inboxrl.models.local import LocalBackend
 
+        if resolve_dtype(dtype) == "bfloat16":  # one resident bf16 copy, refreshed in place (training.shadow)
+            from inboxrl.training.shadow import refresh
+
+            return LocalBackend.from_model(refresh(model), tokenizer, name=name)
         return LocalBackend.from_model(model, tokenizer, name=name, dtype=dtype)
 
     return make

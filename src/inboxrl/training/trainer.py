@@ -194,6 +194,12 @@ def _trainer_class(base: type) -> type:
     from inboxrl.training.padding import trim_padding
 
     class InboxRLGRPOTrainer(base):  # type: ignore[misc, valid-type]
+        def training_step(self, model: Any, inputs: Any, num_items_in_batch: Any = None) -> Any:
+            from inboxrl.training.memory import STAGES
+
+            with STAGES.stage("loss"):  # forward and backward of one micro-batch (the rollout nests inside)
+                return super().training_step(model, inputs, num_items_in_batch)
+
         def compute_loss(self, model: Any, inputs: dict[str, Any], return_outputs: bool = False,
                          num_items_in_batch: Any = None) -> Any:
             return super().compute_loss(model, trim_padding(inputs), return_outputs=return_outputs,
@@ -248,6 +254,9 @@ def train(cfg: TrainConfig, *, resume: bool = False, on_event: Callable[[str, di
                 (run_dir / runlog.METRICS_FILE).unlink()
         (run_dir / "config.json").write_text(cfg.model_dump_json(indent=1))
 
+    from inboxrl.training.memory import tune_allocator
+
+    tune_allocator()  # large tensors unmapped when freed (training.memory)
     if cfg.threads:
         import torch
 

@@ -234,10 +234,19 @@ def prepare_policy(cfg: Any, model: Any, tokenizer: Any, train_questions: Sequen
         emit("warning", {"message": f"warm start: resuming from the snapshot {snapshot} after step {step}"
                          if step is not None else
                          f"warm start: the snapshot {snapshot} was taken on other demonstrations; starting again"})
-    res = warm_start(policy, samples, epochs=ws.epochs, learning_rate=ws.learning_rate,
-                     accumulation=ws.accumulation, max_grad_norm=cfg.max_grad_norm, bf16=cfg.bf16, seed=cfg.seed,
-                     max_minutes=ws.max_minutes, lr_scheduler=ws.lr_scheduler, on_step=on_step, snapshot=snapshot,
-                     save_every=ws.save_every, on_resume=on_resume)
+    from inboxrl.training.memory import STAGES, peak_gb
+
+    if cfg.gradient_checkpointing:  # a long demonstration's activations are the warm start's memory peak
+        policy.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        policy.enable_input_require_grads()
+    with STAGES.stage("warm_start"):
+        res = warm_start(policy, samples, epochs=ws.epochs, learning_rate=ws.learning_rate,
+                         accumulation=ws.accumulation, max_grad_norm=cfg.max_grad_norm, bf16=cfg.bf16, seed=cfg.seed,
+                         max_minutes=ws.max_minutes, lr_scheduler=ws.lr_scheduler, on_step=on_step,
+                         snapshot=snapshot, save_every=ws.save_every, on_resume=on_resume)
+    if cfg.gradient_checkpointing:  # GRPO sets its own up
+        policy.gradient_checkpointing_disable()
+    memory = {"memory/warm_start_peak_gb": STAGES.pop("warm_start"), "memory/peak_rss_gb": peak_gb()}
     if res.stopped_by_budget:
         emit("warning", {"message": f"warm start: max_minutes {ws.max_minutes} stopped it after "
                          f"{res.optimizer_steps} of {planned} optimiser steps ({res.examples} demonstrations)"
@@ -249,5 +258,5 @@ def prepare_policy(cfg: Any, model: Any, tokenizer: Any, train_questions: Sequen
                             "optimizer_steps": res.optimizer_steps, "epochs": res.epochs_done,
                             "seconds": res.seconds, "loss_first": res.losses[0] if res.losses else None,
                             "loss_last": res.losses[-1] if res.losses else None, "losses": res.losses,
-                            "stopped_by_budget": res.stopped_by_budget, "resumed_at": res.resumed_at})
+                            "stopped_by_budget": res.stopped_by_budget, "resumed_at": res.resumed_at, **memory})
     return policy, None
