@@ -202,7 +202,7 @@ def run_memory(args: argparse.Namespace) -> dict:
     labels = ids.clone()
     labels[:, : args.seq // 5] = -100  # the prompt is context, the rest completion (tool results included)
     bf16 = cfg.bf16 == "auto" and bf16_native() or cfg.bf16 is True
-    for ckpt in (False, True):
+    for ckpt in [m == "checkpointed" for m in args.loss_modes.split(",")]:
         name = "loss_checkpointed" if ckpt else "loss"
         if ckpt:
             policy.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
@@ -255,6 +255,8 @@ def main() -> None:
     ap.add_argument("--full", action="store_true", help="the whole demonstration with before/after evaluation")
     ap.add_argument("--memory", action="store_true", help="resident memory of each stage (no GRPO loop)")
     ap.add_argument("--seq", type=int, default=1024, help="--memory: tokens of the episode the loss runs over")
+    ap.add_argument("--loss-modes", default="plain,checkpointed",
+                    help="--memory: loss passes to measure, without and/or with activation checkpointing")
     ap.add_argument("--no-tune-allocator", dest="tune_allocator", action="store_false",
                     help="--memory: leave glibc's malloc settings alone")
     ap.add_argument("--set", action="append", default=[], help="config override KEY=VALUE (repeatable)")

@@ -10,6 +10,7 @@ merge (tests/test_training_shadow.py).
 from __future__ import annotations
 
 import weakref
+from collections.abc import Iterator
 from typing import Any
 
 _SHADOWS: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
@@ -19,29 +20,26 @@ def _base(model: Any) -> Any:
     return model.get_base_model() if hasattr(model, "get_base_model") else model
 
 
-def _merged_weights(model: Any) -> dict[str, Any]:
-    """name (without PEFT's `base_layer`) -> tensor with the active LoRA adapters folded in, without copying
-    layers that have no adapter."""
+def _merged_weights(model: Any) -> Iterator[tuple[str, Any]]:
+    """(name without PEFT's `base_layer`, tensor with the active LoRA adapters folded in), one at a time: only one
+    layer's merged fp32 weight exists at once."""
     base = _base(model)
-    out: dict[str, Any] = {}
-    lora_layers: dict[str, Any] = {}
-    for mname, m in base.named_modules():
-        if hasattr(m, "base_layer") and hasattr(m, "get_delta_weight") and hasattr(m, "lora_A"):
-            lora_layers[mname] = m
+    lora_layers = {f"{mname}.weight": m for mname, m in base.named_modules()
+                   if hasattr(m, "base_layer") and hasattr(m, "get_delta_weight") and hasattr(m, "lora_A")}
     for n, p in base.named_parameters():
         if ".lora_" in n:
             continue
-        out[n.replace(".base_layer", "")] = p
-    for mname, m in lora_layers.items():
-        if getattr(m, "disable_adapters", False) or getattr(m, "merged", False):
-            continue  # disabled: the base weight alone; merged: already in the base weight
-        key = f"{mname}.weight"
-        w = out[key]
-        for a in m.active_adapters:
-            if a in m.lora_A:
-                w = w + m.get_delta_weight(a).to(w.dtype)
-        out[key] = w
-    return out
+        key = n.replace(".base_layer", "")
+        m = lora_layers.get(key)
+        # disabled adapters: the base weight alone; merged ones are already in it
+        if m is not None and not getattr(m, "disable_adapters", False) and not getattr(m, "merged", False):
+            w = p
+            for a in m.active_adapters:
+                if a in m.lora_A:
+                    w = w + m.get_delta_weight(a).to(p.dtype)
+            yield key, w
+        else:
+            yield key, p
 
 
 def refresh(model: Any) -> Any:
@@ -58,11 +56,14 @@ def refresh(model: Any) -> Any:
             for p in shadow.parameters():
                 p.requires_grad_(False)
             _SHADOWS[base] = shadow
-        src = _merged_weights(model)
-        for n, p in shadow.named_parameters():  # tied weights appear once
-            if n not in src:
-                raise KeyError(f"bf16 copy: no source weight for {n}")
-            p.copy_(src[n])
+        dst = dict(shadow.named_parameters())  # tied weights appear once
+        done = set()
+        for n, w in _merged_weights(model):
+            if n in dst and n not in done:
+                dst[n].copy_(w)
+                done.add(n)
+        if done != set(dst):
+            raise KeyError(f"bf16 copy: no source weight for {sorted(set(dst) - done)[:3]}")
         bufs = dict(base.named_buffers())
         for n, b in shadow.named_buffers():
             s = bufs.get(n) if n in bufs else bufs.get(n.replace(".weight", ".base_layer.weight"))
