@@ -18,7 +18,7 @@ def draft(ids: Sequence[int], num_tokens: int, max_ngram: int = 2) -> list[int]:
     n_ids = len(ids)
     for n in range(min(max_ngram, n_ids - 1), 0, -1):
         tail = list(ids[n_ids - n:])
-        for i in range(0, n_ids - n):
+        for i in range(n_ids - n):
             if list(ids[i:i + n]) == tail:
                 start = i + n
                 end = min(start + num_tokens, n_ids)
