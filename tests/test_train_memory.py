@@ -23,6 +23,9 @@ def test_stage_peaks_see_a_transient_allocation_and_nest():
     assert m["memory/inner_peak_gb"] < m["memory/outer_peak_gb"] - 0.3  # the inner reset hid nothing from outer
     assert memory.peak_gb() >= m["memory/outer_peak_gb"]  # the lifetime peak survives the resets
     assert peaks.metrics() == {}
+    with peaks.stage("a"), peaks.stage("b"):  # two open stages with equal running peaks close in order
+        pass
+    assert set(peaks.metrics()) == {"memory/a_peak_gb", "memory/b_peak_gb", "memory/a_after_gb", "memory/b_after_gb"}
     assert math.isnan(peaks.pop("never"))
 
 

@@ -135,7 +135,7 @@ class StagePeaks:
             yield
         finally:
             self._fold(_read_peak_kb() / _KB if exact else rss_gb())
-            self._open.remove(run)
+            self._open = [r for r in self._open if r is not run]  # by identity: equal peaks are common
             self.peaks[name] = max(self.peaks.get(name, 0.0), run[0])
             if trim_after:
                 trim()
