@@ -150,3 +150,8 @@ def test_train_bf16_rollouts_and_validation_run_the_trained_copy(tmp_path: Path,
     assert all(len(t["turns"]) >= 1 for t in episodes)
     vals = list(runlog.read(result.run_dir, "validation"))
     assert vals and vals[-1].get("backend_errors", 0) == 0 and vals[-1]["avg_turns"] >= 1
+    # the run's own memory records: each stage's peak, none above the lifetime peak (training.memory)
+    step = list(runlog.read(result.run_dir, "train"))[-1]
+    for key in ("memory/rollout_peak_gb", "memory/loss_peak_gb"):
+        assert 0 < step[key] <= step["memory/peak_rss_gb"] + 1e-6, key
+    assert 0 < vals[-1]["memory/validation_peak_gb"] <= vals[-1]["memory/peak_rss_gb"] + 1e-6
