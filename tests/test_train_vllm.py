@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from inboxrl.agent.config import AgentConfig
-from inboxrl.judge.reward import RewardConfig
+from inboxrl.scoring.reward import RewardConfig
 from train_helpers import SpyBackend, grounded, tiny_model
 
 

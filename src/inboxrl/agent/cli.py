@@ -99,7 +99,9 @@ def register(app: typer.Typer) -> None:
                      query_date=day)
         console = Console(stderr=as_json)  # in --json mode stdout carries only the JSON
         quiet = as_json
-        renderer = TraceRenderer(console, verbose=verbose, max_turns=cfg.max_turns)
+        from inboxrl.judge.idk import is_dont_know
+
+        renderer = TraceRenderer(console, verbose=verbose, max_turns=cfg.max_turns, dont_know=is_dont_know)
         if not quiet:
             renderer.header(q.question, q.inbox_address, day, model)
         _quiet_loading()
@@ -119,8 +121,11 @@ def register(app: typer.Typer) -> None:
             if isinstance(e, (StoreOpenError, FileNotFoundError, ValueError)):
                 _fail(str(e).splitlines()[0], 2)
             raise
+        from inboxrl.scoring.cost import episode_cost
+
         t = trajs[0]
         t.golden_answer = None
+        t.cost_usd = episode_cost(t)  # no golden answer to judge against: only the cost is scored
         if as_json:
             sys.stdout.write(json.dumps(t.without_token_ids().model_dump(mode="json"), ensure_ascii=False) + "\n")
         else:

@@ -9,7 +9,8 @@ What `step` guarantees:
   text plus the structured calls), and every tool result is a role "tool" message with `tool_call_id` and `name`;
 - every failure is classified (`FormatErrorKind`) and recorded on its turn; it never raises on model output;
 - the trajectory is complete when `done` is True: messages, turns (timings, tokens, raw output, token ids and
-  logprobs), tool events with result ids, final answer and sources, stop reason, tokens and cost.
+  logprobs), tool events with result ids, final answer and sources, stop reason, tokens and machine time.
+  What the episode is worth (rubric, reward, cost) is decided later, by `inboxrl.scoring`, from this record.
 """
 
 from __future__ import annotations
@@ -60,19 +61,6 @@ def _norm(v: Any) -> Any:
 
 def call_key(name: str, arguments: dict[str, Any]) -> str:
     return json.dumps([name, _norm(arguments)], sort_keys=True, default=str)
-
-
-def estimate_cost(model: str, prompt_tokens: int, completion_tokens: int, machine_s: float = 0.0) -> float:
-    """Endpoint models: tokens x list price; local models: their share of machine time x the machine's price.
-    The table lives with the model backends; a missing table or unknown model costs 0, not a crash."""
-    try:
-        from inboxrl.models.pricing import estimate_cost as _estimate
-    except ImportError:
-        return 0.0
-    try:
-        return float(_estimate(model, prompt_tokens, completion_tokens, machine_s) or 0.0)
-    except (KeyError, ValueError, TypeError):
-        return 0.0
 
 
 def parse_text_calls(text: str, known_tools: list[str]) -> tuple[list[ToolCall], list[tuple[FormatErrorKind, str]]]:
@@ -310,10 +298,7 @@ class Episode:
 
     def _tool_event(self, turn: int, call: ToolCall, result: ToolResult) -> Event:
         if result.final:
-            from inboxrl.judge.idk import is_dont_know
-
-            return self._event("answer", turn, answer=result.answer, sources=list(result.sources),
-                               dont_know=is_dont_know(result.answer))
+            return self._event("answer", turn, answer=result.answer, sources=list(result.sources))
         if not result.ok:
             return self._event("tool_error", turn, name=call.name, arguments=call.arguments, error=result.error,
                                content=result.content)
@@ -366,10 +351,5 @@ class Episode:
         t.stop_reason = reason  # type: ignore[assignment]
         if t.started_at:
             t.wall_time_s = time.time() - t.started_at
-        t.meta["machine_time_s"] = round(self._machine_s, 3)
-        t.cost_usd = estimate_cost(t.model, t.prompt_tokens, t.completion_tokens, self._machine_s)
-        if reason == "answered":
-            from inboxrl.judge.idk import is_dont_know
-
-            t.meta["said_dont_know"] = is_dont_know(t.final_answer)
+        t.meta["machine_time_s"] = round(self._machine_s, 3)  # the scoring stage prices it
         self.done = True

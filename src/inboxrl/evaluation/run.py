@@ -98,7 +98,7 @@ def evaluate(
     gets every episode event (searches, reads, format errors) for a live log.
     Raises `EvalAborted` on a dead backend; everything finished before is already in trajectories.jsonl.
     """
-    from inboxrl.judge.score import score_trajectories
+    from inboxrl.scoring.score import score_trajectories
 
     cfg = cfg or AgentConfig()
     qs = list(questions)[:limit] if limit is not None else list(questions)

@@ -172,8 +172,8 @@ def build_demonstrations(questions: Sequence[Question], db: str, agent_cfg: Agen
                          negatives: Negatives = "other_search") -> tuple[list[Trajectory], DemoReport]:
     """Golden episodes of `questions`, played and scored; only those that ended as planned are returned."""
     from inboxrl.agent.runner import make_tools, open_store, run_episodes
-    from inboxrl.judge.reward import tier
-    from inboxrl.judge.score import score_trajectories
+    from inboxrl.scoring.reward import tier
+    from inboxrl.scoring.score import score_trajectories
 
     report = DemoReport()
     rng = random.Random(seed)

@@ -29,8 +29,8 @@ from pathlib import Path
 from typing import Any
 
 from inboxrl.agent.config import AgentConfig
-from inboxrl.judge.reward import RewardConfig
 from inboxrl.questions.schema import Question
+from inboxrl.scoring.reward import RewardConfig
 from inboxrl.trajectory import Trajectory, write_jsonl
 
 
@@ -211,7 +211,7 @@ class EpisodeRollout:
         """Runs and scores the episodes with `model` in eval mode (no dropout while sampling), restoring its
         mode afterwards: the trainer owns the model."""
         from inboxrl.agent.runner import run_episodes
-        from inboxrl.judge.score import score_trajectories
+        from inboxrl.scoring.score import score_trajectories
 
         was_training = bool(getattr(model, "training", False))
         model.eval()
