@@ -18,7 +18,7 @@ from typing import Any
 from inboxrl.agent.config import AgentConfig
 from inboxrl.agent.episode import Episode
 from inboxrl.agent.events import Event
-from inboxrl.models.base import ChatResponse
+from inboxrl.models.base import ChatBackend, ChatResponse
 from inboxrl.questions.schema import Question
 from inboxrl.tools.base import Scope
 from inboxrl.trajectory import Trajectory
@@ -47,7 +47,7 @@ def open_store(db: str | Path | sqlite3.Connection) -> sqlite3.Connection:
 
 def run_episodes(
     questions: Iterable[Question],
-    backend: Any,
+    backend: ChatBackend,
     db: str | Path | sqlite3.Connection,
     cfg: AgentConfig | None = None,
     *,
@@ -73,9 +73,7 @@ def run_episodes(
         def tools_factory(q: Question) -> Any:
             return make_tools(conn, q, cfg)
 
-    native = bool(getattr(backend, "native_tools", False))
-    template = bool(getattr(backend, "template_tools", False))
-    name = getattr(backend, "name", "unknown")
+    native, template, name = backend.native_tools, backend.template_tools, backend.name
     results: list[Trajectory | None] = [None] * len(queue)
     active: list[tuple[int, Episode]] = []
     next_i = 0
