@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from inboxrl.agent.scripted import ScriptedBackend
 from inboxrl.cli import app
 from inboxrl.questions.output import dropped_path, sidecar_path, split_path
 from inboxrl.questions.schema import load_questions
-from questions_store import INBOX, SECOND_INBOX, ScriptedBackend, questions_db  # noqa: F401  (fixture)
+from questions_store import INBOX, SECOND_INBOX, questions_db  # noqa: F401  (fixture)
 
 runner = CliRunner()
 
@@ -90,7 +91,7 @@ def test_generate_cli_split_files_load_everywhere_scripted_backend(
 ) -> None:
     from inboxrl.models import registry
 
-    monkeypatch.setattr(registry, "load_backend", lambda spec, **kw: ScriptedBackend(_script, name=spec))
+    monkeypatch.setattr(registry, "load_backend", lambda spec, **kw: ScriptedBackend(reply=_script, name=spec))
     out = tmp_path / "gen.jsonl"
     args = ["questions", "generate", "--db", questions_db, "--inbox", INBOX, "--inbox", SECOND_INBOX, "--model",
             "scripted-generator", "--out", str(out), "--batch-size", "5", "--max-batches", "3", "--split", "inbox",
@@ -150,7 +151,7 @@ def test_generated_file_runs_through_evaluate_scripted_backend(
     from inboxrl.judge.registry import load_judge
     from inboxrl.models import registry
 
-    monkeypatch.setattr(registry, "load_backend", lambda spec, **kw: ScriptedBackend(_script, name=spec))
+    monkeypatch.setattr(registry, "load_backend", lambda spec, **kw: ScriptedBackend(reply=_script, name=spec))
     out = tmp_path / "q.jsonl"
     _generate(questions_db, out, "--model", "scripted-generator", "--batch-size", "4", "--max-batches", "1")
     qs = load_questions(out)
