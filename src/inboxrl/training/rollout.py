@@ -338,14 +338,9 @@ def _is_main(trainer: Any | None) -> bool:
 
 
 def _log_to_trainer(trainer: Any, stats: dict[str, float]) -> None:
-    """Adds our numbers to the trainer's metric buffer: TRL averages them per logging step and sends them to every
-    reporter (JSONL, TensorBoard, W&B) together with its own loss, reward and length figures."""
-    metrics = getattr(trainer, "_metrics", None)
-    if metrics is None:
-        return
-    mode = "train" if getattr(trainer.model, "training", True) else "eval"
-    for k, v in stats.items():
-        if v is None or (isinstance(v, float) and math.isnan(v)):
-            continue
-        metrics[mode][k].append(float(v))
+    """Adds our numbers to the trainer's log records (averaged per logging step, sent to every reporter)."""
+    from inboxrl.training.metric_buffer import buffer_of
 
+    buf = buffer_of(trainer)
+    if buf is not None:
+        buf.add("train" if getattr(trainer.model, "training", True) else "eval", stats)
