@@ -65,6 +65,6 @@ def test_pin_transformers_cache_layer_contract_of_kvcache() -> None:
     assert layer.is_initialized is False and hasattr(layer, "keys") and hasattr(layer, "values")
     k = torch.ones(1, 2, 3, 4)
     keys, values = layer.update(k, k * 2)
-    assert keys.shape == (1, 2, 3, 4) and layer.get_seq_length() == 3 and layer.is_initialized
+    assert keys.shape == (1, 2, 3, 4) and bool((values == 2).all()) and layer.get_seq_length() == 3 and layer.is_initialized
     cache = BatchCache([layer])
     assert isinstance(cache, DynamicCache) and cache.layers == [layer] and cache.get_seq_length() == 3
