@@ -146,7 +146,6 @@ def test_generated_file_runs_through_evaluate_scripted_backend(
     questions_db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch  # noqa: F811
 ) -> None:
     """The evaluation reads our file as it reads ART-E's (its agent here is scripted to say "I don't know")."""
-    from inboxrl.agent.scripted import ScriptedBackend as AgentScript
     from inboxrl.evaluation.run import evaluate
     from inboxrl.judge.registry import load_judge
     from inboxrl.models import registry
@@ -157,7 +156,7 @@ def test_generated_file_runs_through_evaluate_scripted_backend(
     qs = load_questions(out)
     assert qs
     res = evaluate(qs, ["scripted-agent"], questions_db, load_judge("lexical"), out_dir=tmp_path / "eval",
-                   backend_factory=lambda spec: AgentScript(name=spec))
+                   backend_factory=lambda spec: ScriptedBackend(name=spec))
     assert res.written == len(qs)
     lines = (tmp_path / "eval" / "trajectories.jsonl").read_text().splitlines()
     assert {json.loads(x)["question_id"] for x in lines} == {q.id for q in qs}

@@ -315,15 +315,18 @@ def _opens_single_quote(text: str, i: int) -> bool:
     return j < 0 or text[j] in "{[,:("
 
 
-def _loads_lenient(raw: str) -> Any:
-    """JSON, then Python literals, then json-repair in strict mode (unquoted keys, a cut-off value closed). A value
-    with a parenthesis outside its strings holds a call expression: json-repair would read it as a bare string."""
+def _loads_lenient(raw: str, cut_off: bool = False) -> Any:
+    """JSON, then Python literals, then json-repair in strict mode (unquoted keys, trailing commas). A value with a
+    parenthesis outside its strings holds a call expression, which json-repair would read as a bare string; an
+    unclosed value is mended only where the token limit cut it off (`cut_off`), never a broken one from elsewhere."""
     try:
         return json.loads(raw)
     except (ValueError, RecursionError):
         pass
     v = _literal(raw)
-    if v is not _FAIL or any(ch == "(" for _, ch, _, _ in _scan(raw)):
+    events = list(_scan(raw))
+    _, _, stack, quote = events[-1]
+    if v is not _FAIL or any(ch == "(" for _, ch, _, _ in events) or ((stack or quote) and not cut_off):
         return v
     try:
         return json_repair.loads(raw, strict=True, skip_json_loads=True)
@@ -374,7 +377,7 @@ def _repair(raw: str) -> Any:
             last_comma = i
         elif not ch and quote and stack and stack[-1] == "]" and last_comma is not None:
             raw = raw[:last_comma]
-    return _loads_lenient(raw)
+    return _loads_lenient(raw, cut_off=True)
 
 
 # ---------------------------------------------------------------------------------------------------------------
