@@ -39,6 +39,8 @@ def register(app: typer.Typer) -> None:
         max_turns: int | None = typer.Option(None, "--max-turns", min=1, help="Turn budget (default 10)."),
         max_retries: int | None = typer.Option(None, "--max-retries", min=0, help="Endpoint retries on "
                                                                                  "429/5xx/connection errors."),
+        timeout: float = typer.Option(120.0, "--timeout", min=0.1, help="Endpoint models: seconds one request "
+                                                                         "may take in all, every read included."),
         config: Path | None = typer.Option(None, "--config", help="Agent config file (YAML/TOML/JSON)."),
         set_: list[str] = typer.Option([], "--set", help="Override an agent setting, e.g. --set "
                                                           "tools.body_char_limit=3000 (repeatable; keys as in "
@@ -102,6 +104,7 @@ def register(app: typer.Typer) -> None:
             backend_opts["base_url"] = base_url
         if max_retries is not None:
             backend_opts["max_retries"] = max_retries
+        backend_opts["timeout_s"] = timeout
         progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                             TextColumn("[green]{task.fields[ok]}✓[/green] [red]{task.fields[bad]}✗[/red]"),
                             TimeElapsedColumn(), console=err, transient=False)
