@@ -188,3 +188,21 @@ def test_an_ingest_config_with_unknown_keys_is_refused(tmp_path):
     with pytest.raises(ValueError):
         load_config(cfg)
     assert IngestConfig().workers == 2
+
+
+def test_invalid_base64_is_kept_as_sent_and_flagged():
+    from inboxrl.store.parse import INVALID_BASE64_NOTE, parse_message
+
+    raw = (b"From: a@b.com\nTo: c@d.com\nSubject: b64\nMessage-ID: <2@x>\nContent-Type: text/plain\n"
+           b"Content-Transfer-Encoding: base64\n\nMeeting moved to Friday\n")
+    assert parse_message(raw).body == INVALID_BASE64_NOTE + "Meeting moved to Friday\n"  # not decoded junk
+    good = raw.replace(b"Meeting moved to Friday", b"TWVldGluZyBtb3ZlZCB0byBGcmlkYXk=")
+    assert parse_message(good).body == "Meeting moved to Friday"
+
+
+def test_a_mixed_encoding_from_header_decodes_each_part():
+    """A latin-1 name beside a UTF-8 address used to become `jã¶rg@x.com`."""
+    from inboxrl.store.parse import parse_message
+
+    m = parse_message(b"From: J\xf6rg <j\xc3\xb6rg@x.com>\nTo: a@b.com\nSubject: hi\nMessage-ID: <1@x>\n\nbody\n")
+    assert (m.from_name, m.from_addr) == ("J\u00f6rg", "j\u00f6rg@x.com")
