@@ -248,3 +248,13 @@ def test_a_torn_last_line_is_cut_before_the_resumed_run_appends(enron_store, fiv
     assert metrics["models"]["m"]["n"] == 5, metrics["models"]["m"]
     lines = path.read_text().splitlines()
     assert len(lines) == 5 and all(json.loads(line)["question_id"] for line in lines)
+
+
+def test_eval_against_a_dripping_server_ends_in_seconds(enron_store, five_questions, tmp_path):
+    """`inboxrl eval` used to wait on such a server indefinitely (still going after 400 s)."""
+    with HostileServer("drip") as srv:
+        t0 = time.monotonic()
+        r = _eval(enron_store, five_questions, tmp_path / "run", srv.url, "--timeout", "3", "--max-retries", "0")
+        took = time.monotonic() - t0
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr[-2000:]
+    assert "cannot reach" in r.stderr and took < 60, (took, r.stderr[-500:])
