@@ -250,8 +250,8 @@ def _hostile_files(d: Path) -> dict[str, Path]:
     put("10,000 recipients", _mbox([head + b"\nCc: " + b", ".join(b"u%d@x.com" % i for i in range(10_000))
                                     + b"\n\n" + body]))
     put("invalid base64 body", _mbox([head + b"\nContent-Transfer-Encoding: base64\n\nMeeting moved to Friday\n"]))
-    put("mixed-encoding From", _mbox([b"From: J\xf6rg <j\xc3\xb6rg@x.com>\nTo: a@b.com\nSubject: hi\n"
-                                      b"Message-ID: <mixed@x>\nDate: Mon, 1 Jan 2001 10:00:00 -0800\n\nbody\n"]))
+    put("mixed-encoding From", _mbox([(b"From: J\xf6rg <j\xc3\xb6rg@x.com>\nTo: a@b.com\nSubject: hi\n"
+                                      b"Message-ID: <mixed@x>\nDate: Mon, 1 Jan 2001 10:00:00 -0800\n\nbody\n")]))
     put("unterminated multipart", _mbox([head + b"\nMIME-Version: 1.0\nContent-Type: multipart/mixed; "
                                          b"boundary=XX\n\n--XX\nContent-Type: text/plain\n\nhalf a part"]))
     nested = b"".join(b"--B%d\nContent-Type: multipart/mixed; boundary=B%d\n\n" % (i, i + 1) for i in range(500))
