@@ -562,7 +562,7 @@ def _trajectories(path: Path) -> tuple[list[str], int]:
         return ids, bad
     for line in path.read_text(encoding="utf-8").splitlines():
         try:
-            ids.append(json.loads(line)["question_id"])
+            ids.append(str(json.loads(line)["question_id"]))
         except (ValueError, KeyError):
             bad += 1
     return ids, bad
@@ -570,16 +570,21 @@ def _trajectories(path: Path) -> tuple[list[str], int]:
 
 def run_eval_kills(work: Path, db: Path, n: int, rng: random.Random, model: str) -> dict[str, Any]:
     qfile = work / "eval-q.jsonl"
-    qfile.write_text("".join(QUESTIONS.read_text().splitlines(keepends=True)[:8]))
-    want = [json.loads(line)["id"] for line in qfile.read_text().splitlines()]
-    srv = Server("agent", delay_s=0.15) if model == "endpoint" else None
+    qfile.write_text("".join(QUESTIONS.read_text().splitlines(keepends=True)[:16]))
+    want = [str(json.loads(line)["id"]) for line in qfile.read_text().splitlines()]
+    srv = Server("agent", delay_s=0.3) if model == "endpoint" else None
     spec = ["--model", "m", "--base-url", srv.url] if srv else ["--model", model, "--max-turns", "2"]
     base = [sys.executable, "-c", CLI, "eval", "--db", str(db), "--questions", str(qfile), "--judge", "lexical",
             "--concurrency", "2", *spec]
+    t0 = time.perf_counter()  # a whole run first: the kills land between its start and its end
+    r = subprocess.run([*base, "--out", str(work / "eval-clean")], check=False, capture_output=True, text=True,
+                       timeout=3600, env=ENV)
+    clean_s = time.perf_counter() - t0
+    assert r.returncode == 0, r.stderr[-2000:]
     trials = []
     for i in range(n):
         out = work / f"kill-eval-{model.replace('/', '_')}-{i}"
-        at = rng.uniform(2.0, 9.0) if srv else rng.uniform(10.0, 60.0)
+        at = rng.uniform(1.5, 0.95 * clean_s)
         killed, _ = _kill_at([*base, "--out", str(out)], at, ENV)
         before, torn = _trajectories(out / "trajectories.jsonl")
         r = subprocess.run([*base, "--out", str(out), "--json"], check=False, capture_output=True, text=True,
@@ -597,7 +602,7 @@ def run_eval_kills(work: Path, db: Path, n: int, rng: random.Random, model: str)
         log(f"eval kill {i} ({model}): {trial}")
     if srv:
         srv.close()
-    return {"model": model, "questions": len(want), "trials": trials,
+    return {"model": model, "questions": len(want), "clean_s": round(clean_s, 1), "trials": trials,
             "lost_or_duplicated": sum(bool(t["lost"] or t["duplicated"] or t["bad_lines"]
                                            or t["metrics_n"] != len(want)) for t in trials)}
 

@@ -10,6 +10,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -206,3 +207,14 @@ def test_a_mixed_encoding_from_header_decodes_each_part():
 
     m = parse_message(b"From: J\xf6rg <j\xc3\xb6rg@x.com>\nTo: a@b.com\nSubject: hi\nMessage-ID: <1@x>\n\nbody\n")
     assert (m.from_name, m.from_addr) == ("J\u00f6rg", "j\u00f6rg@x.com")
+
+
+def test_train_refuses_a_half_built_store(half_built, tmp_path):
+    from inboxrl.training.config import default_shared_dir
+
+    db, _ = half_built
+    r = _cli("train", "--config", str(Path(__file__).resolve().parent.parent / "configs" / "smoke.yaml"),
+             "--set", f"data.db={db}", "--set", f"run_dir={tmp_path / 'run'}")
+    assert default_shared_dir().is_dir()
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr[-2000:]
+    assert "did not finish" in " ".join(r.stderr.split())
