@@ -510,10 +510,13 @@ def _store_state(db: Path) -> dict[str, Any]:
         c.close()
 
 
-def _kill_at(cmd: list[str], at_s: float, env: dict[str, str]) -> tuple[bool, float]:
-    """Starts cmd in its own process group and SIGKILLs the group after at_s; (killed before it ended, seconds)."""
+def _kill_at(cmd: list[str], at_s: float, env: dict[str, str], ready: Any = None) -> tuple[bool, float]:
+    """Starts cmd in its own process group and SIGKILLs the group at_s seconds after `ready()` first holds (after
+    the start when there is no `ready`); (killed before it ended, seconds from the start)."""
     t0 = time.monotonic()
     p = subprocess.Popen(cmd, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    while ready is not None and p.poll() is None and not ready() and time.monotonic() - t0 < 3600:
+        time.sleep(0.05)
     try:
         p.wait(timeout=at_s)
         return False, time.monotonic() - t0
@@ -521,6 +524,14 @@ def _kill_at(cmd: list[str], at_s: float, env: dict[str, str]) -> tuple[bool, fl
         os.killpg(p.pid, signal.SIGKILL)
         p.wait(timeout=30)
         return True, time.monotonic() - t0
+
+
+def _lines(path: Path, kind: str | None = None) -> int:
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return 0
+    return sum(1 for line in text.splitlines() if kind is None or f'"kind": "{kind}"' in line)
 
 
 INGEST_FOLDERS = ["conferences", "universities", "ut", "rice", "stanford", "credit", "australia", "consultants"]
@@ -537,10 +548,10 @@ def run_ingest_kills(work: Path, n: int, rng: random.Random) -> dict[str, Any]:
     trials = []
     for i in range(n):
         db = work / f"kill-ingest-{i}.db"
-        at = rng.uniform(0.3, max(0.6, clean_s * 0.9))
+        at = rng.uniform(0.0, 0.8 * clean_s)  # after the store file appears: python's start-up is not the test
         env = {**ENV, "INBOXRL_INGEST_POOL_MIN_BYTES": "0"} if i % 2 else ENV  # half with worker processes
         killed, _ = _kill_at([sys.executable, "-c", CLI, "ingest", *paths, "--db", str(db), "--workers", "2",
-                              "--config", str(work / "small-batches.yaml")], at, env)
+                              "--config", str(work / "small-batches.yaml")], at, env, ready=db.exists)
         try:
             refused = cli("search", "research", "--db", str(db), "--inbox", "vince.kaminski@enron.com").returncode
         except subprocess.TimeoutExpired:
@@ -548,7 +559,7 @@ def run_ingest_kills(work: Path, n: int, rng: random.Random) -> dict[str, Any]:
         r = cli("ingest", *paths, "--db", str(db), "--workers", "2", "--json")
         got = _store_state(db) if r.returncode == 0 else {"resume_failed": " ".join(r.stderr.split())[-300:]}
         diff = {k: (got.get(k), v) for k, v in want.items() if got.get(k) != v}
-        trials.append({"kill_at_s": round(at, 2), "killed": killed, "search_before_resume_exit": refused,
+        trials.append({"kill_at_s_after_db": round(at, 2), "killed": killed, "search_before_resume_exit": refused,
                        "differences": diff})
         log(f"ingest kill {i}: at {at:.2f}s killed={killed} differences={diff}")
     return {"clean_s": round(clean_s, 1), "want": {k: v for k, v in want.items() if k != "alias_map"},
@@ -584,8 +595,11 @@ def run_eval_kills(work: Path, db: Path, n: int, rng: random.Random, model: str)
     trials = []
     for i in range(n):
         out = work / f"kill-eval-{model.replace('/', '_')}-{i}"
-        at = rng.uniform(1.5, 0.95 * clean_s)
-        killed, _ = _kill_at([*base, "--out", str(out)], at, ENV)
+        # after 0 to n-2 finished episodes, then up to a second more: inside an episode or inside a write
+        after = rng.randint(0, len(want) - 2)
+        at = rng.uniform(0.0, 1.0)
+        killed, _ = _kill_at([*base, "--out", str(out)], at, ENV,
+                             ready=lambda o=out, k=after: _lines(o / "trajectories.jsonl") >= k)
         before, torn = _trajectories(out / "trajectories.jsonl")
         r = subprocess.run([*base, "--out", str(out), "--json"], check=False, capture_output=True, text=True,
                            timeout=1800, env=ENV)
@@ -594,7 +608,8 @@ def run_eval_kills(work: Path, db: Path, n: int, rng: random.Random, model: str)
         if r.returncode == 0:
             n_metrics = next(iter(json.loads(r.stdout)["models"].values()))["n"]
         c = Counter(ids)
-        trial = {"kill_at_s": round(at, 1), "killed": killed, "done_before_resume": len(before),
+        trial = {"kill_after_episodes": after, "then_s": round(at, 2), "killed": killed,
+                 "done_before_resume": len(before),
                  "torn_before_resume": torn, "resume_exit": r.returncode, "lines": len(ids), "bad_lines": bad,
                  "lost": sorted(set(want) - set(ids)), "duplicated": sorted(k for k, v in c.items() if v > 1),
                  "metrics_n": n_metrics}
@@ -614,8 +629,9 @@ def run_train_kills(work: Path, db: Path, n: int, rng: random.Random) -> dict[st
         run_dir = work / f"kill-train-{i}"
         base = [sys.executable, "-c", CLI, "train", "--config", str(REPO / "configs" / "smoke.yaml"), *sets,
                 "--set", f"run_dir={run_dir}"]
-        at = rng.uniform(15.0, 90.0)
-        killed, _ = _kill_at(base, at, ENV)
+        after = rng.randint(0, 3)  # logged steps; then a few seconds into the next step (or its checkpoint)
+        at = rng.uniform(0.0, 10.0)
+        killed, _ = _kill_at(base, at, ENV, ready=lambda d=run_dir, k=after: _lines(d / "metrics.jsonl", "train") >= k)
         r = subprocess.run([*base, "--resume", "--json"], check=False, capture_output=True, text=True,
                            timeout=1800, env=ENV)
         steps: list[int] = []
@@ -630,7 +646,7 @@ def run_train_kills(work: Path, db: Path, n: int, rng: random.Random) -> dict[st
             if rec.get("kind") == "train":
                 steps.append(int(rec["step"]))
         c = Counter(steps)
-        trial = {"kill_at_s": round(at, 1), "killed": killed, "resume_exit": r.returncode,
+        trial = {"kill_after_steps": after, "then_s": round(at, 1), "killed": killed, "resume_exit": r.returncode,
                  "resume_error": " ".join(r.stderr.split())[-300:] if r.returncode else None,
                  "train_steps_logged": sorted(steps), "duplicated_steps": sorted(k for k, v in c.items() if v > 1),
                  "missing_steps": sorted(set(range(1, 5)) - set(steps)), "bad_lines": bad}
