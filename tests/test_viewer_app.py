@@ -10,18 +10,17 @@ import shutil
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
-
 from tests.viewer_helpers import GUIDED, PLAIN, hostile_trajectory
+from typer.testing import CliRunner
 
 pytest.importorskip("fastapi")
 
-from fastapi.testclient import TestClient  # noqa: E402
+from fastapi.testclient import TestClient
 
-from inboxrl.cli import app as cli_app  # noqa: E402
-from inboxrl.trajectory import read_jsonl, write_jsonl  # noqa: E402
-from inboxrl.viewer.app import create_app  # noqa: E402
-from inboxrl.viewer.index import FileIndex, outcome  # noqa: E402
+from inboxrl.cli import app as cli_app
+from inboxrl.trajectory import read_jsonl, write_jsonl
+from inboxrl.viewer.app import create_app
+from inboxrl.viewer.index import FileIndex, outcome
 
 
 def _lines(p: Path) -> list[dict]:
@@ -49,7 +48,7 @@ def test_torn_line_is_counted_and_the_rest_shown(tmp_path: Path) -> None:
 
 
 def test_filters_search_and_paging_over_many_questions(tmp_path: Path) -> None:
-    base = list(read_jsonl(GUIDED / "trajectories.jsonl"))[0]
+    base = next(iter(read_jsonl(GUIDED / "trajectories.jsonl")))
     many = []
     for i in range(120):
         t = base.model_copy(deep=True)

@@ -15,9 +15,9 @@ import os
 import shutil
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
-
 from tests.viewer_helpers import GUIDED, HOSTILE_ID, PLAIN, hostile_run, hostile_store, serve
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -103,7 +103,7 @@ def test_click_through_real_runs(browser: Any, enron_store: Path, tmp_path: Path
         links.first.click()
         assert page.locator("#body").count() == 1 or page.locator("#email-error").count() == 1
         golden = page.url
-        page.goto(base + f"/email/0/0?id={first['golden_message_ids'][0]}")
+        page.goto(base + "/email/0/0?" + urlencode({"id": first["golden_message_ids"][0]}))
         assert page.locator("#body").count() == 1, page.content()[:2000]
         assert page.inner_text("#subject")
         assert golden
@@ -146,7 +146,7 @@ def test_hostile_episode_and_mail_run_no_script(browser: Any, enron_store: Path,
         assert page.inner_text("#count").startswith("1 question")
         page.click("table.questions a")
         col, ep = page.url.rsplit("/", 2)[1:]
-        email = base + f"/email/{col}/{ep}?id={HOSTILE_ID}"
+        email = base + f"/email/{col}/{ep}?" + urlencode({"id": HOSTILE_ID})
         for url in (page.url, email, base + "/", base + "/questions?q=script", base + "/label"):
             page.goto(url)
             page.wait_for_load_state("load")

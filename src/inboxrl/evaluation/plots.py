@@ -232,9 +232,9 @@ def plot_models_and_checks(records: Sequence[dict[str, Any]], out_dir: str | Pat
     fig, axes = plt.subplots(1, len(MODEL_BARS), figsize=(4.2 * len(MODEL_BARS), 4.2), dpi=110)
     for ax, (key, title, _) in zip(axes, MODEL_BARS):
         labels = [label for label, _ in rows]
-        values = [_num(m.get(key)) for _, m in rows]
-        ax.bar(range(len(rows)), [v if v is not None else 0.0 for v in values], color="tab:blue")
-        for i, v in enumerate(values):
+        bars = [_num(m.get(key)) for _, m in rows]
+        ax.bar(range(len(rows)), [v if v is not None else 0.0 for v in bars], color="tab:blue")
+        for i, v in enumerate(bars):
             ax.text(i, v or 0.0, "n/a" if v is None else f"{v:.2f}", ha="center", va="bottom", fontsize=8)
         ax.set_xticks(range(len(rows)))
         ax.set_xticklabels(labels, rotation=20, ha="right", fontsize=7)
@@ -295,8 +295,8 @@ def write_report_html(records: Sequence[dict[str, Any]], out_dir: str | Path, pl
             ("n_scored", "")]
     h: list[str] = ["<!doctype html><html lang='en'><head><meta charset='utf-8'>",
                     f"<title>{escape(title or 'inboxrl report')}</title>",
-                    "<style>body{font:14px system-ui,sans-serif;margin:16px}table{border-collapse:collapse}"
-                    "td,th{border:1px solid #ccc;padding:3px 7px}td{text-align:right}img{max-width:100%}</style>",
+                    ("<style>body{font:14px system-ui,sans-serif;margin:16px}table{border-collapse:collapse}"
+                     "td,th{border:1px solid #ccc;padding:3px 7px}td{text-align:right}img{max-width:100%}</style>"),
                     f"</head><body><h1>{escape(title or 'inboxrl report')}</h1>"]
     h.append("<h2>before and after</h2><table><tr><th></th><th>step</th>"
              + "".join(f"<th>{escape(k)}</th>" for k, _ in cols) + "</tr>")

@@ -126,8 +126,8 @@ def create_app(run_paths: list[str | Path], db: str | Path | None = None, labels
     # One row per question, in order of first appearance; cells index each column's refs.
     order: dict[str, str] = {}
     for c in qcols:
-        for r in c.refs:
-            order.setdefault(r.question_id, r.question)
+        for ref in c.refs:
+            order.setdefault(ref.question_id, ref.question)
     rows = list(order.items())
     blind_pool = blind.pool(qcols) if labels is not None else []
     reward_cfg = RewardConfig()
@@ -165,8 +165,13 @@ def create_app(run_paths: list[str | Path], db: str | Path | None = None, labels
         return page(request, "runs.html", views=views)
 
     @app.get("/questions", response_class=HTMLResponse)
-    def questions_page(request: Request, col: int = 0, show: str = "all", b: int | None = None, q: str = "",
-                       step: int | None = None, page_no: int = 1) -> HTMLResponse:
+    def questions_page(request: Request, col: str = "0", show: str = "all", b: str = "", q: str = "",
+                       step: str = "", page_no: str = "1") -> HTMLResponse:
+        # A form sends "" for "none chosen": parsed here, so an empty or odd value is a default, not an error page.
+        return questions(request, _int(col) or 0, show, _int(b), q, _int(step), _int(page_no) or 1)
+
+    def questions(request: Request, col: int, show: str, b: int | None, q: str, step: int | None,
+                  page_no: int) -> HTMLResponse:
         if not qcols:
             return page(request, "questions.html", cols=[], shown=[], rows=[], total=0, ctx={}, pages=1)
         a = col_or_404(col) if col < len(runs.columns) else qcols[0]
@@ -284,6 +289,13 @@ def create_app(run_paths: list[str | Path], db: str | Path | None = None, labels
 
 def _not_found(detail: str) -> HTTPException:
     return HTTPException(status_code=404, detail=detail)
+
+
+def _int(v: str) -> int | None:
+    try:
+        return int(v)
+    except ValueError:
+        return None
 
 
 def _reward_terms(r: Any, cfg: RewardConfig) -> dict[str, Any]:
