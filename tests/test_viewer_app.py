@@ -159,3 +159,46 @@ def test_show_prints_the_episode_with_the_ask_trace() -> None:
     assert "judged" in r.output
     bad = CliRunner().invoke(cli_app, ["show", str(GUIDED), "--question", "nope"])
     assert bad.exit_code == 1 and "no episode" in bad.output
+
+
+def _training_run(tmp_path: Path) -> Path:
+    """A training run dir laid out as `inboxrl train` writes it, its episodes taken from the real eval run."""
+    from inboxrl.training import runlog
+
+    run = tmp_path / "train-run"
+    trajs = list(read_jsonl(GUIDED / "trajectories.jsonl"))
+    write_jsonl(run / "validation" / "step-000000.jsonl", trajs, append=False)
+    later = [t.model_copy(deep=True) for t in trajs]
+    assert later[0].rubric is not None
+    later[0].rubric.attempted_answer, later[0].rubric.answer_correct = True, True
+    write_jsonl(run / "validation" / "step-000004.jsonl", later, append=False)
+    group = [trajs[0].model_copy(deep=True) for _ in range(4)]
+    for k, t in enumerate(group):
+        t.reward = -1.0 + k / 10
+    write_jsonl(run / "rollouts" / "step-000001.jsonl", group, append=False)
+    runlog.append(run, {"kind": "validation", "step": 0, "accuracy": 0.0, "n_scored": len(trajs)})
+    runlog.append(run, {"kind": "train", "step": 1, "checks/shotgun": 2, "checks/answer_collapse": 0})
+    runlog.append(run, {"kind": "validation", "step": 4, "accuracy": 1 / len(trajs), "n_scored": len(trajs),
+                        "checks/shotgun": 1})
+    return run
+
+
+def test_training_run_curve_steps_and_grpo_group(tmp_path: Path) -> None:
+    run = _training_run(tmp_path)
+    before = sorted((p, p.stat().st_mtime_ns) for p in run.rglob("*"))
+    c = TestClient(create_app([run]))
+    page = c.get("/").text
+    assert "<svg" in page and "validation accuracy over steps" in page
+    assert "step 0" in page and "step 4" in page
+    assert "<th>shotgun</th>" in page and "<th>answer_collapse</th>" in page  # detector counts over steps
+    qid = next(iter(read_jsonl(GUIDED / "trajectories.jsonl"))).question_id
+    changed = c.get("/questions", params={"col": 0, "b": 1, "show": "changed"}).text
+    assert "1 question(s)" in changed and qid in changed
+    only4 = c.get("/questions", params={"step": 4}).text
+    assert "step 4" in only4 and "step 0</th>" not in only4
+    assert "/rollouts/2" in page
+    groups = c.get("/rollouts/2").text
+    assert groups.count("/episode/2/") == 4
+    ep = c.get("/episode/2/1").text
+    assert "GRPO group: 4 rollouts" in ep and ep.count("rollout ") >= 4 and "-0.900" in ep
+    assert sorted((p, p.stat().st_mtime_ns) for p in run.rglob("*")) == before
