@@ -76,7 +76,7 @@ def register(app: typer.Typer) -> None:
         console = Console()
         for t in found:
             r = TraceRenderer(console, verbose=verbose)
-            r.header(t.question, t.inbox_address, t.query_date, t.model)
+            r.header(t.question, t.inbox_address, t.query_date, t.model, title=f"{path.name} · {t.question_id}")
             for ev in episode.events(t):
                 r(ev)
             r.summary(t)
