@@ -10,7 +10,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from tests.viewer_helpers import GUIDED, PLAIN, hostile_trajectory
+from tests.viewer_helpers import GUIDED, SMOL, hostile_trajectory
 from typer.testing import CliRunner
 
 pytest.importorskip("fastapi")
@@ -89,10 +89,11 @@ def test_detector_flags_shown_when_present(tmp_path: Path) -> None:
 
 
 def test_compare_two_runs_lists_changed_outcomes() -> None:
-    c = TestClient(create_app([GUIDED, PLAIN]))
+    c = TestClient(create_app([GUIDED, SMOL]))
     a = {t["question_id"]: outcome(t) for t in _lines(GUIDED / "trajectories.jsonl")}
-    b = {t["question_id"]: outcome(t) for t in _lines(PLAIN / "trajectories.jsonl")}
+    b = {t["question_id"]: outcome(t) for t in _lines(SMOL / "trajectories.jsonl")}
     changed = sum(1 for q in a if q in b and a[q] != b[q])
+    assert changed > 0  # the fixture's two runs differ (tests/data/viewer/README.md)
     r = c.get("/questions", params={"col": 0, "b": 1, "show": "changed"})
     assert f"{changed} question(s)" in r.text
 
@@ -133,7 +134,7 @@ def test_labels_outside_runs_and_readable_by_calibrate(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="inside the run"):
         create_app([GUIDED], labels=GUIDED / "labels.jsonl")
     sheet = tmp_path / "sheet.jsonl"
-    c = TestClient(create_app([GUIDED, PLAIN], labels=sheet))
+    c = TestClient(create_app([GUIDED, SMOL], labels=sheet))
     n = 0
     for lab in ("right", "wrong", "borderline"):
         page = c.get("/label").text

@@ -18,7 +18,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import pytest
-from tests.viewer_helpers import GUIDED, HOSTILE_ID, PLAIN, hostile_run, hostile_store, serve
+from tests.viewer_helpers import GUIDED, HOSTILE_ID, SMOL, hostile_run, hostile_store, serve
 
 CHROMIUM = Path("/usr/bin/chromium")
 REPO = Path(__file__).resolve().parent.parent
@@ -56,9 +56,9 @@ def _shots() -> Path | None:
 def test_click_through_real_runs(browser: Any, enron_store: Path, tmp_path: Path) -> None:
     from inboxrl.viewer.app import create_app
 
-    runs = [tmp_path / "guided", tmp_path / "plain"]
+    runs = [tmp_path / "guided", tmp_path / "smol"]
     shutil.copytree(GUIDED, runs[0])
-    shutil.copytree(PLAIN, runs[1])
+    shutil.copytree(SMOL, runs[1])
     before = {p: p.read_bytes() for r in runs for p in r.iterdir()}
     labels = tmp_path / "labels.jsonl"
     app = create_app(runs, db=enron_store, labels=labels)
@@ -112,9 +112,11 @@ def test_click_through_real_runs(browser: Any, enron_store: Path, tmp_path: Path
         page.goto(base + "/label")
         if page.locator("#candidate").count():
             text = page.inner_text("main")
-            assert model not in text and "guided" not in text and "plain" not in text
+            assert model not in text and "smollm2" not in text and "guided" not in text and "smol" not in text
             candidate = page.inner_text("#candidate")
-            page.click("#label-borderline")
+            with page.expect_navigation():
+                page.click("#label-borderline")
+            assert "1 of" in page.content(), page.content()[:600]
             from inboxrl.judge.calibrate import load_calibration
 
             rows = load_calibration(labels)
@@ -122,7 +124,7 @@ def test_click_through_real_runs(browser: Any, enron_store: Path, tmp_path: Path
 
         # Compare the two runs: rows whose outcome changed, both outcomes side by side.
         page.goto(base + "/questions?col=0&b=1&show=changed")
-        plain = {json.loads(x)["question_id"]: json.loads(x) for x in (PLAIN / "trajectories.jsonl").read_text()
+        plain = {json.loads(x)["question_id"]: json.loads(x) for x in (SMOL / "trajectories.jsonl").read_text()
                  .splitlines()}
         from inboxrl.viewer.index import outcome
 

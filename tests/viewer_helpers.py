@@ -16,7 +16,7 @@ from inboxrl.trajectory import Message, Rubric, ToolCall, ToolEvent, Trajectory,
 
 DATA = Path(__file__).resolve().parent / "data" / "viewer"
 GUIDED = DATA / "run-guided"  # real: `inboxrl eval` of the bundled Qwen on 3 grounded questions (README there)
-PLAIN = DATA / "run-plain"
+SMOL = DATA / "run-smol"
 INBOX = "vince.kaminski@enron.com"
 HOSTILE_ID = "<hostile-1@example.com>"
 SCRIPT = "<script>window.__pwned=1</script>"

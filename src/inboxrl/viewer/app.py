@@ -56,7 +56,7 @@ class _Guard(BaseHTTPMiddleware):
         resp = await call_next(request)
         resp.headers["Content-Security-Policy"] = CSP
         resp.headers["X-Content-Type-Options"] = "nosniff"
-        resp.headers["Referrer-Policy"] = "no-referrer"
+        resp.headers["Referrer-Policy"] = "same-origin"  # "no-referrer" makes a browser send Origin: null
         if set_cookie and self.token:
             resp.set_cookie(TOKEN_COOKIE, self.token, httponly=True, samesite="strict")
         return resp
