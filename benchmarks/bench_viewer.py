@@ -38,11 +38,11 @@ def make_run(template: Path, out: Path, n: int) -> Path:
     rec = json.loads(template.read_text(encoding="utf-8").splitlines()[0])
     out.mkdir(parents=True, exist_ok=True)
     path = out / "trajectories.jsonl"
+    question = rec["question"]
     with path.open("w", encoding="utf-8") as f:
         for i in range(n):
             rec["question_id"] = f"bench-{i:05d}"
-            rec["question"] = f"Question {i}: {rec['question']}"
-            rec["question"] = rec["question"][:300]
+            rec["question"] = f"Question {i}: {question}"
             r = dict(rec.get("rubric") or {})
             r.update({"attempted_answer": False, "answer_correct": False, "said_dont_know": False,
                       "ran_out_of_turns": False, **OUTCOMES[i % len(OUTCOMES)]})
