@@ -122,7 +122,7 @@ def load_split(data: DataSettings, agent_cfg: AgentConfig | None = None) -> Ques
         sources.update(source_keys(data.db, regrounded))
         candidates += regrounded
     leaks = place(candidates, sources, held, trainable=trainable)
-    dropped.update({k: len(v) for k, v in leaks.dropped.items() if k != "not_trainable"})
+    dropped.update({k: len(v) for k, v in leaks.dropped.items()})  # not_trainable: its own draw is held out
     train, val = list(leaks.train), list(leaks.validation)  # sorted by id: limits pick the same questions
     if data.train_limit is not None:
         train = train[: data.train_limit]
