@@ -109,6 +109,9 @@ def register(app: typer.Typer) -> None:
                               + (f", resuming after step {data['resume_from']}" if data["resume_from"] else ""))
                 if data.get("precision"):
                     console.print(f"[bold]precision[/bold] {data['precision']}")
+                for problem in data.get("frozen_problems") or []:  # validating on another set than the frozen one
+                    console.print(f"[yellow]warning:[/yellow] frozen split: {problem}", highlight=False,
+                                  soft_wrap=True)
                 task["id"] = progress.add_task("GRPO", total=data["steps"],
                                                completed=data["resume_from"] or 0, info="")
             elif kind == "step" and "id" in task:
