@@ -279,6 +279,8 @@ def _cell(v: Any, kind: str = "") -> str:
         return f"{n:.2f}"
     if kind == "f1":
         return f"{n:.1f}"
+    if kind == "f3":
+        return f"{n:.3f}"
     return f"{n:g}"
 
 
@@ -291,7 +293,7 @@ def write_report_html(records: Sequence[dict[str, Any]], out_dir: str | Path, pl
     out = Path(out_dir)
     rows = summary_table(records, baselines)
     cols = [("accuracy", "pct"), ("hallucination_rate", "pct"), ("dont_know_rate", "pct"),
-            ("out_of_turns_rate", "pct"), ("format_error_rate", "pct"), ("avg_turns", "f1"), ("mean_reward", ""),
+            ("out_of_turns_rate", "pct"), ("format_error_rate", "pct"), ("avg_turns", "f1"), ("mean_reward", "f3"),
             ("n_scored", "")]
     h: list[str] = ["<!doctype html><html lang='en'><head><meta charset='utf-8'>",
                     f"<title>{escape(title or 'inboxrl report')}</title>",
