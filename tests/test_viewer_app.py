@@ -10,8 +10,9 @@ import shutil
 from pathlib import Path
 
 import pytest
-from tests.viewer_helpers import GUIDED, SMOL, hostile_trajectory
 from typer.testing import CliRunner
+
+from viewer_helpers import GUIDED, SMOL, hostile_trajectory
 
 pytest.importorskip("fastapi")
 

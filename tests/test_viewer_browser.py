@@ -18,7 +18,8 @@ from typing import Any
 from urllib.parse import urlencode
 
 import pytest
-from tests.viewer_helpers import GUIDED, HOSTILE_ID, SMOL, hostile_run, hostile_store, serve
+
+from viewer_helpers import GUIDED, HOSTILE_ID, SMOL, hostile_run, hostile_store, serve
 
 CHROMIUM = Path("/usr/bin/chromium")
 REPO = Path(__file__).resolve().parent.parent
