@@ -70,7 +70,7 @@ def test_near_duplicates_on_real_questions(questions: dict[str, Question]) -> No
 def test_frozen_file_pins_the_53_validation_and_46_test_questions(questions: dict[str, Question]) -> None:
     """The hashes are of the question files as written, so they hold whatever store grounds them."""
     fz = FrozenSplit.load(FROZEN)
-    assert (len(fz.validation_ids), len(fz.test_ids)) == (53, 46)
+    assert (len(fz.validation_ids), len(fz.test_ids)) == (53, 42)
     assert not set(fz.validation_ids) & set(fz.test_ids)
     val = [questions[i] for i in fz.validation_ids]
     # The set every run so far was validated on (docs/benchmarks.md: val.jsonl sha256 96082d78...5c61).
@@ -78,7 +78,7 @@ def test_frozen_file_pins_the_53_validation_and_46_test_questions(questions: dic
         "96082d7838e9b4bc08f87b491eb42ba040904324af443d94fbf17918f8e15c61")
     test = [questions[i] for i in fz.test_ids]
     assert hashlib.sha256(part_bytes(test)).hexdigest() == fz.sha256["test"] == (
-        "5d85410ab959191b70f490681820115eb8f08f6a79d98e64e3ed3047f8e96490")
+        "9f3f40fc6cbddb6f2d1fd0eba91d34d0691ad52e6d3d738bc9d8344f473cbb48")
     held = set(fz.validation_ids) | set(fz.test_ids)
     assert all(a not in held or b not in held or (a in fz.test_ids) == (b in fz.test_ids) for a, b in PAIRS)
 
@@ -109,9 +109,9 @@ def test_training_split_never_leaks_and_keeps_the_frozen_parts(enron_store: Path
     fz = FrozenSplit.load(FROZEN)
     ids = {name: {q.id for q in part} for name, part in (("train", split.train), ("validation", split.val),
                                                          ("test", split.test))}
-    # This store lacks a few folders of the full corpus: 52 of the 53 and 41 of the 46 are grounded in it.
+    # This store lacks a few folders of the full corpus: 52 of the 53 and 39 of the 42 are grounded in it.
     assert ids["validation"] <= set(fz.validation_ids) and len(ids["validation"]) == 52
-    assert ids["test"] <= set(fz.test_ids) and len(ids["test"]) == 41
+    assert ids["test"] <= set(fz.test_ids) and len(ids["test"]) == 39
     assert len(split.frozen_problems) == 2
     assert len(ids["train"]) > 400 and split.regrounded >= len(ids["train"])
     for a, b in PAIRS:
@@ -150,7 +150,7 @@ def test_split_cli_writes_three_parts_and_checks_the_frozen_file(tmp_path: Path,
                             "--frozen", str(FROZEN), "--keep-ungrounded", "--json"])
     assert r.exit_code == 0, r.output
     d = json.loads(r.stdout)
-    assert (d["validation"]["n"], d["test"]["n"]) == (52, 41) and d["train"]["n"] > 2000
+    assert (d["validation"]["n"], d["test"]["n"]) == (52, 39) and d["train"]["n"] > 2000
     assert len(d["frozen_problems"]) == 2  # the 1 + 5 frozen questions this store cannot ground
     parts = {p: load_questions(out / f"{p}.jsonl") for p in ("train", "validation", "test")}
     assert [len(parts[p]) for p in ("train", "validation", "test")] == [d[p]["n"] for p in ("train", "validation",
@@ -222,7 +222,7 @@ def test_frozen_split_is_exact_and_leak_free_on_the_full_store(full_store: Path,
     res = split_by_source(list(questions.values()), full_store, frozen=fz, grounded_only=False)
     assert res.n_grounded == 107 and res.frozen_problems == []
     s = res.split
-    assert (len(s.validation), len(s.test)) == (53, 46)
+    assert (len(s.validation), len(s.test)) == (53, 42)
     _assert_no_leak(full_store, {"train": s.train, "validation": s.validation, "test": s.test})
     side = {q.id: p for p in ("train", "validation", "test") for q in s.part(p)}
     for a, b in PAIRS:
