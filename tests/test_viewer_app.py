@@ -10,18 +10,14 @@ import shutil
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
-
-from viewer_helpers import GUIDED, SMOL, hostile_trajectory
-
-pytest.importorskip("fastapi")
-
 from fastapi.testclient import TestClient
+from typer.testing import CliRunner
 
 from inboxrl.cli import app as cli_app
 from inboxrl.trajectory import read_jsonl, write_jsonl
 from inboxrl.viewer.app import create_app
 from inboxrl.viewer.index import FileIndex, outcome
+from viewer_helpers import GUIDED, SMOL, hostile_trajectory
 
 
 def _lines(p: Path) -> list[dict]:
