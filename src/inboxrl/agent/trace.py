@@ -43,11 +43,11 @@ class TraceRenderer:
         self.max_turns = max_turns
         self.subjects: dict[str, str] = {}  # message id -> subject, to label the answer's sources
 
-    def header(self, question: str, inbox: str, date: str, model: str) -> None:
+    def header(self, question: str, inbox: str, date: str, model: str, title: str = "inboxrl ask") -> None:
         body = Text()
         body.append(question, style="bold")
         body.append(f"\ninbox {inbox} · today {date} · model {model}", style="dim")
-        self.console.print(Panel(body, title="inboxrl ask", title_align="left", border_style="cyan"))
+        self.console.print(Panel(body, title=Text(title), title_align="left", border_style="cyan"))
 
     def _turn(self, ev: Event) -> str:
         return f"[dim]{ev.turn + 1:>2}[/dim]"
@@ -128,7 +128,8 @@ class TraceRenderer:
 
     def _answer(self, ev: Event) -> None:
         d = ev.data
-        idk = self.dont_know(d.get("answer"))
+        # A replayed trajectory's events may say it already (`inboxrl show`); a live one is told by the caller's rule.
+        idk = bool(d["dont_know"]) if "dont_know" in d else self.dont_know(d.get("answer"))
         style = "yellow" if idk else "green"
         label = "I don't know" if idk else "answer"
         self.console.print(f"{self._turn(ev)} [bold {style}]{label}[/bold {style}]")
