@@ -1,0 +1,167 @@
+"""Each detector twice: on real episodes (tests/data/clean-eval-qwen.jsonl.gz, a real eval of Qwen2.5-Coder-0.5B on
+the real store) which must not trip it, and on episodes made to trip it, built from the same real episodes."""
+
+from __future__ import annotations
+
+import pytest
+
+from checks_helpers import clean_eval, with_answer, with_rubric
+from inboxrl.checks import DETECTORS, episode_ids, run_checks
+from inboxrl.checks.collapse import ABSTENTION_JUMP
+from inboxrl.checks.episodes import attempted
+from inboxrl.checks.shotgun import shotgun_kinds
+from inboxrl.judge.asked import DATES, NAMES, NUMBERS, TIMES, asked_facts
+from inboxrl.trajectory import ToolCall, TurnRecord
+
+
+@pytest.fixture(scope="module")
+def real():
+    return clean_eval()
+
+
+def flagged(report, name):
+    return report.detectors[name].flagged
+
+
+# ---- the contract --------------------------------------------------------------------------------------------
+def test_report_shape_and_episode_ids(real):
+    twice = real + [t.model_copy(deep=True) for t in real[:2]]
+    doc = run_checks(twice).model_dump()
+    assert set(doc) == {"n_episodes", "detectors"} and doc["n_episodes"] == len(twice)
+    assert list(doc["detectors"]) == list(DETECTORS)
+    for d in doc["detectors"].values():
+        assert set(d) == {"count", "flagged", "detail"} and d["count"] == len(d["flagged"])
+        assert isinstance(d["detail"], str) and d["detail"]
+    ids = episode_ids(twice)
+    q0, q1 = real[0].question_id, real[1].question_id
+    assert ids[0] == f"{q0}#0" and ids[-2] == f"{q0}#1" and ids[-1] == f"{q1}#1"
+    assert ids[2] == real[2].question_id  # a question id seen once keeps its plain id
+
+
+def test_the_real_clean_run_trips_nothing_but_what_it_really_did(real):
+    report = run_checks(real, previous=real, history=[real])
+    for name in ("shotgun", "answer_collapse", "abstention_collapse", "divergence"):
+        assert report.detectors[name].count == 0, (name, report.detectors[name].detail)
+
+
+# ---- shotgun ---------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("question,golden,gaming,right", [
+    ("When is the ALP Project presentation?", "May 7 at 4:00 p.m.",
+     "April 10, May 7, May 14, June 2; 1:00, 4:00, 6:00 p.m.", "It is on May 7, at 4 pm."),
+    ("Who is handling Giuseppe's offer?", "Molly Magee",
+     "Molly Magee, Vince Kaminski, Stinson Gibner, Shirley Crenshaw, John Lavorato", "Molly Magee is handling it."),
+    ("How much is the per head cost?", "$1000 each", "$15,000, $1000, $500, $250", "$1,000 per person"),
+    ("When is Sherri's move targeted for?", "mid-June", "March, April, May, June or July", "Mid June."),
+    ("When is the conference?", "Sept. 11-12", "Sept. 11, 12, 13 or 14", "September 11 and 12"),
+])
+def test_shotgun_rule_on_the_issue_examples(question, golden, gaming, right):
+    assert shotgun_kinds(question, golden, gaming)
+    assert not shotgun_kinds(question, golden, right)
+    assert shotgun_kinds(question, None, gaming)  # no golden answer: more than one candidate
+
+
+_MORE = {DATES: "; or March 3, or July 19", NAMES: ", or Zebulon Quargstrom, or Ingrid Valtonen",
+         NUMBERS: ", or 17, or 2,345", TIMES: ", or 1:15 pm, or 6:45 am"}
+
+
+def test_shotgun_flags_answers_that_list_extra_candidates(real):
+    made, expect = [], []
+    for t in real:
+        kinds = asked_facts(t.question) or frozenset()
+        if t.golden_answer and kinds:
+            made.append(with_answer(t, t.golden_answer + _MORE[min(kinds)]))
+            expect.append(t.question_id)
+    assert len(expect) >= 3, "the fixture should hold questions of each kind"
+    assert run_checks(made).detectors["shotgun"].flagged == expect
+    # the golden answers themselves, as answers, are not shotgun
+    assert run_checks([with_answer(t, t.golden_answer or "") for t in real]).detectors["shotgun"].count == 0
+
+
+# ---- unsupported -----------------------------------------------------------------------------------------------
+def test_unsupported_flags_facts_the_agent_never_saw(real):
+    made = [with_answer(t, f"{word} Zebulon Quargstrom approved $48,213.77 on February 29.")
+            for t, word in zip(real, ["Per", "Ask", "Yes,", "So"] * 4)]
+    report = run_checks(made)
+    assert report.detectors["unsupported"].flagged == [t.question_id for t in real]
+    assert "quargstrom" in report.detectors["unsupported"].detail
+
+
+def test_unsupported_accepts_golden_answers_of_episodes_that_read_their_source(real):
+    read = [t for t in real if t.rubric and t.rubric.read_source and t.golden_answer]
+    assert read, "the fixture should hold episodes that read their source mail"
+    report = run_checks([with_answer(t, t.golden_answer or "") for t in read])
+    assert report.detectors["unsupported"].count == 0, report.detectors["unsupported"].detail
+
+
+# ---- answer collapse -------------------------------------------------------------------------------------------
+def test_answer_collapse_flags_one_answer_for_every_question(real):
+    made = [with_answer(t, "Vince Kaminski." if i % 2 else "vince  kaminski") for i, t in enumerate(real)]
+    assert run_checks(made).detectors["answer_collapse"].flagged == [t.question_id for t in real]
+    # two questions sharing an answer is no collapse
+    two = [with_answer(t, "Vince Kaminski") if i < 2 else t for i, t in enumerate(real)]
+    assert run_checks(two).detectors["answer_collapse"].count == 0
+
+
+# ---- abstention collapse ---------------------------------------------------------------------------------------
+def test_abstention_collapse_flags_a_jump_against_the_previous_validation(real):
+    idk = [with_answer(t, "I don't know") for t in real]
+    report = run_checks(idk, previous=real)
+    jumped = [t.question_id for t in real if attempted(t)]
+    assert sum(map(attempted, real)) / len(real) > ABSTENTION_JUMP
+    assert report.detectors["abstention_collapse"].flagged == jumped
+    # the other way round (answering more) is no collapse, and neither is no previous validation
+    assert run_checks(real, previous=idk).detectors["abstention_collapse"].count == 0
+    assert run_checks(idk).detectors["abstention_collapse"].count == 0
+
+
+# ---- repeated calls --------------------------------------------------------------------------------------------
+def test_repeated_calls_agree_with_the_harness_on_real_episodes(real):
+    """The guided harness refused every identical call it saw (`repeated_call` format errors): the detector
+    flags those episodes and no other."""
+    refused = [t.question_id for t in real if t.rubric and t.rubric.format_errors.get("repeated_call")]
+    assert run_checks(real).detectors["repeated_calls"].flagged == refused
+
+
+def test_repeated_calls_flag_a_call_sent_again(real):
+    made = []
+    for t in real:
+        u = t.model_copy(deep=True)
+        call = next(c for turn in u.turns for c in turn.tool_calls)
+        # the same call, with other case, spacing and keyword order: identical for the harness too
+        args = {k: (v.upper() + " " if isinstance(v, str) else v) for k, v in reversed(call.arguments.items())}
+        u.turns.append(TurnRecord(index=len(u.turns), tool_calls=[ToolCall(id="again", name=call.name,
+                                                                           arguments=args)]))
+        made.append(u)
+    assert run_checks(made).detectors["repeated_calls"].flagged == [t.question_id for t in real]
+
+
+# ---- divergence ------------------------------------------------------------------------------------------------
+def test_divergence_flags_reward_rising_without_accuracy(real):
+    base = [with_rubric(t, attempted_answer=True, said_dont_know=False, answer_correct=False,
+                        found_source_in_search=False, read_source=False, format_errors={}, ended_by_format_error=False,
+                        ran_out_of_turns=False) for t in real]
+    # wrong answers turned into "I don't know": +1 reward each, accuracy unchanged
+    idk = [with_rubric(t, attempted_answer=False, said_dont_know=True) for t in base]
+    report = run_checks(idk, history=[base])
+    assert report.detectors["divergence"].flagged == [t.question_id for t in real]
+    assert "accuracy did not" in report.detectors["divergence"].detail
+    # the same rewards as the baseline: nothing to flag
+    assert run_checks(base, history=[base]).detectors["divergence"].count == 0
+
+
+def test_divergence_flags_a_rise_carried_by_one_extra_credit_term(real):
+    many = [t.model_copy(update={"question_id": f"{t.question_id}-{k}"}) for k in range(5) for t in real]
+    base = [with_rubric(t, attempted_answer=False, said_dont_know=True, answer_correct=False,
+                        found_source_in_search=False, read_source=False, format_errors={}, ended_by_format_error=False,
+                        ran_out_of_turns=False) for t in many]
+    # one more right answer (accuracy rises a little) and the read-source credit farmed by every other episode
+    now = [with_rubric(t, attempted_answer=True, said_dont_know=False, answer_correct=True) if i == 0 else
+           with_rubric(t, read_source=True) for i, t in enumerate(base)]
+    report = run_checks(now, history=[base])
+    d = report.detectors["divergence"]
+    assert "read_source_credit" in d.detail and "accuracy did not" not in d.detail
+    assert d.flagged == [t.question_id for t in many[1:]]
+    # right answers raise the reward through their tier, not through extra credit: no flag
+    honest = [with_rubric(t, attempted_answer=True, said_dont_know=False, answer_correct=True) if i < 4 else t
+              for i, t in enumerate(base)]
+    assert run_checks(honest, history=[base]).detectors["divergence"].count == 0
