@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from inboxrl.checks.episodes import attempted, shown_text
 from inboxrl.checks.report import DetectorResult, result
-from inboxrl.judge.facts import DateRef, TimeRef, extract, name_groups, squash, stem
+from inboxrl.judge.facts import DateRef, TimeRef, extract, name_forms, name_groups, squash, stem
 from inboxrl.trajectory import Trajectory
 
 # The first word of a sentence is capitalised whatever it is ("Unfortunately", "Attached"): not read as a name.
@@ -43,8 +43,9 @@ class Seen:
                 except ValueError:
                     pass
         # Every alphanumeric run, so that a name seen only inside an address ("molly.magee@enron.com") counts.
+        # Name-shaped tokens also as the name reader keys them ("BenzeneCurves.xls" -> "benzenecurvesxl").
         raw = set(re.findall(r"[a-z0-9]+", text.lower()))
-        return cls(numbers, list(f.dates), weekdays, list(f.times), raw | {stem(w) for w in raw})
+        return cls(numbers, list(f.dates), weekdays, list(f.times), raw | {stem(w) for w in raw} | name_forms(text))
 
 
 def _num_seen(v: float, seen: set[float]) -> bool:
