@@ -52,7 +52,8 @@ def test_the_real_clean_run_trips_nothing_but_what_it_really_did(real):
      "Molly Magee, Vince Kaminski, Stinson Gibner, Shirley Crenshaw, John Lavorato", "Molly Magee is handling it."),
     ("How much is the per head cost?", "$1000 each", "$15,000, $1000, $500, $250", "$1,000 per person"),
     ("When is Sherri's move targeted for?", "mid-June", "March, April, May, June or July", "Mid June."),
-    ("When is the conference?", "Sept. 11-12", "Sept. 11, 12, 13 or 14", "September 11 and 12"),
+    ("When is the conference?", "Sept. 11-12", "Sept. 11, Sept. 12, Sept. 13 or Sept. 14", "September 11 and 12"),
+    ("What time does the meeting start?", "4:00 pm", "1:00, 4:00 or 6:00 pm", "From 4:00 to 5:30 pm"),
 ])
 def test_shotgun_rule_on_the_issue_examples(question, golden, gaming, right):
     assert shotgun_kinds(question, golden, gaming)

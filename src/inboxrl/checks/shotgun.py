@@ -14,12 +14,9 @@ from collections.abc import Sequence
 from inboxrl.checks.episodes import attempted
 from inboxrl.checks.report import DetectorResult, result
 from inboxrl.judge.asked import DATES, NAMES, NUMBERS, TIMES, asked_facts
-from inboxrl.judge.facts import YESNO_Q, extract, name_groups, words_match
+from inboxrl.judge.facts import YESNO_Q, DateRef, TimeRef, extract, name_groups, words_match
 from inboxrl.trajectory import Trajectory
 
-# "4:00 to 5:30 pm", "May 7-9", "April 10 - May 2": one span, not two alternatives.
-_RANGE = re.compile(r"\d(?::\d\d)?\s*(?:[ap]\.?\s?m\.?)?\s*(?:-|\u2013|\bto\b|\buntil\b|\btill\b|\bthrough\b|\bthru\b)"
-                    r"\s*(?:[a-z]{3,9}\.?\s+)?\d", re.IGNORECASE)
 # Acronyms ("HR", "ENA", "RAC") are teams and firms next to a person, not other people.
 _ACRONYM = re.compile(r"\b[A-Z]{2,6}s?\b")
 
@@ -32,16 +29,18 @@ def _names(text: str, question_words: set[str]) -> int:
 
 
 def candidates(text: str, question: str, kind: str, ranges_once: bool = False) -> int:
-    """How many distinct facts of `kind` the text gives; with `ranges_once`, a range counts once. The answer gets
-    that benefit and the golden answer does not, so "Sept. 11 and 12" stays within a golden "Sept. 11-12"."""
+    """How many distinct facts of `kind` the text gives; with `ranges_once`, a range ("4:00 to 5:30 pm", "Sept.
+    11-12", "Sept. 11 and 12") counts once. The answer gets that benefit and the golden answer does not, so an
+    answer that writes a golden "Sept. 11-12" either way stays within it."""
     f = extract(text)
-    ranges = len(_RANGE.findall(text or "")) if ranges_once else 0
     if kind == DATES:
-        n = len({(d.month, d.day) for d in f.dates}) or len(set(f.weekdays))
-        return max(n - ranges, min(n, 1))
+        n = len({(d.month, d.day) for d in f.dates} | {(0, d) for d in f.days}) or len(set(f.weekdays))
+        ends = sum(isinstance(e, DateRef) for e in f.range_ends) if ranges_once else 0
+        return max(n - ends, min(n, 1))
     if kind == TIMES:
         n = len({(t.hour % 12, t.minute) for t in f.times})
-        return max(n - ranges, min(n, 1))
+        ends = sum(isinstance(e, TimeRef) for e in f.range_ends) if ranges_once else 0
+        return max(n - ends, min(n, 1))
     if kind == NUMBERS:
         return len(set(f.numbers))
     if kind == NAMES:
