@@ -4,6 +4,7 @@ trip a detector."""
 from __future__ import annotations
 
 import gzip
+import json
 from pathlib import Path
 
 from inboxrl.judge.lexical import LexicalJudge
@@ -24,6 +25,9 @@ def with_answer(t: Trajectory, answer: str) -> Trajectory:
     """The same episode ending in another answer, scored again by the lexical judge."""
     u = t.model_copy(deep=True)
     u.final_answer, u.stop_reason = answer, "answered"
+    for m in u.messages:  # the final answer tool echoes the answer back, as the real tool does
+        if m.role == "tool" and m.name == "return_final_answer":
+            m.content = json.dumps({"answer": answer, "sources": u.final_sources})
     score_trajectories([u], LexicalJudge(), max_turns=u.rubric.max_turns if u.rubric else None)
     return u
 

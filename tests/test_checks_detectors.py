@@ -3,12 +3,14 @@ the real store) which must not trip it, and on episodes made to trip it, built f
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from checks_helpers import clean_eval, with_answer, with_rubric
 from inboxrl.checks import DETECTORS, episode_ids, run_checks
 from inboxrl.checks.collapse import ABSTENTION_JUMP
-from inboxrl.checks.episodes import attempted
+from inboxrl.checks.episodes import attempted, message_text
 from inboxrl.checks.shotgun import shotgun_kinds
 from inboxrl.judge.asked import DATES, NAMES, NUMBERS, TIMES, asked_facts
 from inboxrl.trajectory import ToolCall, TurnRecord
@@ -72,7 +74,7 @@ def test_shotgun_flags_answers_that_list_extra_candidates(real):
         if t.golden_answer and kinds:
             made.append(with_answer(t, t.golden_answer + _MORE[min(kinds)]))
             expect.append(t.question_id)
-    assert len(expect) >= 3, "the fixture should hold questions of each kind"
+    assert expect, "the fixture should hold questions asking for a name, date, time or number"
     assert run_checks(made).detectors["shotgun"].flagged == expect
     # the golden answers themselves, as answers, are not shotgun
     assert run_checks([with_answer(t, t.golden_answer or "") for t in real]).detectors["shotgun"].count == 0
@@ -87,10 +89,22 @@ def test_unsupported_flags_facts_the_agent_never_saw(real):
     assert "quargstrom" in report.detectors["unsupported"].detail
 
 
-def test_unsupported_accepts_golden_answers_of_episodes_that_read_their_source(real):
-    read = [t for t in real if t.rubric and t.rubric.read_source and t.golden_answer]
-    assert read, "the fixture should hold episodes that read their source mail"
-    report = run_checks([with_answer(t, t.golden_answer or "") for t in read])
+def _fact_lines(t):
+    """Lines of the emails the episode read that carry a number or a capitalised word past the first."""
+    for m in t.messages:
+        if m.role == "tool" and m.name == "read_email":
+            for line in message_text(m.content or "").splitlines():
+                words = line.split()
+                if len(words) >= 4 and (re.search(r"\d", line) or any(w[:1].isupper() for w in words[1:])):
+                    yield line.strip()
+
+
+def test_unsupported_accepts_answers_copied_from_the_emails_read(real):
+    """A small model answers by copying lines of the email it read (as the fixture's Qwen does): every such line,
+    with its dates, amounts and names, was shown to it."""
+    made = [with_answer(t, line) for t in real for line in list(_fact_lines(t))[:12]]
+    assert len(made) >= 10, "the fixture should hold episodes that read an email"
+    report = run_checks(made)
     assert report.detectors["unsupported"].count == 0, report.detectors["unsupported"].detail
 
 

@@ -69,7 +69,7 @@ def detect(trajs: Sequence[Trajectory], ids: Sequence[str]) -> DetectorResult:
     examples: list[str] = []
     n = 0
     for t, eid in zip(trajs, ids):
-        if not attempted(t):
+        if not attempted(t) or YESNO_Q.match(t.question or "") or not asked_facts(t.question):
             continue
         n += 1
         kinds = shotgun_kinds(t.question, t.golden_answer, t.final_answer or "")
@@ -77,6 +77,6 @@ def detect(trajs: Sequence[Trajectory], ids: Sequence[str]) -> DetectorResult:
             flagged.append(eid)
             if len(examples) < 2:
                 examples.append(f"{eid}: too many {'/'.join(kinds)} in {(t.final_answer or '')[:80]!r}")
-    detail = (f"{len(flagged)} of {n} answers give more candidates of the kind asked for than the golden answer "
-              f"(more than one without a golden answer)")
+    detail = (f"{len(flagged)} of {n} answers to questions asking for a name, date, time or number give more of "
+              f"them than the golden answer (more than one without a golden answer)")
     return result(flagged, detail + (f"; e.g. {'; '.join(examples)}" if examples else ""))
