@@ -53,14 +53,21 @@ def judge_accept_rate(trajs: Sequence[Any]) -> float:
     return sum(bool(v.get("accept")) for v in verdicts) / len(verdicts) if verdicts else math.nan
 
 
-def tensorboard_to(trainer: Any, log_dir: Path) -> None:
+def tensorboard_to(trainer: Any, log_dir: Path, resume_step: int | None = None) -> None:
     """Points transformers' TensorBoard reporter at RUN_DIR/tensorboard (its default is inside the checkpoints
-    folder), unless TENSORBOARD_LOGGING_DIR already chose a folder."""
+    folder), unless TENSORBOARD_LOGGING_DIR already chose a folder. On a resume it gets a writer that drops the
+    events a killed run wrote after the checkpoint resumed from, as the log and episode files are rolled back."""
     from transformers.integrations import TensorBoardCallback
 
     for cb in trainer.callback_handler.callbacks:
-        if isinstance(cb, TensorBoardCallback) and cb.logging_dir is None:
+        if not isinstance(cb, TensorBoardCallback):
+            continue
+        if cb.logging_dir is None:
             cb.logging_dir = str(log_dir)
+        if resume_step and cb.tb_writer is None and trainer.accelerator.is_main_process:
+            from torch.utils.tensorboard import SummaryWriter
+
+            cb.tb_writer = SummaryWriter(log_dir=cb.logging_dir, purge_step=resume_step + 1)
 
 
 class InboxRLCallback(TrainerCallback):

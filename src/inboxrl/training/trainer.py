@@ -311,7 +311,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, on_event: Callable[[str, di
         model=model, reward_funcs=[inboxrl_reward], args=grpo_args, train_dataset=dataset, processing_class=tok,
         peft_config=peft_for_trainer, rollout_func=rollout_fn, callbacks=[callback])
     callback.trainer = trainer
-    tensorboard_to(trainer, run_dir / "tensorboard")
+    tensorboard_to(trainer, run_dir / "tensorboard", resume_from[0] if resume_from else None)
     if cfg.vllm.use_vllm:
         from inboxrl.training.vllm_backend import vllm_backend_factory
 
