@@ -40,9 +40,11 @@ def test_report_shape_and_episode_ids(real):
     assert ids[2] == real[2].question_id  # a question id seen once keeps its plain id
 
 
-def test_the_real_clean_run_trips_nothing_but_what_it_really_did(real):
+def test_the_real_clean_run_trips_nothing(real):
+    """Read by hand: its answers are lines copied from the emails read, or "I don't know"; no call repeats."""
+    assert sum(map(attempted, real)) >= 3
     report = run_checks(real, previous=real, history=[real])
-    for name in ("shotgun", "answer_collapse", "abstention_collapse", "divergence"):
+    for name in DETECTORS:
         assert report.detectors[name].count == 0, (name, report.detectors[name].detail)
 
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Makes tests/data/clean-eval-qwen.jsonl.gz: a real `inboxrl eval` of the bundled Qwen2.5-Coder-0.5B on the first
 # 8 grounded kaminski-train questions, against a kaminski-v store, with the guided harness of configs/cpu-demo.yaml
-# (its `agent:` section) and the lexical judge. Not part of the test run: about 10 minutes on 2 CPU cores.
+# (its `agent:` section) and the lexical judge. Not part of the test run: it took 61 minutes on a shared 2-core machine.
 #   bash tests/data/make_clean_eval.sh [WORK_DIR]
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
