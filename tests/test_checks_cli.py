@@ -58,3 +58,5 @@ def test_eval_writes_the_checks_into_metrics_json(tmp_path: Path, enron_store: P
     doc = json.loads((tmp_path / METRICS).read_text())
     assert doc["checks"] == run_checks(list(read_jsonl(tmp_path / TRAJECTORIES))).model_dump()
     assert sorted(doc["checks"]["detectors"]["repeated_calls"]["flagged"]) == sorted(q.id for q in qs)
+    # the harness refused the same calls as repeats: the detector and the harness agree on "identical"
+    assert all(t.rubric and t.rubric.format_errors.get("repeated_call") for t in read_jsonl(tmp_path / TRAJECTORIES))

@@ -132,13 +132,6 @@ def test_abstention_collapse_flags_a_jump_against_the_previous_validation(real):
 
 
 # ---- repeated calls --------------------------------------------------------------------------------------------
-def test_repeated_calls_agree_with_the_harness_on_real_episodes(real):
-    """The guided harness refused every identical call it saw (`repeated_call` format errors): the detector
-    flags those episodes and no other."""
-    refused = [t.question_id for t in real if t.rubric and t.rubric.format_errors.get("repeated_call")]
-    assert run_checks(real).detectors["repeated_calls"].flagged == refused
-
-
 def test_repeated_calls_flag_a_call_sent_again(real):
     made = []
     for t in real:
