@@ -110,7 +110,7 @@ class Episode:
             messages=[Message(role="system", content=system), Message(role="user", content=question.question)],
             meta={"episode_id": self.id, "tool_mode": "native" if self.native else "json",
                   "template_tools": bool(self.send_tools and not self.native), "max_turns": cfg.max_turns,
-                  "on_format_error": cfg.on_format_error},
+                  "on_format_error": cfg.on_format_error, "harness": cfg.harness_name()},
         )
         self._seen_calls: set[str] = set()
         self._call_counter = 0
