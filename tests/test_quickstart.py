@@ -20,7 +20,7 @@ SCRIPT = REPO / "scripts" / "quickstart.sh"
 def quickstart_ask() -> tuple[list[str], dict[str, str]]:
     """The script's `ask` command as argv (after `inboxrl`), with its variables' defaults filled in."""
     text = SCRIPT.read_text()
-    defaults = {m.group(1): m.group(2) for m in re.finditer(r"^(\w+)=\$\{\1:-(.*)\}\s*$", text, re.M)}
+    defaults = {m.group(1): m.group(2) for m in re.finditer(r"^(\w+)=\$\{\1:-(.*)\}\s*$", text, re.MULTILINE)}
     values = {k: shlex.split(v)[0] if v.startswith('"') else v for k, v in defaults.items()}
     (line,) = [ln for ln in text.splitlines() if re.search(r"\binboxrl ask\b", ln)]
     argv = shlex.split(line.split("inboxrl ask", 1)[1].split("#")[0])

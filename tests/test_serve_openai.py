@@ -10,9 +10,8 @@ import pytest
 
 pytest.importorskip("fastapi")
 
-from serve_helpers import call, running_server  # noqa: E402
-
-from inboxrl.agent.config import AgentConfig  # noqa: E402
+from inboxrl.agent.config import AgentConfig
+from serve_helpers import call, running_server
 
 MODEL = "local/smollm2-135m"
 INBOX = "vince.kaminski@enron.com"
