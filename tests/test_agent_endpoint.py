@@ -44,9 +44,8 @@ def test_an_endpoint_that_returns_no_tool_calls_falls_back_to_json_tools(enron_s
 
 def test_endpoint_episodes_run_as_independent_tasks_each_delivered_as_it_ends(enron_store: Path,
                                                                               tmp_path: Path) -> None:
-    from serve_helpers import running_server
-
     from inboxrl.models.registry import load_backend
+    from serve_helpers import running_server
 
     slow_first = [lambda r: ChatResponse(text="I don't know.", finish_reason="stop")]
     scripted = ScriptedBackend(default=slow_first, name="scripted")
