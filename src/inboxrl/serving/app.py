@@ -209,7 +209,9 @@ def create_app(state: ServerState) -> FastAPI:
                 raise HTTPException(400, f"the chat is too long for the model's context: {resp.error}")
             raise HTTPException(502, f"the model failed: {resp.error}")
         state.metrics.tokens(resp.prompt_tokens, resp.completion_tokens)
-        completion = _completion(body.model, resp, tool_names)
+        forced = body.tool_choice.function.name if body.tool_choice is not None and not isinstance(
+            body.tool_choice, str) else None
+        completion = _completion(body.model, resp, tool_names, forced)
         if not body.stream:
             return completion
         return StreamingResponse(_chat_chunks(completion), media_type="text/event-stream",
@@ -286,16 +288,22 @@ def _chat_request(body: ChatCompletionRequest, cfg: AgentConfig) -> tuple[ChatRe
                        temperature=temperature, seed=body.seed, assistant_prefix=prefix), names
 
 
-def _completion(model: str, resp: ChatResponse, tool_names: list[str]) -> dict[str, Any]:
+def _completion(model: str, resp: ChatResponse, tool_names: list[str], forced: str | None = None) -> dict[str, Any]:
     """The OpenAI chat.completion object. Calls the model wrote as text become structured `tool_calls`; the text
-    stays as the content, so a client that sends it back gets exactly the chat the model saw."""
+    stays as the content, so a client that sends it back gets exactly the chat the model saw. A forced tool always
+    comes back as a call, as OpenAI's does, its arguments as written when they are not valid JSON."""
+    from inboxrl.models.toolcalls import new_call_id, parse_tool_calls
+
     calls: list[dict[str, Any]] = []
     if tool_names:
-        from inboxrl.models.toolcalls import parse_tool_calls
-
         for c in parse_tool_calls(resp.text or "", frozenset(tool_names)).calls:
             calls.append({"id": c.id, "type": "function",
                           "function": {"name": c.name, "arguments": json.dumps(c.arguments, ensure_ascii=False)}})
+    if forced and not any(c["function"]["name"] == forced for c in calls):
+        raw = (resp.text or "").partition('"arguments":')[2].strip()
+        if raw.count("}") > raw.count("{"):
+            raw = raw[: raw.rfind("}")].rstrip()
+        calls = [{"id": new_call_id(), "type": "function", "function": {"name": forced, "arguments": raw}}]
     finish = "tool_calls" if calls else ("length" if resp.finish_reason == "length" else "stop")
     message: dict[str, Any] = {"role": "assistant", "content": resp.text or ""}
     if calls:
