@@ -109,7 +109,7 @@ def register(app: typer.Typer) -> None:
         quiet = as_json
         renderer = TraceRenderer(console, verbose=verbose, max_turns=cfg.max_turns)
         if not quiet:
-            renderer.header(q.question, q.inbox_address, day, model, cfg.harness_name())
+            renderer.header(q.question, q.inbox_address, day, model, harness=cfg.harness_name())
         _quiet_loading()
         try:
             with console.status(f"loading {model}…", spinner="dots") as status:
