@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from inboxrl.configfile import (
     ConfigFileError,
@@ -18,6 +18,7 @@ from inboxrl.configfile import (
     read_config_file,
     validation_message,
 )
+from inboxrl.tools.inbox import ToolsConfig
 
 # Named harness presets: the keys each one sets. `guided` is the harness the CPU demo trains and validates with
 # (configs/cpu-demo.yaml); without it the bundled 0.5B model re-reads the right email until refused and runs out of
@@ -30,6 +31,9 @@ HARNESS_NAMES = tuple(HARNESS_PRESETS)
 
 
 class AgentConfig(BaseModel):
+    # A misspelt key (`max_turn`) is an error at load, in the file, the `agent:` section or `--set`, not a default.
+    model_config = ConfigDict(extra="forbid")
+
     # A named preset (HARNESS_PRESETS) filling the keys it names that the config does not set itself. None: not
     # chosen, and `with_harness_default` applies the model's own default (bundled local models guided, endpoints
     # free); a config that sets any of the preset's keys itself counts as chosen.
@@ -77,8 +81,8 @@ class AgentConfig(BaseModel):
     max_tokens_per_turn: int = Field(256, ge=1)
     temperature: float = Field(0.0, ge=0.0)
     seed: int | None = None
-    # Passed to the tools' own config (`inboxrl.tools` ToolsConfig): result counts, body limits, search fallback.
-    tools: dict[str, Any] = Field(default_factory=dict)
+    # The tools' own settings: result counts, body and header limits, search fallback.
+    tools: ToolsConfig = Field(default_factory=ToolsConfig)
     # Keep token ids and logprobs in trajectories (training needs them; eval files drop them anyway).
     keep_token_ids: bool = True
 
@@ -128,31 +132,18 @@ class AgentConfig(BaseModel):
         relative = {k.removeprefix("agent."): v for k, v in (overrides or {}).items()}
         return cls.model_validate(apply_overrides(data, relative))
 
-    def tools_config(self) -> Any:
-        """The tools' config object, built from `tools`; None when the tools part has no config class."""
-        try:
-            from inboxrl.tools.inbox import ToolsConfig  # type: ignore[attr-defined]
-        except ImportError:
-            try:
-                from inboxrl.tools.config import ToolsConfig  # type: ignore[no-redef]
-            except ImportError:
-                return None
-        return ToolsConfig(**self.tools)
+    def tools_config(self) -> ToolsConfig:
+        """The tools' config object."""
+        return self.tools
 
 
 def load_agent_config(path: str | Path | None, set_items: list[str] | None = None) -> AgentConfig:
-    """What `--config` and `--set` give the commands that run episodes. Every failure is one ConfigFileError line
-    naming the file or the override, and the `tools` settings are checked here too, so a typo in them stops the
-    command before any model loads rather than at the first episode."""
+    """What `--config` and `--set` give the commands that run episodes. Every failure, an unknown key included, is
+    one ConfigFileError line naming the file or the override, before any model loads."""
     source = str(path) if path is not None else "agent defaults"
     if set_items:
         source += " with --set " + " ".join(set_items)
     try:
-        cfg = AgentConfig.load(path, parse_overrides(set_items or []))
+        return AgentConfig.load(path, parse_overrides(set_items or []))
     except ValidationError as e:
         raise ConfigFileError(validation_message(e, source)) from e
-    try:
-        cfg.tools_config()
-    except ValidationError as e:
-        raise ConfigFileError(validation_message(e, source, prefix="tools.")) from e
-    return cfg
