@@ -43,10 +43,13 @@ class TraceRenderer:
         self.max_turns = max_turns
         self.subjects: dict[str, str] = {}  # message id -> subject, to label the answer's sources
 
-    def header(self, question: str, inbox: str, date: str, model: str, title: str = "inboxrl ask") -> None:
+    def header(self, question: str, inbox: str, date: str, model: str, title: str = "inboxrl ask",
+               harness: str | None = None) -> None:
         body = Text()
         body.append(question, style="bold")
         body.append(f"\ninbox {inbox} · today {date} · model {model}", style="dim")
+        if harness:
+            body.append(f" · harness {harness}", style="dim")
         self.console.print(Panel(body, title=Text(title), title_align="left", border_style="cyan"))
 
     def _turn(self, ev: Event) -> str:
