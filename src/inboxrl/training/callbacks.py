@@ -1,7 +1,8 @@
 """The trainer callback: logs, validation, plots and progress events of a run.
 
 One callback rather than several because they share state: the validation at step K must write to the same JSONL
-and TensorBoard as the training numbers of step K, and the plots are redrawn from that JSONL after each validation.
+as the training numbers of step K, and the plots are redrawn from that JSONL after each validation. TensorBoard and
+W&B get the validation figures and detector counts through the trainer's own `log`, next to TRL's curves.
 """
 
 from __future__ import annotations
@@ -18,9 +19,7 @@ from inboxrl.agent.config import AgentConfig
 from inboxrl.questions.schema import Question
 from inboxrl.training import runlog
 from inboxrl.training.config import TrainConfig
-
-# Trainer log keys that are bookkeeping, not metrics.
-_SKIP_TB = {"epoch", "step"}
+from inboxrl.training.metric_buffer import buffer_of
 
 
 def peak_rss_gb() -> float:
@@ -39,6 +38,29 @@ def anon_rss_gb() -> float:
     from inboxrl.training.memory import anon_gb
 
     return anon_gb()
+
+
+def judge_accept_rate(trajs: Sequence[Any]) -> float:
+    """Share of the answers sent to the judge that it accepted (NaN when none was)."""
+    verdicts = [t.meta["verdict"] for t in trajs if isinstance(t.meta.get("verdict"), dict)]
+    return sum(bool(v.get("accept")) for v in verdicts) / len(verdicts) if verdicts else math.nan
+
+
+def tensorboard_to(trainer: Any, log_dir: Path, resume_step: int | None = None) -> None:
+    """Points transformers' TensorBoard reporter at RUN_DIR/tensorboard (its default is inside the checkpoints
+    folder), unless TENSORBOARD_LOGGING_DIR already chose a folder. On a resume it gets a writer that drops the
+    events a killed run wrote after the checkpoint resumed from, as the log and episode files are rolled back."""
+    from transformers.integrations import TensorBoardCallback
+
+    for cb in trainer.callback_handler.callbacks:
+        if not isinstance(cb, TensorBoardCallback):
+            continue
+        if cb.logging_dir is None:
+            cb.logging_dir = str(log_dir)
+        if resume_step and cb.tb_writer is None and trainer.accelerator.is_main_process:
+            from torch.utils.tensorboard import SummaryWriter
+
+            cb.tb_writer = SummaryWriter(log_dir=cb.logging_dir, purge_step=resume_step + 1)
 
 
 class InboxRLCallback(TrainerCallback):
@@ -60,7 +82,7 @@ class InboxRLCallback(TrainerCallback):
         from inboxrl.training.rollout import default_backend_factory
 
         self.val_make_backend: Any = default_backend_factory(policy_name, cfg.validation_dtype)
-        self.tb: Any = None
+        self._logging_validation = False
         self._step_started = time.perf_counter()
         self._step_cpu = time.process_time()
         self._train_started = time.perf_counter()
@@ -69,16 +91,22 @@ class InboxRLCallback(TrainerCallback):
     def _main(self) -> bool:
         return self.trainer is None or bool(self.trainer.accelerator.is_main_process)
 
-    def _tb_write(self, prefix: str, step: int, values: dict[str, Any]) -> None:
-        if self.tb is None:
-            return
-        for k, v in values.items():
-            if k in _SKIP_TB or isinstance(v, bool) or not isinstance(v, (int, float)):
-                continue
-            if isinstance(v, float) and (math.isnan(v) or math.isinf(v)):
-                continue
-            self.tb.add_scalar(f"{prefix}/{k}", v, step)
-        self.tb.flush()
+    def _log_validation(self, m: dict[str, Any]) -> None:
+        """Validation figures and detector counts as `eval_<key>` (TensorBoard and W&B show them as eval/accuracy,
+        eval/checks/shotgun...). Through `transformers.Trainer.log`, not GRPOTrainer's override: that one would also
+        flush this step's training-metric buffer into the validation record."""
+        from transformers import Trainer
+
+        values = {f"eval_{k}": float(v) for k, v in m.items()
+                  if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)}
+        control = self.trainer.control
+        should_log = control.should_log  # on_log clears it: the step's own training log must still happen
+        self._logging_validation = True
+        try:
+            Trainer.log(self.trainer, values)
+        finally:
+            self._logging_validation = False
+            control.should_log = self.trainer.control.should_log = should_log
 
     def _validated_steps(self) -> set[int]:
         return {int(r.get("step", -1)) for r in runlog.read(self.run_dir, "validation")}
@@ -102,9 +130,14 @@ class InboxRLCallback(TrainerCallback):
         m["memory/validation_peak_gb"] = STAGES.pop("validation")
         m["memory/peak_rss_gb"] = peak_gb()
         if self._main():
+            from inboxrl.checks import check_run_dir
+
             write_trajectories(self.run_dir / "validation", step, trajs)
-            runlog.append(self.run_dir, {"kind": "validation", "step": step, **m})
-            self._tb_write("validation", step, m)
+            m["judge_accept_rate"] = judge_accept_rate(trajs)
+            report = check_run_dir(self.run_dir, self.cfg.reward)  # this validation against the earlier ones
+            m.update({f"checks/{k}": n for k, n in report.counts().items()})
+            runlog.append(self.run_dir, {"kind": "validation", "step": step, **m, "checks": report.model_dump()})
+            self._log_validation(m)
             self.write_plots()
         self.emit("validation", {"step": step, **m})
         return m
@@ -146,15 +179,6 @@ class InboxRLCallback(TrainerCallback):
     # ---- trainer events --------------------------------------------------------------------------------------
     def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         self._train_started = time.perf_counter()
-        if self._main() and "tensorboard" in self.cfg.report_to:
-            try:
-                from torch.utils.tensorboard import SummaryWriter
-
-                # purge_step drops events a killed run wrote after the checkpoint we resume from.
-                self.tb = SummaryWriter(log_dir=str(self.run_dir / "tensorboard"),
-                                        purge_step=state.global_step + 1 if state.global_step else None)
-            except ImportError:
-                self.emit("warning", {"message": "tensorboard is not installed; logging to metrics.jsonl only"})
         if state.global_step == 0 and self.cfg.validate_at_start:
             self.validate_if_needed(0, final=True)
         self._step_started = time.perf_counter()
@@ -162,27 +186,23 @@ class InboxRLCallback(TrainerCallback):
 
     def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None,
                **kwargs: Any) -> None:
-        if not logs or not self._main():
+        if not logs or not self._main() or self._logging_validation:  # validation has its own record
             return
         kind = "trainer_summary" if "train_runtime" in logs else "train"
         runlog.append(self.run_dir, {"kind": kind, "step": state.global_step, **logs})
-        if kind == "train":
-            self._tb_write("train", state.global_step, logs)
 
     def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         step = state.global_step
         last = self.rollout.log.steps[-1] if getattr(self.rollout, "log", None) and self.rollout.log.steps else {}
         wall, cpu = time.perf_counter() - self._step_started, time.process_time() - self._step_cpu
-        if self.trainer is not None and hasattr(self.trainer, "_metrics"):
+        buf = buffer_of(self.trainer)
+        if buf is not None:
             # Logged with this step's record. CPU seconds next to wall seconds: the machine may be shared.
-            self.trainer._metrics["train"]["time/step_wall_s"].append(wall)
-            self.trainer._metrics["train"]["time/step_cpu_s"].append(cpu)
-            self.trainer._metrics["train"]["memory/peak_rss_gb"].append(peak_rss_gb())
-            self.trainer._metrics["train"]["memory/anon_rss_gb"].append(anon_rss_gb())
             from inboxrl.training.memory import STAGES
 
-            for k, v in STAGES.metrics().items():  # this step's rollout and loss peaks (training.memory)
-                self.trainer._metrics["train"][k].append(v)
+            # this step's rollout and loss peaks (training.memory) next to the lifetime peak
+            buf.add("train", {"time/step_wall_s": wall, "time/step_cpu_s": cpu, "memory/peak_rss_gb": peak_rss_gb(),
+                              "memory/anon_rss_gb": anon_rss_gb(), **STAGES.metrics()})
         self.emit("step", {"step": step, "max_steps": state.max_steps, "seconds": wall, "cpu_seconds": cpu,
                            **last})
         if step % self.cfg.eval_every == 0:
@@ -201,10 +221,3 @@ class InboxRLCallback(TrainerCallback):
     def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         self.emit("saved", {"step": state.global_step,
                             "dir": str(Path(args.output_dir) / f"checkpoint-{state.global_step}")})
-
-    def close(self) -> None:
-        """Called by `train()` after the final validation, which runs after the trainer's own end."""
-        if self.tb is not None:
-            self.tb.flush()
-            self.tb.close()
-            self.tb = None

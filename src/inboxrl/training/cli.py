@@ -60,6 +60,12 @@ def register(app: typer.Typer) -> None:
             return
         if not Path(cfg.data.db).is_file():
             _fail(f"data.db: mail store not found: {cfg.data.db} (build it with `inboxrl ingest`)", 2)
+        from inboxrl.store.schema import StoreIncompleteError, connect
+
+        try:  # a store whose ingest did not finish finds nothing: refuse it before the model loads
+            connect(cfg.data.db, readonly=True).close()
+        except StoreIncompleteError as e:
+            _fail(f"data.db: {e}", 2)
         for name in ("train_questions", "val_questions"):
             p = getattr(cfg.data, name)
             if p is not None and not Path(p).is_file():
@@ -75,14 +81,18 @@ def register(app: typer.Typer) -> None:
                 _fail(str(e), 2)
                 return
             d = Path(cfg.run_dir) / "data"
-            info = {"train": len(split.train), "val": len(split.val), "grounded": split.n_grounded,
-                    "regrounded": split.regrounded,
-                    "train_file": str(d / "train.jsonl"), "val_file": str(d / "val.jsonl")}
+            info = {"train": len(split.train), "val": len(split.val), "test": len(split.test),
+                    "grounded": split.n_grounded, "regrounded": split.regrounded,
+                    "train_file": str(d / "train.jsonl"), "val_file": str(d / "val.jsonl"),
+                    "test_file": str(d / "test.jsonl"), "frozen_problems": split.frozen_problems}
             if as_json:
                 typer.echo(json.dumps(info))
             else:
-                console.print(f"wrote {info['train']} training and {info['val']} validation questions "
-                              f"(grounded {info['grounded']}, re-grounded by evidence {info['regrounded']}) to {d}")
+                console.print(f"wrote {info['train']} training, {info['val']} validation and {info['test']} test "
+                              f"questions (grounded {info['grounded']}, re-grounded by evidence "
+                              f"{info['regrounded']}) to {d}")
+            for problem in split.frozen_problems:
+                console.print(f"[yellow]warning:[/yellow] frozen split: {problem}", highlight=False, soft_wrap=True)
             return
 
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -105,6 +115,9 @@ def register(app: typer.Typer) -> None:
                               + (f", resuming after step {data['resume_from']}" if data["resume_from"] else ""))
                 if data.get("precision"):
                     console.print(f"[bold]precision[/bold] {data['precision']}")
+                for problem in data.get("frozen_problems") or []:  # validating on another set than the frozen one
+                    console.print(f"[yellow]warning:[/yellow] frozen split: {problem}", highlight=False,
+                                  soft_wrap=True)
                 task["id"] = progress.add_task("GRPO", total=data["steps"],
                                                completed=data["resume_from"] or 0, info="")
             elif kind == "step" and "id" in task:
@@ -166,8 +179,16 @@ def register(app: typer.Typer) -> None:
         out: Path = typer.Option(..., "--out", "-o", help="Directory for the PNG plots."),
         as_json: bool = typer.Option(False, "--json", help="Print the table and plot paths as JSON."),
     ) -> None:
-        """Plot a run: validation accuracy over steps against prompted baselines, turns, hallucinations, reward."""
-        from inboxrl.evaluation.plots import BaselineError, load_baselines, plot_run, summary_table
+        """Plot a run and write report.html beside the PNGs: validation accuracy over steps against prompted baselines,
+        turns, hallucinations, reward, accuracy / cost / latency per model, detector counts over steps."""
+        from inboxrl.evaluation.plots import (
+            BaselineError,
+            load_baselines,
+            plot_models_and_checks,
+            plot_run,
+            summary_table,
+            write_report_html,
+        )
         from inboxrl.training import runlog
 
         if not (run_dir / runlog.METRICS_FILE).is_file():
@@ -179,9 +200,12 @@ def register(app: typer.Typer) -> None:
             return
         records = list(runlog.read(run_dir))
         paths = plot_run(records, out, baselines, title=run_dir.name)
+        paths += plot_models_and_checks(records, out, baselines)
+        html = write_report_html(records, out, paths, baselines, title=run_dir.name)
         rows = summary_table(records, baselines)
         if as_json:
-            typer.echo(json.dumps({"plots": [str(p) for p in paths], "table": rows}, default=str))
+            typer.echo(json.dumps({"plots": [str(p) for p in paths], "html": str(html), "table": rows},
+                                  default=str))
             return
         from rich.console import Console
         from rich.table import Table
@@ -197,7 +221,7 @@ def register(app: typer.Typer) -> None:
                       fmt(r["n_scored"]))
         c = Console()
         c.print(t)
-        for p in paths:
+        for p in [*paths, html]:
             c.print(f"wrote {p}")
 
     @app.command("export")

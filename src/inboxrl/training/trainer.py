@@ -127,7 +127,7 @@ def build_grpo_config(cfg: TrainConfig, total_steps: int) -> Any:
             f"micro_batch_size: questions_per_step x num_generations = {per_step} rollouts per step must be a "
             f"multiple of micro_batch_size x processes = {cfg.micro_batch_size} x {world}")
     grad_accum = per_step // (cfg.micro_batch_size * world)
-    report_to = [r for r in cfg.report_to if r not in ("tensorboard", "none")]  # TensorBoard: our own writer
+    report_to = [r for r in cfg.report_to if r != "none"]
     kwargs: dict[str, Any] = dict(
         output_dir=str(Path(cfg.run_dir) / CHECKPOINTS),
         seed=cfg.seed,
@@ -190,10 +190,23 @@ def _score_completion_tokens_only() -> Iterator[None]:
 
 
 def _trainer_class(base: type) -> type:
-    """TRL's GRPOTrainer, with each micro-batch cut to its own length before the loss (`training.padding`)."""
+    """TRL's GRPOTrainer, with each micro-batch cut to its own length before the loss (`training.padding`), and our
+    figures in its log records."""
+    from inboxrl.training.metric_buffer import MetricBuffer
     from inboxrl.training.padding import trim_padding
 
     class InboxRLGRPOTrainer(base):  # type: ignore[misc, valid-type]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.inboxrl_metrics = MetricBuffer()
+
+        def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
+            """Our figures join TRL's in the same record, averaged the same way, for every reporter."""
+            mode = "train" if self.model.training else "eval"
+            ours = self.inboxrl_metrics.drain(mode)
+            super().log({**logs, **({f"eval_{k}": v for k, v in ours.items()} if mode == "eval" else ours)},
+                        start_time)
+
         def training_step(self, model: Any, inputs: Any, num_items_in_batch: Any = None) -> Any:
             from inboxrl.training.memory import STAGES
 
@@ -269,7 +282,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, on_event: Callable[[str, di
                          f"(loaded {split.n_loaded}, grounded {split.n_grounded})")
     total_steps = cfg.total_steps(len(split.train))
     emit("setup", {"train": len(split.train), "val": len(split.val), "grounded": split.n_grounded,
-                   "regrounded": split.regrounded,
+                   "regrounded": split.regrounded, "frozen_problems": split.frozen_problems,
                    "steps": total_steps, "resume_from": resume_from[0] if resume_from else None,
                    "precision": cfg.precision()})
 
@@ -288,7 +301,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, on_event: Callable[[str, di
     from peft import LoraConfig
     from trl import GRPOTrainer
 
-    from inboxrl.training.callbacks import InboxRLCallback
+    from inboxrl.training.callbacks import InboxRLCallback, tensorboard_to
     from inboxrl.training.rollout import EpisodeRollout, inboxrl_reward
 
     policy_name = f"{base_spec}+{run_dir / FINAL}"
@@ -320,6 +333,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, on_event: Callable[[str, di
         model=model, reward_funcs=[inboxrl_reward], args=grpo_args, train_dataset=dataset, processing_class=tok,
         peft_config=peft_for_trainer, rollout_func=rollout_fn, callbacks=[callback])
     callback.trainer = trainer
+    tensorboard_to(trainer, run_dir / "tensorboard", resume_from[0] if resume_from else None)
     if cfg.vllm.use_vllm:
         from inboxrl.training.vllm_backend import vllm_backend_factory
 
@@ -337,7 +351,6 @@ def train(cfg: TrainConfig, *, resume: bool = False, on_event: Callable[[str, di
     # The after-point of the curve, if the last step was not a validation step.
     if cfg.validate_at_end:
         callback.validate_if_needed(steps, final=True)
-    callback.close()
 
     final = run_dir / FINAL
     if trainer.accelerator.is_main_process:
