@@ -1,6 +1,7 @@
 """Prompt-lookup speculative decoding on real eval episode contexts of the bundled Qwen.
 
     python benchmarks/bench_prompt_lookup.py TRAJECTORIES.jsonl [...] --out benchmarks/results/cpu-prompt-lookup.json
+    python benchmarks/bench_prompt_lookup.py TRAJECTORIES.jsonl [...] --replay-only   # no model: recorded replies
 
 For every assistant turn of the given trajectories (an `inboxrl eval` run's trajectories.jsonl, or a training run's
 validation/step-N.jsonl: greedy episodes of the agent harness), the chat up to that turn is the context. On each
@@ -58,6 +59,47 @@ def contexts(paths: list[Path], tok, limit: int | None) -> list[dict]:  # type: 
     return out[:limit] if limit else out
 
 
+def replay_recorded(args: argparse.Namespace) -> None:
+    """Acceptance and tokens per forward pass over every recorded assistant reply (greedy episodes only), with the
+    reply re-tokenised from its text; no model is loaded."""
+    from transformers import AutoTokenizer
+
+    from inboxrl.models.bundled import converted_dir
+    from inboxrl.models.prompt_lookup import replay
+
+    tok = AutoTokenizer.from_pretrained(converted_dir("qwen2.5-coder-0.5b"))
+    end = tok.convert_tokens_to_ids("<|im_end|>")
+    agg: dict[str, list[int]] = {}
+    seen = set()
+    for p in args.trajectories:
+        for line in p.read_text().splitlines():
+            t = json.loads(line) if line.strip() else None
+            if t is None:
+                continue
+            msgs = [{"role": m["role"], "content": m.get("content") or ""} for m in t["messages"]]
+            for i, m in enumerate(msgs):
+                key = (t.get("question_id"), i, m["content"])
+                if m["role"] != "assistant" or key in seen:
+                    continue
+                seen.add(key)
+                ctx = tok.apply_chat_template(msgs[:i], add_generation_prompt=True, tokenize=True)
+                ctx = ctx["input_ids"] if hasattr(ctx, "keys") else ctx
+                out = tok(m["content"], add_special_tokens=False)["input_ids"] + [end]
+                r = replay(list(ctx), out, args.num_tokens)
+                a = agg.setdefault(turn_kind(m["content"]), [0, 0, 0, 0, 0])
+                for j, v in enumerate((1, r.tokens, r.passes, r.drafted, r.accepted)):
+                    a[j] += v
+    rows = {k: {"replies": a[0], "tokens": a[1], "passes": a[2], "tokens_per_pass": a[1] / max(1, a[2]),
+                "acceptance": a[4] / max(1, a[3])} for k, a in agg.items()}
+    tot = [sum(a[j] for a in agg.values()) for j in range(5)]
+    rows["all"] = {"replies": tot[0], "tokens": tot[1], "passes": tot[2], "tokens_per_pass": tot[1] / max(1, tot[2]),
+                   "acceptance": tot[4] / max(1, tot[3])}
+    rep = {"command": " ".join(sys.argv), "num_tokens": args.num_tokens, "by_kind": rows}
+    print(json.dumps(rep, indent=1))
+    if args.out:
+        args.out.write_text(json.dumps(rep, indent=1))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("trajectories", type=Path, nargs="+")
@@ -67,7 +109,12 @@ def main() -> None:
     ap.add_argument("--dtype", default="bfloat16", choices=["bfloat16", "float32"])
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", type=Path, default=None)
+    ap.add_argument("--replay-only", action="store_true",
+                    help="no model: replay the recorded greedy replies (acceptance and tokens per pass only)")
     args = ap.parse_args()
+    if args.replay_only:
+        replay_recorded(args)
+        return
 
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
