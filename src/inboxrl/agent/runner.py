@@ -2,7 +2,7 @@
 
 Each round collects the pending request of every active episode and sends them to `backend.generate` as one batch;
 a finished episode's slot is refilled from the queue at once, so a local backend's batch stays full (batched decoding
-is what makes CPU generation affordable: FACTS measured 4.7 tok/s for one Qwen sequence, 7.9 for a group of 4).
+is what makes CPU generation affordable; docs/benchmarks.md, "Local generation speed").
 Remote backends fan the batch out over threads inside `generate`, so `batch_size` is also their concurrency.
 
 This is the one episode implementation: `inboxrl ask`, `inboxrl eval` and GRPO rollouts all call `run_episodes`.

@@ -25,8 +25,8 @@ _SKIP_TB = {"epoch", "step"}
 
 
 def peak_rss_gb() -> float:
-    """The process's peak resident memory so far: what a machine needs to run this config (the ninth CPU run
-    held 21 GB resident of 24 with a 0.5B model, and nothing logged it)."""
+    """The process's peak resident memory so far: what a machine needs to run this config (the CPU demo comes
+    close to a 24 GB machine's limit; docs/history/code-notes.md)."""
     try:
         import resource
     except ImportError:  # Windows
@@ -37,7 +37,7 @@ def peak_rss_gb() -> float:
 
 def anon_rss_gb() -> float:
     """The process's resident memory now, without file pages (Linux `RssAnon`). The peak above counts the mail
-    store's read-only mmap too (up to 0.9 GB of the Enron store), pages the kernel can drop under pressure; this
+    store's read-only mmap too, pages the kernel can drop under pressure; this
     is the part it cannot. NaN where /proc is missing."""
     try:
         with open("/proc/self/status", encoding="ascii") as f:
