@@ -60,7 +60,7 @@ def grounded_ids(db: str | Path, questions: Sequence[Question], in_scope: bool =
     """Ids of the questions whose every source mail is in the store (with `in_scope`, also in the question's inbox
     and before its date: findable by the tools); None when the store part cannot tell."""
     try:
-        from inboxrl.store.grounding import grounded_questions
+        from inboxrl.questions.grounding import grounded_questions
     except ImportError:
         return None
     return {q.id for q in grounded_questions(db, list(questions), in_scope=in_scope)}

@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from inboxrl.store import schema as store_schema
+from inboxrl.store import access as store_access
 from inboxrl.tools.base import (
     TOOL_NAMES,
     BadArgumentsError,
@@ -122,7 +122,7 @@ class InboxTools:
             path = Path(db)
             if not path.is_file():
                 raise StoreOpenError(f"no mail store at {path} (build one with `inboxrl ingest`)")
-            self.conn = store_schema.connect(str(path), readonly=True)
+            self.conn = store_access.open_readonly(path)
         self.inbox = clean_text(scope.inbox).strip().lower()
         self.before = parse_day(scope.before) if scope.before else None
         self.after = parse_day(scope.after) if scope.after else None
@@ -137,6 +137,7 @@ class InboxTools:
             if self._own_conn:
                 self.conn.close()
             raise StoreOpenError(f"{db}: not a readable inboxrl store ({e})") from None
+        self._store = store_access.Store(self.conn)  # ids and scope, the store's way
         self._search: ScopedSearch | None = None  # made on the first search: reads need no temp tables
         self._methods: dict[str, Callable[..., Any]] = {
             "search_inbox": self.search_inbox,
@@ -147,21 +148,11 @@ class InboxTools:
     # -- scope -------------------------------------------------------------------------------------------------
 
     def _visible_sql(self, id_condition: str) -> tuple[str, list[Any]]:
-        """The one definition of "the agent may see this message", checked against the store's own tables."""
-        sql = (f"m.date_ok = 1 AND m.date IS NOT NULL AND {id_condition} AND EXISTS "
-               "(SELECT 1 FROM participants p WHERE p.address = ? AND p.message_rowid = m.id)")
-        args: list[Any] = [self.inbox]
-        if self.before:
-            sql += " AND m.date < ?"
-            args.append(self.before)
-        if self.after:
-            sql += " AND m.date >= ?"
-            args.append(self.after)
-        return sql, args
+        """The store's one definition of "the agent may see this message", for this episode's scope."""
+        return store_access.visible_sql(id_condition, self.inbox, self.before, self.after)
 
     def in_scope(self, rowid: int) -> bool:
-        cond, args = self._visible_sql("m.id = ?")
-        return self.conn.execute(f"SELECT 1 FROM messages m WHERE {cond}", [rowid, *args]).fetchone() is not None
+        return self._store.visible(rowid, self.inbox, self.before, self.after)
 
     @property
     def scope_size(self) -> int:
@@ -177,27 +168,12 @@ class InboxTools:
         The rubric needs this: question sets cite whichever copy of a duplicate they saw.
         """
         rowid = self._resolve(message_id)
-        if rowid is None:
-            return None
-        row = self.conn.execute("SELECT message_id FROM messages WHERE id = ?", (rowid,)).fetchone()
-        return row[0] if row else None
+        return self._store.message_id(rowid) if rowid is not None else None
 
     def _resolve(self, message_id: Any) -> int | None:
-        s = clean_text(message_id).strip()
-        if not s or len(s) > 1000:
-            return None
-        variants = [s]
-        if s.startswith("<") and s.endswith(">"):
-            variants.append(s[1:-1].strip())
-        else:
-            variants.append(f"<{s.strip('<>').strip()}>")
-        for v in variants:
-            row = self.conn.execute("SELECT message_rowid FROM aliases WHERE alias = ?", (v,)).fetchone()
-            if row is None:
-                row = self.conn.execute("SELECT id FROM messages WHERE message_id = ?", (v,)).fetchone()
-            if row is not None and self.in_scope(row[0]):
-                return int(row[0])
-        return None
+        """The stored row a cited id names (any copy's id), if this scope may see it."""
+        rowid = self._store.resolve(clean_text(message_id))
+        return rowid if rowid is not None and self.in_scope(rowid) else None
 
     # -- the tools (their docstrings are what the model reads: keep them short) --------------------------------
 

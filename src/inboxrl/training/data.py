@@ -103,13 +103,9 @@ def _without_validation_sources(db: str, regrounded: list[Question], val: list[Q
                                 ) -> tuple[list[Question], int]:
     """Drops re-grounded questions whose evidence mail is a validation question's source: training on another
     question about the very mail a validation question asks about would leak it."""
-    from inboxrl.store import schema
-    from inboxrl.store.grounding import resolve_ids
+    from inboxrl.store.access import Store
 
-    conn = schema.connect(str(db), readonly=True)
-    try:
-        held = {r for q in val for r in resolve_ids(conn, q.message_ids).values()}
-        keep = [q for q in regrounded if not set(resolve_ids(conn, q.message_ids).values()) & held]
-    finally:
-        conn.close()
+    with Store.open(db) as store:
+        held = {r for q in val for r in store.resolve_many(q.message_ids).values()}
+        keep = [q for q in regrounded if not set(store.resolve_many(q.message_ids).values()) & held]
     return keep, len(regrounded) - len(keep)

@@ -1,0 +1,126 @@
+"""The one way into a built store for its readers: open read-only, normalise and resolve Message-IDs, check scope.
+
+Tools, grounding, training data and scoring all ask the same questions of the store ("which stored message is
+this id?", "may this inbox see it before that day?"); answering them here keeps one id convention and one scope
+rule. Ids are normalised ONE way: trimmed and in angle brackets, the form the store keeps (`store.parse`).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from inboxrl.store import schema
+
+__all__ = ["Store", "StoreNotFound", "normalise_id", "open_readonly", "visible_sql"]
+
+MAX_ID_CHARS = 1000  # longer than any real Message-ID: refused without a query
+
+
+class StoreNotFound(FileNotFoundError):
+    """No mail store at the given path."""
+
+
+def normalise_id(mid: object) -> str:
+    """'<abc@x>', 'abc@x' and ' <abc@x> ' are the same Message-ID: '<abc@x>', as stored ('' for an empty id)."""
+    m = str(mid).strip()
+    m = m.removeprefix("<")
+    m = m.removesuffix(">")
+    m = m.strip()
+    return f"<{m}>" if m else ""
+
+
+def open_readonly(path: str | Path) -> sqlite3.Connection:
+    """A read-only connection to the store at `path` (readers must never write), or StoreNotFound."""
+    p = Path(path)
+    if not p.is_file():
+        raise StoreNotFound(f"mail store not found: {p} (build one with `inboxrl ingest`)")
+    return schema.connect(str(p), readonly=True)
+
+
+def visible_sql(id_condition: str, inbox: str, before: str | None = None,
+                after: str | None = None) -> tuple[str, list[Any]]:
+    """The one definition of "this inbox may see message m": a participant, a trusted date, inside [after, before).
+
+    A WHERE fragment over `messages m` (callers add `id_condition`, e.g. "m.id = ?"), with its arguments after the
+    condition's own.
+    """
+    sql = (f"m.date_ok = 1 AND m.date IS NOT NULL AND {id_condition} AND EXISTS "
+           "(SELECT 1 FROM participants p WHERE p.address = ? AND p.message_rowid = m.id)")
+    args: list[Any] = [inbox.strip().lower()]
+    if before:
+        sql += " AND m.date < ?"
+        args.append(before)
+    if after:
+        sql += " AND m.date >= ?"
+        args.append(after)
+    return sql, args
+
+
+class Store:
+    """A reader's handle on a store: wraps one connection (its own when opened from a path)."""
+
+    def __init__(self, conn: sqlite3.Connection, *, owned: bool = False):
+        self.conn = conn
+        self._owned = owned
+
+    @classmethod
+    def open(cls, path: str | Path) -> Store:
+        """The store at `path`, read-only."""
+        return cls(open_readonly(path), owned=True)
+
+    @classmethod
+    def of(cls, db: str | Path | sqlite3.Connection | Store) -> Store:
+        """A Store for a path (opened read-only, owned), a connection (borrowed) or a Store (itself)."""
+        if isinstance(db, Store):
+            return db
+        if isinstance(db, sqlite3.Connection):
+            return cls(db)
+        return cls.open(db)
+
+    def close(self) -> None:
+        """Closes the connection if this Store opened it; a borrowed one stays open for its owner."""
+        if self._owned:
+            self.conn.close()
+            self._owned = False
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- ids ----------------------------------------------------------------------------------------------------
+
+    def resolve(self, mid: object) -> int | None:
+        """The stored row of any copy's Message-ID (duplicates resolve through `aliases`), or None."""
+        key = normalise_id(mid)
+        if not key or len(key) > MAX_ID_CHARS:
+            return None
+        row = self.conn.execute("SELECT message_rowid FROM aliases WHERE alias = ?", (key,)).fetchone()
+        if row is None:  # a store whose aliases lack a stored id still answers by the message itself
+            row = self.conn.execute("SELECT id FROM messages WHERE message_id = ?", (key,)).fetchone()
+        return int(row[0]) if row is not None else None
+
+    def resolve_many(self, mids: Iterable[str]) -> dict[str, int]:
+        """Cited id (as given) -> stored row, for the ids that resolve."""
+        out: dict[str, int] = {}
+        for mid in mids:
+            rowid = self.resolve(mid)
+            if rowid is not None:
+                out[mid] = rowid
+        return out
+
+    def message_id(self, rowid: int) -> str | None:
+        """The stored (canonical) Message-ID of a row."""
+        row = self.conn.execute("SELECT message_id FROM messages WHERE id = ?", (rowid,)).fetchone()
+        return str(row[0]) if row is not None else None
+
+    # -- scope --------------------------------------------------------------------------------------------------
+
+    def visible(self, rowid: int, inbox: str, before: str | None = None, after: str | None = None) -> bool:
+        """May `inbox` see this message on a day before `before` (and not before `after`)? See `visible_sql`."""
+        cond, args = visible_sql("m.id = ?", inbox, before, after)
+        return self.conn.execute(f"SELECT 1 FROM messages m WHERE {cond}", [rowid, *args]).fetchone() is not None
