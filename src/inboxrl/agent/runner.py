@@ -37,12 +37,9 @@ def open_store(db: str | Path | sqlite3.Connection) -> sqlite3.Connection:
     """One read-only connection shared by all episodes of a run (the driver is single-threaded)."""
     if isinstance(db, sqlite3.Connection):
         return db
-    p = Path(db)
-    if not p.exists():
-        raise FileNotFoundError(f"mail store not found: {p}")
-    from inboxrl.store.schema import connect
+    from inboxrl.store.access import open_readonly
 
-    return connect(str(p), readonly=True)
+    return open_readonly(db)
 
 
 def run_episodes(

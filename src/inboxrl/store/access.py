@@ -124,3 +124,50 @@ class Store:
         """May `inbox` see this message on a day before `before` (and not before `after`)? See `visible_sql`."""
         cond, args = visible_sql("m.id = ?", inbox, before, after)
         return self.conn.execute(f"SELECT 1 FROM messages m WHERE {cond}", [rowid, *args]).fetchone() is not None
+
+    # -- an inbox's mail (question generation reads it in bulk) ------------------------------------------------------
+
+    def inbox_counts(self, inbox: str) -> tuple[int, int]:
+        """(distinct mails with the address as any participant, those of them with a trusted date)."""
+        row = self.conn.execute(
+            "SELECT count(*), coalesce(sum(m.date_ok = 1 AND m.date IS NOT NULL), 0) FROM messages m "
+            "WHERE m.id IN (SELECT message_rowid FROM participants WHERE address = ?)",
+            (inbox.strip().lower(),),
+        ).fetchone()
+        return int(row[0]), int(row[1])
+
+    def inbox_mail(self, inbox: str, min_body_chars: int, max_body_chars: int) -> list[tuple[Any, ...]]:
+        """(id, message_id, subject, from_addr, from_name, date, body) of an inbox's dated mail whose body length is
+        within the bounds, oldest first."""
+        return self.conn.execute(
+            "SELECT m.id, m.message_id, m.subject, m.from_addr, m.from_name, m.date, m.body FROM messages m"
+            " WHERE m.id IN (SELECT message_rowid FROM participants WHERE address = ?)"
+            " AND m.date_ok = 1 AND m.date IS NOT NULL AND length(m.body) BETWEEN ? AND ?"
+            " ORDER BY m.date, m.id",
+            (inbox.strip().lower(), min_body_chars, max_body_chars),
+        ).fetchall()
+
+    def recipients(self, rowids: Iterable[int]) -> list[tuple[int, str, str]]:
+        """(row, name, address) of the To and Cc recipients of these messages, To first, by address."""
+        ids = list(rowids)
+        out: list[tuple[int, str, str]] = []
+        for start in range(0, len(ids), 500):  # stay under SQLite's bound-variable limit
+            chunk = ids[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            out += [(int(r[0]), r[1] or "", str(r[2])) for r in self.conn.execute(
+                f"SELECT message_rowid, name, address FROM participants WHERE message_rowid IN ({marks}) "
+                "AND role IN ('to', 'cc') ORDER BY message_rowid, role DESC, address", chunk)]
+        return out
+
+    def owner_name(self, inbox: str) -> str:
+        """The display name most often written next to the address: what the owner is called in their own mail."""
+        row = self.conn.execute(
+            "SELECT name FROM participants WHERE address = ? AND name != '' AND name NOT LIKE '%@%' "
+            "GROUP BY name ORDER BY count(*) DESC, name LIMIT 1",
+            (inbox,),
+        ).fetchone()
+        return str(row[0]).strip() if row else ""
+
+    def check(self) -> None:
+        """Fails (sqlite3.DatabaseError) at once on a file that is not an inboxrl store."""
+        self.conn.execute("SELECT 1 FROM messages JOIN participants LIMIT 1").fetchall()
