@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from inboxrl.store import schema
+from inboxrl.store.search import tuple_cursor
 
 __all__ = ["Store", "StoreNotFound", "normalise_id", "open_readonly", "visible_sql"]
 
@@ -125,6 +126,35 @@ class Store:
         cond, args = visible_sql("m.id = ?", inbox, before, after)
         return self.conn.execute(f"SELECT 1 FROM messages m WHERE {cond}", [rowid, *args]).fetchone() is not None
 
+    def visible_rows(self, rowids: list[int], inbox: str, before: str | None = None,
+                     after: str | None = None) -> dict[int, tuple[Any, ...]]:
+        """rowid -> (id, message_id, date, from_addr, subject, body) of those rowids the inbox may see."""
+        cond, args = visible_sql(f"m.id IN ({','.join('?' * len(rowids))})", inbox, before, after)
+        return {r[0]: r for r in tuple_cursor(self.conn).execute(
+            f"SELECT m.id, m.message_id, m.date, m.from_addr, m.subject, m.body FROM messages m WHERE {cond}",
+            [*rowids, *args])}
+
+    def scope_size(self, inbox: str, before: str | None = None, after: str | None = None) -> int:
+        """How many messages the inbox may see."""
+        cond, args = visible_sql("m.id = s.id", inbox, before, after)
+        return int(self.conn.execute(
+            f"SELECT count(*) FROM (SELECT DISTINCT message_rowid AS id FROM participants WHERE address = ?) s "
+            f"JOIN messages m ON m.id = s.id WHERE {cond}", [inbox.strip().lower(), *args]).fetchone()[0])
+
+    # -- one message ------------------------------------------------------------------------------------------------
+
+    def message(self, rowid: int) -> tuple[Any, ...] | None:
+        """(message_id, date, from_addr, from_name, subject, body, attachments) of a stored row."""
+        row = self.conn.execute(
+            "SELECT message_id, date, from_addr, from_name, subject, body, attachments FROM messages WHERE id = ?",
+            (rowid,)).fetchone()
+        return tuple(row) if row is not None else None
+
+    def participants(self, rowid: int) -> list[tuple[str, str]]:
+        """(address, role) of every participant of a message, by role then address."""
+        return [(str(a), str(r)) for a, r in self.conn.execute(
+            "SELECT address, role FROM participants WHERE message_rowid = ? ORDER BY role, address", (rowid,))]
+
     # -- an inbox's mail (question generation reads it in bulk) ------------------------------------------------------
 
     def inbox_counts(self, inbox: str) -> tuple[int, int]:
@@ -171,3 +201,5 @@ class Store:
     def check(self) -> None:
         """Fails (sqlite3.DatabaseError) at once on a file that is not an inboxrl store."""
         self.conn.execute("SELECT 1 FROM messages JOIN participants LIMIT 1").fetchall()
+        self.conn.execute("SELECT id, date_ok FROM messages LIMIT 1").fetchall()
+        self.conn.execute("SELECT address FROM participants LIMIT 1").fetchall()

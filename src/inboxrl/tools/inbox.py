@@ -1,10 +1,10 @@
 """The agent's three tools over the mail store, scoped to one inbox address and to mail sent before a date.
 
 Scope is the whole point of this module: the agent answers as if it were the question's date and it were that one
-user, so it must never see another inbox or the future. Searches find candidates fast (tools/scoped_search.py), but
-nothing is returned or read before one last check against the store's own tables (`_visible_sql`: the inbox is a
-participant, the date is trusted and before the question's day). A bug in the fast path can make a search miss,
-never leak.
+user, so it must never see another inbox or the future. Searches find candidates fast (store/search.py), but
+nothing is returned or read before one last check against the store's own tables (`store.access.visible_sql`: the
+inbox is a participant, the date is trusted and before the question's day). A bug in the fast path can make a
+search miss, never leak.
 
 The methods are plain Python (the CLI and tests call them directly); `call()` is the door the agent loop uses: it
 checks a model's arguments against the same signatures the schemas are built from and turns failures into
@@ -23,6 +23,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from inboxrl.store import access as store_access
+from inboxrl.store.search import ParticipantFilter, ScopedSearch
 from inboxrl.tools.base import (
     TOOL_NAMES,
     BadArgumentsError,
@@ -34,7 +35,6 @@ from inboxrl.tools.base import (
 )
 from inboxrl.tools.query import Terms, clean_text, parse_day, terms_from_keywords
 from inboxrl.tools.schemas import coerce_arguments, function_schema
-from inboxrl.tools.scoped_search import ParticipantFilter, ScopedSearch, tuple_cursor
 from inboxrl.tools.snippets import snippet
 
 __all__ = [
@@ -131,8 +131,7 @@ class InboxTools:
         if scope.after and self.after is None:
             raise ValueError(f"scope date is not a date: {scope.after!r}")
         try:  # fails here, with one clear line, on a file that is not a store
-            self.conn.execute("SELECT id, date_ok FROM messages LIMIT 1").fetchall()
-            self.conn.execute("SELECT address FROM participants LIMIT 1").fetchall()
+            store_access.Store(self.conn).check()
         except sqlite3.DatabaseError as e:
             if self._own_conn:
                 self.conn.close()
@@ -147,20 +146,13 @@ class InboxTools:
 
     # -- scope -------------------------------------------------------------------------------------------------
 
-    def _visible_sql(self, id_condition: str) -> tuple[str, list[Any]]:
-        """The store's one definition of "the agent may see this message", for this episode's scope."""
-        return store_access.visible_sql(id_condition, self.inbox, self.before, self.after)
-
     def in_scope(self, rowid: int) -> bool:
         return self._store.visible(rowid, self.inbox, self.before, self.after)
 
     @property
     def scope_size(self) -> int:
         """How many messages the agent can see (useful for reports; zero usually means a wrong inbox or date)."""
-        cond, args = self._visible_sql("m.id = s.id")
-        return self.conn.execute(
-            f"SELECT count(*) FROM (SELECT DISTINCT message_rowid AS id FROM participants WHERE address = ?) s "
-            f"JOIN messages m ON m.id = s.id WHERE {cond}", [self.inbox, *args]).fetchone()[0]
+        return self._store.scope_size(self.inbox, self.before, self.after)
 
     def canonical_id(self, message_id: str) -> str | None:
         """The stored Message-ID for any copy's id (aliases resolve), if that message is in scope; else None.
@@ -279,14 +271,11 @@ class InboxTools:
         if rowid is None:
             shown = clean_text(message_id).strip()[:200]
             raise ToolNotFound(f"No email with message_id {shown!r} in this inbox. Use an id from search_inbox.")
-        m = self.conn.execute(
-            "SELECT message_id, date, from_addr, from_name, subject, body, attachments FROM messages WHERE id = ?",
-            (rowid,),
-        ).fetchone()
+        m = self._store.message(rowid)
+        if m is None:  # resolved a moment ago: only a store changed under a reader gets here
+            raise ToolNotFound(f"No email with message_id {clean_text(message_id).strip()[:200]!r} in this inbox.")
         recipients: dict[str, list[str]] = {"to": [], "cc": [], "bcc": []}
-        for address, role in self.conn.execute(
-            "SELECT address, role FROM participants WHERE message_rowid = ? ORDER BY role, address", (rowid,)
-        ):
+        for address, role in self._store.participants(rowid):
             if role in recipients:
                 recipients[role].append(address)
         body: str = m[5] or ""
@@ -383,10 +372,7 @@ class InboxTools:
 
     def _visible_rows(self, rowids: list[int]) -> dict[int, tuple]:
         """rowid -> (id, message_id, date, from_addr, subject, body) of those rowids the agent may see."""
-        cond, args = self._visible_sql(f"m.id IN ({','.join('?' * len(rowids))})")
-        return {r[0]: r for r in tuple_cursor(self.conn).execute(  # re-checked: nothing out of scope is returned
-            f"SELECT m.id, m.message_id, m.date, m.from_addr, m.subject, m.body FROM messages m WHERE {cond}",
-            [*rowids, *args])}
+        return self._store.visible_rows(rowids, self.inbox, self.before, self.after)  # nothing out of scope returns
 
     # -- lifetime ----------------------------------------------------------------------------------------------------
 
