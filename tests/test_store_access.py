@@ -90,3 +90,26 @@ def test_store_imports_no_higher_layer() -> None:
               "inboxrl.training", "inboxrl.evaluation", "inboxrl.viewer", "inboxrl.models")
     bad = {f"{p.name}: {m}" for p in (SRC / "store").glob("*.py") for m in _imports(p) if m.startswith(higher)}
     assert not bad
+
+
+def test_scope_size_and_visible_rows_match_the_tables(enron_store: Path) -> None:
+    inbox, day = "vince.kaminski@enron.com", "2001-01-01"
+    raw = sqlite3.connect(f"file:{enron_store}?mode=ro", uri=True)  # written without the Store's code
+    try:
+        want = {r[0] for r in raw.execute(
+            "SELECT DISTINCT m.id FROM messages m JOIN participants p ON p.message_rowid = m.id"
+            " WHERE p.address = ? AND m.date_ok = 1 AND m.date < ?", (inbox, day))}
+        late = raw.execute("SELECT m.id FROM messages m JOIN participants p ON p.message_rowid = m.id"
+                           " WHERE p.address = ? AND m.date >= ? LIMIT 1", (inbox, day)).fetchone()[0]
+    finally:
+        raw.close()
+    with Store.open(enron_store) as store:
+        assert store.scope_size(inbox, before=day) == len(want) > 100
+        sample = sorted(want)[:20]
+        rows = store.visible_rows([*sample, late], inbox, before=day)
+        assert set(rows) == set(sample)  # the later message is not returned
+        assert all(rows[r][1] == store.message_id(r) for r in sample)
+        msg = store.message(sample[0])
+        assert msg is not None and msg[0] == rows[sample[0]][1]
+        assert inbox in {a for a, _ in store.participants(sample[0])}
+        assert store.message(10**9) is None and store.participants(10**9) == []
