@@ -46,8 +46,8 @@ def test_calibrate_cli_json_reports_rates_and_confusion() -> None:
     assert d["labelled_right"] + d["labelled_wrong"] == n
     assert sum(k["n"] for k in d["per_kind"].values()) == n
     assert "errors" not in d
-    # The lexical judge is a useful fallback on this file, not a perfect one.
-    assert 0.75 <= d["agreement"] < 1.0 and d["false_accept_rate"] <= 0.15
+    # The figures docs/reward.md gives for this file (94.3% before the gaming rules, 95.0% with them); not perfect.
+    assert 0.9434 <= d["agreement"] < 1.0 and d["false_accept_rate"] <= 0.0244
 
 
 def test_calibrate_cli_show_errors_lists_every_disagreement(tmp_path: Path) -> None:
@@ -76,3 +76,18 @@ def test_calibrate_function_counts_match_a_hand_check() -> None:
     verdicts = [LexicalJudge().judge(r.question, r.golden_answer, r.candidate).accept for r in rows]
     assert rep.true_accept == sum(v and r.label for v, r in zip(verdicts, rows))
     assert rep.true_reject == sum((not v) and (not r.label) for v, r in zip(verdicts, rows))
+
+
+def test_calibrate_cli_several_sheets_side_by_side() -> None:
+    """A sheet of gaming answers reports its false-accept rate next to the blind-labelled sheets."""
+    root = Path(__file__).resolve().parent.parent / "benchmarks" / "results"
+    files = [root / "cpu-demo-blind-labels.jsonl", root / "judge-gaming-eval.jsonl"]
+    res = runner.invoke(app, ["judge", "calibrate", "--json", *(a for f in files for a in ("--file", str(f)))])
+    assert res.exit_code == 0, res.output
+    reports = json.loads(res.stdout)["reports"]
+    assert [r["file"] for r in reports] == [str(f) for f in files]
+    assert [r["n"] for r in reports] == [len(load_calibration(f)) for f in files]
+    gaming = reports[1]
+    assert gaming["false_accept_rate"] == 0.0 and gaming["labelled_wrong"] >= 200
+    table = runner.invoke(app, ["judge", "calibrate", *(a for f in files for a in ("-f", str(f)))])
+    assert table.exit_code == 0 and "judge by sheet" in table.stdout and "false-accept" in table.stdout

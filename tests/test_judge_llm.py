@@ -125,9 +125,11 @@ class ScriptedBackend:
     def __init__(self, replies: list[ChatResponse]) -> None:
         self.replies = replies
         self.calls = 0
+        self.requests: list[ChatRequest] = []
 
     def generate(self, requests: list[ChatRequest]) -> list[ChatResponse]:
         self.calls += 1
+        self.requests += requests
         return [self.replies[i % len(self.replies)] for i in range(len(requests))]
 
     def end_episode(self, episode_id: str) -> None:
@@ -158,3 +160,28 @@ def test_llm_judge_scripted_backend_identical_items_generate_once() -> None:
     j = LLMJudge(backend)  # type: ignore[arg-type]
     out = j.judge_many([ITEMS[0], ITEMS[0], ITEMS[0]])
     assert [v.accept for v in out] == [True, True, True] and j.stats["generated"] == 1
+
+
+def test_llm_judge_scripted_backend_prompt_states_the_gaming_rules() -> None:
+    """The LLM judge is told the lexical judge's rules against gaming (issue 20): several candidates, candidates
+    beyond the golden list, hedged alternatives, a restated question. The scripted backend only records the
+    prompt; what a real model makes of it is measured by `inboxrl judge calibrate --file` on the gaming sheets."""
+    from inboxrl.judge.llm import GAMING_RULES, PROMPT_VERSION, SYSTEM_PROMPT
+
+    backend = ScriptedBackend([ChatResponse(text='{"accept": false, "reason": "lists several dates"}')])
+    j = LLMJudge(backend)  # type: ignore[arg-type]
+    shotgun = ("When is the ALP Project presentation?", "May 7 at 4:00 p.m.",
+               "April 10, May 7, May 14, June 2; 1:00, 4:00, 6:00 p.m.")
+    v = j.judge(*shotgun)
+    assert v.accept is False and v.reason == "lists several dates"
+    system = backend.requests[0].messages[0]
+    assert system["role"] == "system" and system["content"] == SYSTEM_PROMPT
+    text = system["content"].lower()
+    for phrase in ("several candidates of the kind asked for", "dates, times, names, amounts, numbers, rooms or places",
+                   "beyond the golden answer's own list", "x or possibly y", "unless the golden answer itself gives",
+                   "only restates the question"):
+        assert phrase in text, phrase
+    assert all(rule in system["content"] for rule in GAMING_RULES)
+    assert "extra correct detail are fine" not in text  # the old wording that invited extra candidates
+    assert PROMPT_VERSION != "judge-v1"  # verdicts cached under the old prompt are not reused
+    assert shotgun[2] in backend.requests[0].messages[1]["content"]

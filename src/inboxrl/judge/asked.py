@@ -1,10 +1,9 @@
 """Which kinds of fact a question asks for, read from its question word.
 
 A golden answer often carries more than the question asks: "Who should I call?" is answered with a name, a title
-and a phone number; "What date is the talk?" with the date and the hour. Requiring every such fact made the lexical
-judge reject right answers that simply stopped at what was asked (30% of the right answers on a blind-labelled
-sheet of training rollouts). The facts a question asks for stay required; the others need only not be
-contradicted. Questions whose word says nothing about the kind of answer ("what", "why", "where") keep every fact
+and a phone number; "What date is the talk?" with the date and the hour. Requiring every such fact rejects right
+answers that simply stop at what was asked (figures in docs/reward.md). The facts a question asks for stay
+required; the others need only not be contradicted. Questions whose word says nothing about the kind of answer ("what", "why", "where") keep every fact
 required, as before.
 """
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import typer
@@ -24,9 +25,11 @@ def _fail(msg: str, code: int = 1) -> None:
 def calibrate_cmd(
     judge: str = typer.Option("lexical", "--judge", "-j", help="'lexical' or any model spec (local/... or an "
                                                                 "endpoint model name)."),
-    file: Path | None = typer.Option(None, "--file", "-f", help="JSONL of labelled verdicts (question, "
-                                                                "golden_answer, candidate, label, kind). "
-                                                                "Default: the file shipped with inboxrl."),
+    files: list[Path] | None = typer.Option(None, "--file", "-f",
+                                            help="JSONL of labelled verdicts (question, golden_answer, candidate, "
+                                                 "label, kind); repeat it to compare sheets side by side (e.g. "
+                                                 "blind-labelled sheets and a sheet of gaming answers). Default: the "
+                                                 "file shipped with inboxrl."),
     limit: int | None = typer.Option(None, "--limit", min=1, help="Only the first N rows."),
     show_errors: bool = typer.Option(False, "--show-errors", help="List every row where judge and label differ."),
     base_url: str | None = typer.Option(None, "--base-url", help="OpenAI-compatible endpoint for a model judge."),
@@ -39,16 +42,18 @@ def calibrate_cmd(
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from inboxrl.judge.calibrate import CalibrationFileError, calibrate, load_calibration
+    from inboxrl.judge.calibrate import CalibrationFileError, CalibrationRow, calibrate, load_calibration
     from inboxrl.models.base import BackendError
 
     err = Console(stderr=True)
-    try:
-        rows = load_calibration(file)
-    except CalibrationFileError as e:
-        _fail(str(e), 2)
-    if limit is not None:
-        rows = rows[:limit]
+    sheets: list[tuple[str, list[CalibrationRow]]] = []
+    chosen: list[Path | None] = list(files or []) or [None]
+    for file in chosen:
+        try:
+            rows = load_calibration(file)
+        except CalibrationFileError as e:
+            _fail(str(e), 2)
+        sheets.append((str(file) if file is not None else "shipped", rows[:limit] if limit is not None else rows))
 
     opts: dict[str, object] = {}
     if judge.strip().lower() != "lexical":
@@ -69,19 +74,46 @@ def calibrate_cmd(
 
     progress = Progress(TextColumn(f"judging with {getattr(j, 'name', judge)}"), BarColumn(), MofNCompleteColumn(),
                         TimeElapsedColumn(), console=err, transient=True, disable=as_json)
+    reports = []
     try:
         with progress:
-            task = progress.add_task("judge", total=len(rows))
-            rep = calibrate(j, rows, on_progress=lambda n: progress.advance(task, n))
+            task = progress.add_task("judge", total=sum(len(rows) for _, rows in sheets))
+            for _, rows in sheets:
+                reports.append(calibrate(j, rows, on_progress=lambda n: progress.advance(task, n)))
     except (JudgeError, BackendError) as e:
         _fail(str(e), 1)
     except KeyboardInterrupt:
         _fail("interrupted (verdicts judged so far are in the cache)", 1)
 
+    dicts = [{"file": name, **rep.to_dict(with_errors=show_errors)} for (name, _), rep in zip(sheets, reports)]
     if as_json:
-        sys.stdout.write(json.dumps(rep.to_dict(with_errors=show_errors), indent=2) + "\n")
+        sys.stdout.write(json.dumps(dicts[0] if len(dicts) == 1 else {"reports": dicts}, indent=2) + "\n")
         return
-    _print_report(Console(), rep, show_errors)
+    con = Console()
+    if len(reports) > 1:
+        _print_sheets(con, [name for name, _ in sheets], reports)
+    for rep in reports if len(reports) == 1 or show_errors else []:
+        _print_report(con, rep, show_errors)
+
+
+def _print_sheets(con: object, names: list[str], reports: Sequence[object]) -> None:
+    """One line per sheet: a sheet of gaming answers shows its false-accept rate beside the blind-labelled ones."""
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    from inboxrl.judge.calibrate import CalibrationReport
+
+    assert isinstance(con, Console)
+    t = Table(title="judge by sheet", show_header=True)
+    for c in ("sheet", "n", "agreement", "false-accept", "false-reject", "wrong / right"):
+        t.add_column(c, justify="left" if c == "sheet" else "right", overflow="fold")
+    for name, rep in zip(names, reports):
+        assert isinstance(rep, CalibrationReport)
+        t.add_row(escape(Path(name).name), str(rep.n), f"{rep.agreement:.1%}", f"{rep.false_accept_rate:.1%}",
+                  f"{rep.false_reject_rate:.1%}", f"{rep.false_accept + rep.true_reject} / "
+                                                  f"{rep.true_accept + rep.false_reject}")
+    con.print(t)
 
 
 def _print_report(con: object, rep: object, show_errors: bool) -> None:

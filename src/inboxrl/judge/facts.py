@@ -111,6 +111,9 @@ class Facts:
     names: list[list[str]] = field(default_factory=list)  # groups of stemmed name tokens
     polarity: str | None = None  # "yes"/"no" when the answer starts with one
     negated: bool = False
+    # The second end of each range ("Sept. 11-12", "3:00-5:00pm"): one claim with its start, not an alternative.
+    range_ends: list[DateRef | TimeRef] = field(default_factory=list)
+    days: list[int] = field(default_factory=list)  # "the 6th": a day of the month, the month left unsaid
 
 
 def _year(s: str | None) -> int | None:
@@ -245,6 +248,7 @@ class Extractor:
             if not (1 <= d1 <= 31 and 1 <= d2 <= 31):
                 return False
             f.dates += [DateRef(y, mo, d1), DateRef(y, mo, d2)]
+            f.range_ends.append(f.dates[-1])
             return True
 
         def month_day(m: re.Match[str]) -> bool:
@@ -273,9 +277,11 @@ class Extractor:
         self._sub(rf"\b({_MONTH_RE})\s+{_DAY}\b{_YEAR}", month_day)
         self._sub(rf"\b{_DAY}\s+(?:of\s+)?({_MONTH_RE})\b{_YEAR}", day_month)
         self._sub(rf"\b({_MONTH_RE})\s*,?\s+(\d{{4}})\b", month_year)
+        self._sub(r"\b(?:the|on)\s+(\d{1,2})(?:st|nd|rd|th)\b",
+                  lambda m: f.days.append(int(m.group(1))) if 1 <= int(m.group(1)) <= 31 else False)
         # A month named alone ("in August") is a date with neither day nor year.
         self._sub(r"\b(january|february|march|april|june|july|august|september|october|november|december|"
-                  r"jan|feb|aug|sept|oct|nov|dec)\b\.?",
+                  r"jan|feb|aug|sept|sep|oct|nov|dec)\b\.?",
                   lambda m: f.dates.append(DateRef(None, MONTHS[m.group(1)], None)))
 
     def _times(self) -> None:
@@ -287,6 +293,7 @@ class Extractor:
             if t1 is None or t2 is None:
                 return False
             f.times += [t1, t2]
+            f.range_ends.append(t2)
             return True
 
         def one(m: re.Match[str]) -> bool:

@@ -1,37 +1,9 @@
-"""A deterministic, offline judge: does the candidate carry the golden answer's key facts, and contradict none?
+"""A deterministic, offline judge: does the candidate carry the golden answer's key facts, contradict none, and
+claim no more than the golden answer does?
 
-It exists so that evaluation and training can run with no model at all (CI, a laptop without a judge endpoint),
-and as a cheap, reproducible reference next to an LLM judge. It reads both answers as bags of facts
-(judge/facts.py: numbers, dates, weekdays, times, names, key words, yes/no polarity).
-
-Which facts are required depends on the question word (judge/asked.py): "who" asks for names, "when" for dates
-and times, "what date" for dates, "what time" for times, "how much/many/long" and "what is the ... number/cost" for
-numbers, a yes/no question for its polarity. Facts of the kinds asked for are required; golden facts of other kinds
-need only not be contradicted (missing is fine, a different date, time, number or currency is not). A question
-whose word says nothing of the answer's kind ("what", "where", "why", a two-part question, "Who is John Martin?"),
-or whose golden answer holds none of the kind asked for, has every fact required.
-
-Accept iff: the answer is not an "I don't know"; yes/no polarity agrees (yes/no questions); no currency differs;
-for required numbers, the first number of the golden answer is present; no golden number is replaced by a different
-one; every required golden date, weekday and time is matched and none is replaced; required names are covered
-(the first name, or a name given for it in parentheses, for a one-person "who"; else at least 3/4 of the golden
-name groups outside asides in parentheses); and, unless the question asked for a kind of fact the golden answer
-holds (then those facts are the answer), at least half of the key words are present (not required for a yes/no
-answer that opens with yes or no, or that states a negation when the golden answer is "no": there polarity,
-names, numbers and dates decide).
-
-Its limits, honestly: it cannot see meaning. It rejects correct paraphrases that share few words with the golden
-answer ("an hour and a half" for "90 minutes", "the start of August" for "August 1"), and it accepts wrong answers
-that reuse the golden answer's words in a different relation (wrong subject/object, an extra wrong name added to a
-right list, "EB4444" vs "EB4444B" when the letter is the difference is caught, and so is "5,000 US dollars" for "5,000
-AUD", but "5,000 shares" for "5,000 options" is not when the question asks "how many"). Negation is detected only for yes/no questions, and only by word presence. Relative dates ("next
-Monday") are not resolved against the question date. A leading "yes" settles a yes/no question whatever the rest
-says of who did what; a one-person "who" is satisfied by the golden answer's first name even when the golden
-answer names others in the same role. Its figures on the shipped calibration file are in
-docs/benchmarks.md; it was developed after that file was labelled, but the thresholds were then checked against
-it, so those figures are optimistic for unseen answers. The question-word rules were written from blind-labelled
-answers to training questions (benchmarks/results/cpu-demo-train-*-blind-labels.jsonl) and checked on a held-out
-sheet (cpu-demo-blind-labels.jsonl), with no change made from what it showed.
+Why: evaluation and GRPO must run with no model at all (CI, a CPU machine), and its verdict is the reward, so it
+compares facts (judge/facts.py), not wording, and rejects answers that game a fact check (judge/gaming.py). Its
+rules, limits and measured agreement are in docs/reward.md.
 """
 
 from __future__ import annotations
@@ -52,6 +24,7 @@ from inboxrl.judge.facts import (
     squash,
     words_match,
 )
+from inboxrl.judge.gaming import gaming_reason
 from inboxrl.judge.idk import is_dont_know
 
 
@@ -81,7 +54,7 @@ def _fmt(v: float) -> str:
 
 @dataclass
 class LexicalJudge:
-    """See the module docstring for the rules and their limits."""
+    """Facts asked for (judge/asked.py) must be there; others must not be contradicted (docs/reward.md)."""
 
     name: str = "lexical"
     min_word_coverage: float = 0.5
@@ -89,6 +62,11 @@ class LexicalJudge:
 
     def judge(self, question: str, golden: str, candidate: str) -> Verdict:
         accept, reason = self._decide(question, golden, candidate)
+        if accept:  # the golden facts are there: now, does it claim more than the golden answer?
+            yes_no = bool(YESNO_Q.match(question or ""))
+            gamed = gaming_reason(question, golden, candidate, None if yes_no else asked_facts(question), yes_no)
+            if gamed:
+                accept, reason = False, gamed
         return Verdict(accept=accept, reason=reason, judge=self.name)
 
     def judge_many(self, items: list[tuple[str, str, str]]) -> list[Verdict]:
@@ -136,7 +114,7 @@ class LexicalJudge:
         # "September 11 and 12" meets "Sept 11 and Sept 12" and "breakfast at 8:00" meets "breakfast 8-9".
         c_nums = list(c.numbers) + [float(d.day) for d in c.dates if d.day] + [float(d.year) for d in c.dates
                                                                                if d.year]
-        c_nums += [float(t.hour) for t in c.times]
+        c_nums += [float(t.hour) for t in c.times] + [float(d) for d in c.days]
         missing = [v for v in g.numbers if not any(_num_eq(v, x) for x in c_nums)]
         if required(NUMBERS) and g.numbers and missing and _num_eq(missing[0], g.numbers[0]):
             return False, f"missing the number {_fmt(g.numbers[0])}"
@@ -152,7 +130,7 @@ class LexicalJudge:
 
         # Facts the question does not ask for need only not be contradicted: missing is fine, replaced is not.
         for d in g.dates:
-            if not any(_date_ok(d, x) for x in c.dates):
+            if not any(_date_ok(d, x) for x in c.dates) and not (d.day in c.days and not c.dates):
                 if required(DATES):
                     return False, f"missing the date {d}"
                 other = next((x for x in c.dates if not any(_date_ok(y, x) for y in g.dates)), None)
@@ -203,7 +181,13 @@ class LexicalJudge:
         # forecast") makes the claim that decides it; a pasted header line does not carry a negation.
         golden_no = (g.polarity or ("no" if g.negated else "yes")) == "no"
         said_no = yes_no and c.polarity is None and c.negated and golden_no
-        if (not yes_no or c.polarity is None) and not said_no:
+        # The question put as a statement, unnegated ("I asked Shirley to register you for the seminar"), says
+        # yes as plainly as "yes" does; it must hold every content word of the question, which a header line or a
+        # statement about something else ("Kim is interested in an internship" for "has Kim been offered one?") does not.
+        said_yes = (yes_no and c.polarity is None and not c.negated and not golden_no
+                    and not (candidate or "").strip().endswith("?") and bool(q_words)
+                    and all(has_word(w, c.words) or squash(w) in name_forms(candidate) for w in q_words))
+        if (not yes_no or c.polarity is None) and not said_no and not said_yes:
             key = []
             for w in g.words:
                 if w not in key and not has_word(w, list(q_words)):

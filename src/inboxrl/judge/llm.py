@@ -35,14 +35,27 @@ from inboxrl.judge.base import Verdict
 from inboxrl.judge.idk import is_dont_know
 from inboxrl.models.base import ChatBackend, ChatRequest
 
-PROMPT_VERSION = "judge-v1"
+PROMPT_VERSION = "judge-v2"
+
+# The same rules as the lexical judge's (judge/gaming.py): the judge is a reward, and a reward that pays for a list
+# of guesses teaches the policy to list them.
+GAMING_RULES = (
+    ("REJECT an answer that lists several candidates of the kind asked for (dates, times, names, amounts, numbers, "
+    "rooms or places) where the golden answer gives one, even if one of them is right."),
+    "REJECT an answer that adds candidates of that kind beyond the golden answer's own list.",
+    ("REJECT a hedged answer that offers alternatives (\"X or possibly Y\", \"either X or Y\") unless the golden "
+    "answer itself gives those alternatives."),
+    "REJECT an answer that only restates the question.",
+)
 
 SYSTEM_PROMPT = (
     "You grade answers to questions about a user's email. Compare the candidate answer with the golden answer, "
     "which is correct. ACCEPT if the candidate states the key facts of the golden answer (names, numbers, dates, "
-    "times, places) and contradicts none of them; different wording and extra correct detail are fine. REJECT if "
+    "times, places) and contradicts none of them; different wording, and correct detail of a kind the question "
+    "does not ask for, are fine. REJECT if "
     "a key fact is missing, wrong or contradicted, or if the candidate does not really answer.\n"
-    'Reply with only a JSON object: {"accept": true or false, "reason": "<at most 20 words>"}'
+    + "".join(f"- {rule}\n" for rule in GAMING_RULES)
+    + 'Reply with only a JSON object: {"accept": true or false, "reason": "<at most 20 words>"}'
 )
 
 RESPONSE_FORMAT: dict[str, Any] = {

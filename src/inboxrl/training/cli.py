@@ -49,8 +49,10 @@ def register(app: typer.Typer) -> None:
         from rich.console import Console
 
         from inboxrl.training.config import TrainConfig, TrainConfigError
+        from inboxrl.training.ranks import is_main_process
 
-        console = Console(stderr=True)
+        # Under torchrun every process runs this command; only rank 0 reports, the others would print duplicates.
+        console = Console(stderr=True, quiet=not is_main_process())
         try:
             cfg = TrainConfig.load(config, _parse_overrides(set_)).resolved(Path.cwd())
         except TrainConfigError as e:
@@ -147,7 +149,8 @@ def register(app: typer.Typer) -> None:
                "groups": result.groups, "seconds": round(result.seconds, 1),
                "last_validation": result.validations[-1] if result.validations else None}
         if as_json:
-            typer.echo(json.dumps(out, default=str))
+            if is_main_process():
+                typer.echo(json.dumps(out, default=str))
         else:
             console.print(f"[bold green]done[/bold green]: {result.steps} steps in {result.seconds:.0f} s; "
                           f"adapter at {result.final_adapter}; plots in {result.run_dir / 'plots'}")

@@ -263,8 +263,15 @@ class EpisodeRollout:
         self.last_samples = samples
         if trainer is not None:
             _log_to_trainer(trainer, stats)
-        if self.trajectories_dir is not None and _is_main(trainer):
-            self._write(trajs, step)
+        if self.trajectories_dir is not None:
+            # Every process's episodes go into the step's file: rank 0 writes what all ranks ran.
+            rank = _process_index(trainer)
+            mine = [t.without_token_ids() for t in trajs]
+            for t in mine:
+                t.meta["rank"] = rank
+            everyone = _gather_objects(trainer, mine)
+            if _is_main(trainer):
+                self._write(everyone, step)
 
         return {
             "prompt_ids": [s.prompt_ids for s in samples],
@@ -280,7 +287,7 @@ class EpisodeRollout:
     def _write(self, trajs: Sequence[Trajectory], step: int) -> None:
         assert self.trajectories_dir is not None
         path = self.trajectories_dir / f"step-{step:06d}.jsonl"
-        write_jsonl(path, [t.without_token_ids() for t in trajs], append=False)
+        write_jsonl(path, list(trajs), append=False)
 
     def _end_id(self) -> int:
         tok = self.tokenizer
@@ -325,6 +332,16 @@ def _gather(trainer: Any | None, values: list[float]) -> list[float]:
     from accelerate.utils import gather_object
 
     return list(gather_object(list(values)))
+
+
+def _gather_objects(trainer: Any | None, items: list[Trajectory]) -> list[Trajectory]:
+    """All processes' items in rank order (every process must call it)."""
+    acc = getattr(trainer, "accelerator", None)
+    if acc is None or getattr(acc, "num_processes", 1) == 1:
+        return list(items)
+    from accelerate.utils import gather_object
+
+    return list(gather_object(list(items)))
 
 
 def _process_index(trainer: Any | None) -> int:

@@ -33,6 +33,7 @@ from typing import Any
 
 from inboxrl.training import runlog
 from inboxrl.training.config import TrainConfig, TrainConfigError
+from inboxrl.training.ranks import is_main_process
 
 CHECKPOINTS = "checkpoints"
 FINAL = "final"
@@ -238,13 +239,14 @@ def train(cfg: TrainConfig, *, resume: bool = False, on_event: Callable[[str, di
     run_dir = Path(cfg.run_dir)
     resume_from = _check_run_dir(cfg, run_dir, resume)
     run_dir.mkdir(parents=True, exist_ok=True)
-    if resume_from is not None:
-        _roll_back_to(run_dir, resume_from[0])
-    elif resume:
-        _roll_back_to(run_dir, 0)  # --resume with nothing saved yet: a fresh start, minus the killed run's log
-        if (run_dir / runlog.METRICS_FILE).exists():
-            (run_dir / runlog.METRICS_FILE).unlink()
-    (run_dir / "config.json").write_text(cfg.model_dump_json(indent=1))
+    if is_main_process():  # one writer of the run directory, whatever the number of processes
+        if resume_from is not None:
+            _roll_back_to(run_dir, resume_from[0])
+        elif resume:
+            _roll_back_to(run_dir, 0)  # --resume with nothing saved yet: a fresh start, minus the killed run's log
+            if (run_dir / runlog.METRICS_FILE).exists():
+                (run_dir / runlog.METRICS_FILE).unlink()
+        (run_dir / "config.json").write_text(cfg.model_dump_json(indent=1))
 
     if cfg.threads:
         import torch
@@ -341,9 +343,10 @@ def train(cfg: TrainConfig, *, resume: bool = False, on_event: Callable[[str, di
                          validations=list(runlog.read(run_dir, "validation")),
                          skipped_groups=rollout.log.skipped_groups_total, groups=rollout.log.groups_total,
                          seconds=time.time() - t_start)
-    runlog.append(run_dir, {"kind": "summary", "step": steps, "seconds": result.seconds,
-                            "skipped_groups": result.skipped_groups, "groups": result.groups,
-                            "resumed_from": result.resumed_from, "final_adapter": str(final),
-                            "precision": cfg.precision()})
+    if trainer.accelerator.is_main_process:
+        runlog.append(run_dir, {"kind": "summary", "step": steps, "seconds": result.seconds,
+                                "skipped_groups": result.skipped_groups, "groups": result.groups,
+                                "resumed_from": result.resumed_from, "final_adapter": str(final),
+                                "precision": cfg.precision()})
     emit("done", {"steps": steps, "final": str(final), "seconds": result.seconds})
     return result
