@@ -80,7 +80,7 @@ def register(app: typer.Typer) -> None:
         grounded = grounded_ids(db, qs)
         if grounded is None:
             if grounded_only:
-                _fail("--grounded-only needs inboxrl.questions.grounding, which this install lacks", 2)
+                _fail("--grounded-only needs inboxrl.store.grounding, which this install lacks", 2)
             err.print(f"[dim]{len(qs)} questions (grounding unknown)[/dim]")
         else:
             err.print(f"{len(qs)} questions, [bold]{len(grounded)}[/bold] grounded (every source mail in the store)")

@@ -23,6 +23,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from inboxrl.store import access as store_access
+from inboxrl.store import schema as store_schema
 from inboxrl.store.search import ParticipantFilter, ScopedSearch
 from inboxrl.tools.base import (
     TOOL_NAMES,
@@ -122,7 +123,7 @@ class InboxTools:
             path = Path(db)
             if not path.is_file():
                 raise StoreOpenError(f"no mail store at {path} (build one with `inboxrl ingest`)")
-            self.conn = store_access.open_readonly(path)
+            self.conn = store_schema.connect(str(path), readonly=True)
         self.inbox = clean_text(scope.inbox).strip().lower()
         self.before = parse_day(scope.before) if scope.before else None
         self.after = parse_day(scope.after) if scope.after else None
