@@ -46,8 +46,10 @@ def test_calibrate_cli_json_reports_rates_and_confusion() -> None:
     assert d["labelled_right"] + d["labelled_wrong"] == n
     assert sum(k["n"] for k in d["per_kind"].values()) == n
     assert "errors" not in d
-    # The figures docs/reward.md gives for this file (94.3% before the gaming rules, 95.0% with them); not perfect.
-    assert 0.9434 <= d["agreement"] < 1.0 and d["false_accept_rate"] <= 0.0244
+    # What docs/reward.md claims for the lexical judge on this file, with the gaming rules: 95.0% agreement,
+    # 2.4% false accepts, 7.8% false rejects (94.3% before them); a judge change updates both together.
+    assert c == {"true_accept": 71, "false_accept": 2, "true_reject": 80, "false_reject": 6}
+    assert (d["agreement"], d["false_accept_rate"], d["false_reject_rate"]) == (0.9497, 0.0244, 0.0779)
 
 
 def test_calibrate_cli_show_errors_lists_every_disagreement(tmp_path: Path) -> None:

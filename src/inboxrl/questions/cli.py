@@ -275,13 +275,31 @@ def stats_table(results: dict[str, Any]) -> Table:
 @questions_app.command("split")
 def split_cmd(
     file: Path = typer.Argument(..., help="A question file to split."),
-    by: str = typer.Option("inbox", "--by", help="inbox | time"),
+    db: Path | None = typer.Option(None, "--db", help="Split by source: train/validation/test sharing no source mail "
+                                                      "(resolved through this store's aliases) and no near-duplicate."),
+    out: Path | None = typer.Option(None, "--out", help="With --db: the folder for train/validation/test.jsonl."),
+    frozen: Path | None = typer.Option(None, "--frozen", help="With --db: validation and test from a frozen split "
+                                                              "file (ids and sha256, checked)."),
+    validation_ids: Path | None = typer.Option(None, "--validation-ids", help="With --db: a question file whose ids "
+                                                                               "are the validation set."),
+    val_fraction: float = typer.Option(0.2, "--val-fraction", help="With --db: share of components for validation."),
+    salt: str = typer.Option("inboxrl-split-v1", "--salt", help="With --db: the hash salt of the draw."),
+    keep_ungrounded: bool = typer.Option(False, "--keep-ungrounded", help="With --db: questions whose sources the "
+                                                                          "store lacks may train (never held out)."),
+    freeze_to: Path | None = typer.Option(None, "--freeze", help="With --db: also write a frozen split file."),
+    by: str = typer.Option("inbox", "--by", help="Without --db: inbox | time"),
     test_fraction: float = typer.Option(0.2, "--test-fraction"),
     seed: int = typer.Option(0, "--seed"),
     test_inbox: list[str] = typer.Option([], "--test-inbox", help="Explicit test inbox (repeatable)."),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
-    """Write FILE.train.jsonl and FILE.test.jsonl: no inbox in both (--by inbox), or test strictly later (--by time)."""
+    """With --db: DIR/train, validation and test.jsonl sharing no source mail and no near-duplicate question (the split
+    training uses). Without: FILE.train.jsonl and FILE.test.jsonl, no inbox in both (--by inbox) or test strictly
+    later (--by time)."""
+    if db is not None:
+        _split_by_source(file, db, out, frozen, validation_ids, val_fraction, test_fraction, salt, keep_ungrounded,
+                         freeze_to, as_json)
+        return
     from inboxrl.questions.output import split_path, write_questions
     from inboxrl.questions.schema import QuestionFileError, load_questions
     from inboxrl.questions.split import SplitError, split_questions
@@ -309,3 +327,55 @@ def split_cmd(
     for name, s in summary.items():
         _out.print(f"{name}: {s['questions']} questions, {len(s['inboxes'])} inboxes, "
                    f"{s['query_dates'][0]} .. {s['query_dates'][1]} -> {s['file']}", highlight=False)
+
+
+def _split_by_source(file: Path, db: Path, out: Path | None, frozen: Path | None, validation_ids: Path | None,
+                     val_fraction: float, test_fraction: float, salt: str, keep_ungrounded: bool,
+                     freeze_to: Path | None, as_json: bool) -> None:
+    from inboxrl.questions.schema import QuestionFileError, load_questions
+    from inboxrl.questions.split import FrozenSplit, SplitError, freeze, split_by_source
+
+    if out is None:
+        _fail("--out DIR is required with --db", 2)
+    if frozen is not None and validation_ids is not None:
+        _fail("--frozen and --validation-ids both choose the validation set; give one", 2)
+    if not (0 <= val_fraction < 1 and 0 <= test_fraction <= 1 and val_fraction + test_fraction <= 1):
+        _fail("--val-fraction and --test-fraction must lie in [0, 1] and sum to at most 1", 2)
+    if not db.is_file():
+        _fail(f"mail store not found: {db} (build it with `inboxrl ingest`)", 2)
+    try:
+        _open_store(db).close()
+    except Exception as e:  # noqa: BLE001 - not a SQLite file, wrong schema
+        _fail(f"cannot read mail store {db}: {e}", 2)
+    try:
+        qs = load_questions(file)
+        fz = FrozenSplit.load(frozen) if frozen is not None else None
+        val = {q.id for q in load_questions(validation_ids)} if validation_ids is not None else None
+        res = split_by_source(qs, db, frozen=fz, validation_ids=val, val_fraction=val_fraction,
+                              test_fraction=test_fraction, salt=salt, grounded_only=not keep_ungrounded)
+    except (QuestionFileError, SplitError) as e:
+        _fail(str(e), 2)
+    meta = {"questions_file": file.name, "n_loaded": res.n_loaded, "n_grounded": res.n_grounded,
+            "frozen": str(frozen) if frozen else None, "frozen_problems": res.frozen_problems}
+    assert out is not None
+    summary = res.split.write(out, meta)
+    if freeze_to is not None:
+        freeze(res.split, freeze_to, {
+            "questions_file": file.name, "n_grounded": res.n_grounded,
+            "made_by": " ".join(["inboxrl", *sys.argv[1:]]) if sys.argv[1:2] == ["questions"] else "inboxrl questions split",
+            "rules": "docs/splits.md: no shared source mail (after aliases), no near-duplicate, across parts"})
+    brief = {k: summary[k] for k in ("n_loaded", "n_grounded", "frozen_problems")}
+    brief.update({p: {"n": summary[p]["n"], "sha256": summary[p]["sha256"]} for p in ("train", "validation", "test")})
+    brief["dropped"] = {k: len(v) for k, v in summary["dropped"].items()}
+    brief["out"] = str(out)
+    if as_json:
+        typer.echo(json.dumps(brief, indent=2))
+    else:
+        _out.print(f"{res.n_loaded} questions, {res.n_grounded} grounded in {db}", highlight=False)
+        for p in ("train", "validation", "test"):
+            _out.print(f"{p}: {brief[p]['n']} questions, sha256 {brief[p]['sha256'][:12]}… -> {out / (p + '.jsonl')}",
+                       highlight=False)
+        for k, n in brief["dropped"].items():
+            _out.print(f"dropped ({k}): {n}", highlight=False)
+    for problem in res.frozen_problems:
+        _err.print(f"[yellow]warning:[/yellow] frozen split: {problem}", highlight=False, soft_wrap=True)

@@ -75,14 +75,18 @@ def register(app: typer.Typer) -> None:
                 _fail(str(e), 2)
                 return
             d = Path(cfg.run_dir) / "data"
-            info = {"train": len(split.train), "val": len(split.val), "grounded": split.n_grounded,
-                    "regrounded": split.regrounded,
-                    "train_file": str(d / "train.jsonl"), "val_file": str(d / "val.jsonl")}
+            info = {"train": len(split.train), "val": len(split.val), "test": len(split.test),
+                    "grounded": split.n_grounded, "regrounded": split.regrounded,
+                    "train_file": str(d / "train.jsonl"), "val_file": str(d / "val.jsonl"),
+                    "test_file": str(d / "test.jsonl"), "frozen_problems": split.frozen_problems}
             if as_json:
                 typer.echo(json.dumps(info))
             else:
-                console.print(f"wrote {info['train']} training and {info['val']} validation questions "
-                              f"(grounded {info['grounded']}, re-grounded by evidence {info['regrounded']}) to {d}")
+                console.print(f"wrote {info['train']} training, {info['val']} validation and {info['test']} test "
+                              f"questions (grounded {info['grounded']}, re-grounded by evidence "
+                              f"{info['regrounded']}) to {d}")
+            for problem in split.frozen_problems:
+                console.print(f"[yellow]warning:[/yellow] frozen split: {problem}", highlight=False, soft_wrap=True)
             return
 
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -105,6 +109,9 @@ def register(app: typer.Typer) -> None:
                               + (f", resuming after step {data['resume_from']}" if data["resume_from"] else ""))
                 if data.get("precision"):
                     console.print(f"[bold]precision[/bold] {data['precision']}")
+                for problem in data.get("frozen_problems") or []:  # validating on another set than the frozen one
+                    console.print(f"[yellow]warning:[/yellow] frozen split: {problem}", highlight=False,
+                                  soft_wrap=True)
                 task["id"] = progress.add_task("GRPO", total=data["steps"],
                                                completed=data["resume_from"] or 0, info="")
             elif kind == "step" and "id" in task:

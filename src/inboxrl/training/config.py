@@ -69,7 +69,14 @@ class DataSettings(_Strict):
     # None: validation questions come from the train file through the fixed split below.
     val_questions: str | None = None
     grounded_only: bool = True  # keep only questions whose source mails are all in the store
+    # A frozen split (questions.split.FrozenSplit, e.g. src/inboxrl/data/kaminski-split.json): validation and test
+    # are its ids, checked against its sha256. None: drawn by hash (val_fraction, test_fraction, split_salt).
+    split_file: str | None = None
+    # Without split_file: the shares of questions held out for validation and test (drawn per group of linked
+    # questions). With it or without: a question whose own draw falls in these shares never trains, so the training
+    # pool stays that of the runs before the frozen split.
     val_fraction: float = Field(0.3, gt=0.0, lt=1.0)
+    test_fraction: float = Field(0.0, ge=0.0, lt=1.0)
     split_salt: str = "inboxrl-split-v1"
     # Training questions whose cited ids are missing from the store may be re-grounded by answer evidence
     # (training.evidence): a mail found by a search from the question's words that contains every content word of
@@ -205,6 +212,8 @@ class TrainConfig(_Strict):
             raise ValueError("max_completion_tokens must be at least max_tokens_per_turn")
         if "none" in self.report_to and len(self.report_to) > 1:
             raise ValueError("report_to: 'none' cannot be combined with other reporters")
+        if self.data.val_fraction + self.data.test_fraction >= 1.0:
+            raise ValueError("data.val_fraction + data.test_fraction must leave a share for training (below 1)")
         return self
 
     # ---- derived values -------------------------------------------------------------------------------------
@@ -262,7 +271,7 @@ class TrainConfig(_Strict):
 
         data = self.data.model_copy(update={
             "db": fix(self.data.db), "train_questions": fix(self.data.train_questions),
-            "val_questions": fix(self.data.val_questions)})
+            "val_questions": fix(self.data.val_questions), "split_file": fix(self.data.split_file)})
         return self.model_copy(update={"run_dir": fix(self.run_dir), "data": data,
                                        "baselines": [fix(b) for b in self.baselines]})
 

@@ -260,7 +260,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, on_event: Callable[[str, di
                          f"(loaded {split.n_loaded}, grounded {split.n_grounded})")
     total_steps = cfg.total_steps(len(split.train))
     emit("setup", {"train": len(split.train), "val": len(split.val), "grounded": split.n_grounded,
-                   "regrounded": split.regrounded,
+                   "regrounded": split.regrounded, "frozen_problems": split.frozen_problems,
                    "steps": total_steps, "resume_from": resume_from[0] if resume_from else None,
                    "precision": cfg.precision()})
 
