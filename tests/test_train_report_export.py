@@ -38,13 +38,39 @@ def test_train_report_plots_curve_with_one_line_per_baseline(tmp_path: Path) -> 
     assert r.exit_code == 0, r.output
     out = json.loads(r.stdout)
     names = sorted(Path(p).name for p in out["plots"])
-    assert names == ["accuracy.png", "hallucination.png", "reward.png", "turns.png"]
+    assert names == ["accuracy.png", "checks.png", "hallucination.png", "models.png", "reward.png", "turns.png"]
     for p in out["plots"]:
         assert Path(p).stat().st_size > 5000
     rows = {row["name"]: row for row in out["table"]}
     assert rows["local/qwen2.5-coder-0.5b (prompted)"]["accuracy"] == 0.125
     assert rows["policy, first validation"]["step"] == 0
     assert rows["policy, last validation"]["accuracy"] == 0.25
+
+
+def test_train_report_html_page_beside_its_pngs_with_numbers_from_the_run_files(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    _write_run(run)
+    from inboxrl.training import runlog
+
+    for step, shotgun in [(0, 3), (20, 7)]:  # detector counts as the trainer logs them
+        runlog.append(run, {"kind": "validation", "step": step, "checks/shotgun": shotgun, "checks/divergence": 0})
+    hostile = "<script>window.x=1</script>"
+    d = tmp_path / "eval-hostile"
+    d.mkdir()
+    (d / "metrics.json").write_text(json.dumps({"models": {hostile: {"accuracy": 0.125, "cost_per_1000_usd": 1.5,
+                                                                     "latency_p50_s": 12.25}}}))
+    r = CliRunner().invoke(app, ["report", str(run), "--baseline", str(d), "--out", str(tmp_path / "out"), "--json"])
+    assert r.exit_code == 0, r.output
+    html_path = Path(json.loads(r.stdout)["html"])
+    assert html_path.parent == tmp_path / "out"
+    html = html_path.read_text(encoding="utf-8")
+    for name in ("accuracy.png", "models.png", "checks.png", "reward.png"):
+        assert f"src='{name}'" in html and (tmp_path / "out" / name).is_file()
+    assert "<script" not in html and "&lt;script&gt;" in html
+    assert "12.5%" in html and "1.50" in html and "12.2" in html  # the baseline's accuracy, cost, latency
+    assert "policy, step 20" in html
+    # detector counts over steps, from the checks/<name> keys
+    assert "<th>shotgun</th>" in html and "<td>0</td><td>3</td>" in html.replace("\n", "")
 
 
 def test_train_report_plot_draws_a_horizontal_line_per_baseline(tmp_path: Path) -> None:

@@ -38,8 +38,10 @@ def _register() -> None:
     from inboxrl.store import cli as store_cli
     from inboxrl.tools import cli as tools_cli
     from inboxrl.training import cli as training_cli
+    from inboxrl.viewer import cli as viewer_cli
 
-    for part in (store_cli, tools_cli, agent_cli, judge_cli, eval_cli, questions_cli, training_cli, models_cli):
+    for part in (store_cli, tools_cli, agent_cli, judge_cli, eval_cli, questions_cli, training_cli, models_cli,
+                 viewer_cli):
         part.register(app)
 
 

@@ -39,11 +39,11 @@ class TraceRenderer:
         self.max_turns = max_turns
         self.subjects: dict[str, str] = {}  # message id -> subject, to label the answer's sources
 
-    def header(self, question: str, inbox: str, date: str, model: str) -> None:
+    def header(self, question: str, inbox: str, date: str, model: str, title: str = "inboxrl ask") -> None:
         body = Text()
         body.append(question, style="bold")
         body.append(f"\ninbox {inbox} · today {date} · model {model}", style="dim")
-        self.console.print(Panel(body, title="inboxrl ask", title_align="left", border_style="cyan"))
+        self.console.print(Panel(body, title=Text(title), title_align="left", border_style="cyan"))
 
     def _turn(self, ev: Event) -> str:
         return f"[dim]{ev.turn + 1:>2}[/dim]"

@@ -180,3 +180,153 @@ def summary_table(records: Sequence[dict[str, Any]], baselines: Sequence[Baselin
             rows.append({"name": "policy, last validation", "step": last.get("step"),
                          **{k: last.get(k) for k in keys}})
     return rows
+
+
+# (metric key, bar panel title, format) of the per-model bars: the report's "what does each model cost" view.
+MODEL_BARS: tuple[tuple[str, str, str], ...] = (
+    ("accuracy", "accuracy", "pct"),
+    ("cost_per_1000_usd", "cost per 1,000 questions (USD)", "usd"),
+    ("latency_p50_s", "latency p50 (s)", "f1"),
+)
+
+
+def model_rows(records: Sequence[dict[str, Any]], baselines: Sequence[Baseline] = ()) -> list[tuple[str, dict[str, Any]]]:
+    """(label, metrics) per bar: each baseline model, then the policy at its last validation."""
+    rows = [(f"{b.label} (prompted)", b.metrics) for b in baselines]
+    vals = {int(r.get("step", 0)): r for r in records if r.get("kind") == "validation"}
+    if vals:
+        last = max(vals)
+        rows.append((f"policy, step {last}", vals[last]))
+    return rows
+
+
+def check_series(records: Iterable[dict[str, Any]]) -> dict[str, tuple[list[int], list[float]]]:
+    """Detector counts over steps: every `checks/<name>` key of the run log, per name (validation records win
+    over train records of the same step, as they are written later)."""
+    recs = list(records)
+    names = sorted({k[len("checks/"):] for r in recs for k in r if k.startswith("checks/")})
+    out: dict[str, tuple[list[int], list[float]]] = {}
+    for n in names:
+        by_step: dict[int, float] = {}
+        for r in recs:
+            v = _num(r.get(f"checks/{n}"))
+            if v is not None:
+                by_step[int(r.get("step", 0))] = v
+        steps = sorted(by_step)
+        out[n] = (steps, [by_step[s] for s in steps])
+    return out
+
+
+def plot_models_and_checks(records: Sequence[dict[str, Any]], out_dir: str | Path,
+                           baselines: Sequence[Baseline] = ()) -> list[Path]:
+    """models.png (accuracy / cost / latency bars per model) and checks.png (detector counts over steps)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    rows = model_rows(records, baselines)
+    fig, axes = plt.subplots(1, len(MODEL_BARS), figsize=(4.2 * len(MODEL_BARS), 4.2), dpi=110)
+    for ax, (key, title, _) in zip(axes, MODEL_BARS):
+        labels = [label for label, _ in rows]
+        bars = [_num(m.get(key)) for _, m in rows]
+        ax.bar(range(len(rows)), [v if v is not None else 0.0 for v in bars], color="tab:blue")
+        for i, v in enumerate(bars):
+            ax.text(i, v or 0.0, "n/a" if v is None else f"{v:.2f}", ha="center", va="bottom", fontsize=8)
+        ax.set_xticks(range(len(rows)))
+        ax.set_xticklabels(labels, rotation=20, ha="right", fontsize=7)
+        ax.set_title(title, fontsize=10)
+        if key == "accuracy":
+            ax.set_ylim(0, 1)
+        if not rows:
+            ax.text(0.5, 0.5, "no models", ha="center", va="center", transform=ax.transAxes)
+    fig.tight_layout()
+    p_models = out / "models.png"
+    fig.savefig(p_models)
+    plt.close(fig)
+
+    series = check_series(records)
+    fig, ax = plt.subplots(figsize=(7, 4.2), dpi=110)
+    for name, (steps, values) in series.items():
+        ax.plot(steps, values, marker="o", label=name)
+    if series:
+        ax.legend(fontsize=8)
+    else:
+        ax.text(0.5, 0.5, "no detector counts in this run", ha="center", va="center", transform=ax.transAxes)
+    ax.set_xlabel("training step")
+    ax.set_ylabel("episodes flagged")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    p_checks = out / "checks.png"
+    fig.savefig(p_checks)
+    plt.close(fig)
+    return [p_models, p_checks]
+
+
+def _cell(v: Any, kind: str = "") -> str:
+    from html import escape
+
+    n = _num(v)
+    if n is None:
+        return "–" if v is None else escape(str(v))
+    if kind == "pct":
+        return f"{100 * n:.1f}%"
+    if kind == "usd":
+        return f"{n:.2f}"
+    if kind == "f1":
+        return f"{n:.1f}"
+    if kind == "f3":
+        return f"{n:.3f}"
+    return f"{n:g}"
+
+
+def write_report_html(records: Sequence[dict[str, Any]], out_dir: str | Path, plots: Sequence[Path],
+                      baselines: Sequence[Baseline] = (), title: str = "") -> Path:
+    """report.html beside the PNGs: every plot, and the tables of the same numbers (all from the run files).
+    Every string from the files is escaped; the page has no script."""
+    from html import escape
+
+    out = Path(out_dir)
+    rows = summary_table(records, baselines)
+    cols = [("accuracy", "pct"), ("hallucination_rate", "pct"), ("dont_know_rate", "pct"),
+            ("out_of_turns_rate", "pct"), ("format_error_rate", "pct"), ("avg_turns", "f1"), ("mean_reward", "f3"),
+            ("n_scored", "")]
+    h: list[str] = ["<!doctype html><html lang='en'><head><meta charset='utf-8'>",
+                    f"<title>{escape(title or 'inboxrl report')}</title>",
+                    ("<style>body{font:14px system-ui,sans-serif;margin:16px}table{border-collapse:collapse}"
+                     "td,th{border:1px solid #ccc;padding:3px 7px}td{text-align:right}img{max-width:100%}</style>"),
+                    f"</head><body><h1>{escape(title or 'inboxrl report')}</h1>"]
+    h.append("<h2>before and after</h2><table><tr><th></th><th>step</th>"
+             + "".join(f"<th>{escape(k)}</th>" for k, _ in cols) + "</tr>")
+    for r in rows:
+        h.append(f"<tr><th>{escape(str(r['name']))}</th><td>{_cell(r['step'])}</td>"
+                 + "".join(f"<td>{_cell(r.get(k), f)}</td>" for k, f in cols) + "</tr>")
+    h.append("</table><h2>per model</h2><table><tr><th></th>"
+             + "".join(f"<th>{escape(t)}</th>" for _, t, _ in MODEL_BARS) + "</tr>")
+    for label, m in model_rows(records, baselines):
+        h.append(f"<tr><th>{escape(label)}</th>" + "".join(f"<td>{_cell(m.get(k), f)}</td>" for k, _, f in MODEL_BARS)
+                 + "</tr>")
+    h.append("</table>")
+    series = check_series(records)
+    if series:
+        steps = sorted({s for ss, _ in series.values() for s in ss})
+        h.append("<h2>detector counts over steps</h2><table><tr><th>step</th>"
+                 + "".join(f"<th>{escape(n)}</th>" for n in series) + "</tr>")
+        for s in steps:
+            cells = []
+            for ss, vs in series.values():
+                cells.append(f"<td>{_cell(vs[ss.index(s)])}</td>" if s in ss else "<td>–</td>")
+            h.append(f"<tr><td>{s}</td>{''.join(cells)}</tr>")
+        h.append("</table>")
+    h.append("<h2>plots</h2>")
+    for p in plots:
+        h.append(f"<p><img src='{escape(p.name)}' alt='{escape(p.stem)}'></p>")
+    sources = "".join(f"<li>{escape(b.source)}</li>" for b in baselines)
+    h.append(f"<p>Baselines from:</p><ul>{sources or '<li>none</li>'}</ul></body></html>")
+    path = out / "report.html"
+    path.write_text("\n".join(h), encoding="utf-8")
+    return path

@@ -173,8 +173,16 @@ def register(app: typer.Typer) -> None:
         out: Path = typer.Option(..., "--out", "-o", help="Directory for the PNG plots."),
         as_json: bool = typer.Option(False, "--json", help="Print the table and plot paths as JSON."),
     ) -> None:
-        """Plot a run: validation accuracy over steps against prompted baselines, turns, hallucinations, reward."""
-        from inboxrl.evaluation.plots import BaselineError, load_baselines, plot_run, summary_table
+        """Plot a run and write report.html beside the PNGs: validation accuracy over steps against prompted baselines,
+        turns, hallucinations, reward, accuracy / cost / latency per model, detector counts over steps."""
+        from inboxrl.evaluation.plots import (
+            BaselineError,
+            load_baselines,
+            plot_models_and_checks,
+            plot_run,
+            summary_table,
+            write_report_html,
+        )
         from inboxrl.training import runlog
 
         if not (run_dir / runlog.METRICS_FILE).is_file():
@@ -186,9 +194,12 @@ def register(app: typer.Typer) -> None:
             return
         records = list(runlog.read(run_dir))
         paths = plot_run(records, out, baselines, title=run_dir.name)
+        paths += plot_models_and_checks(records, out, baselines)
+        html = write_report_html(records, out, paths, baselines, title=run_dir.name)
         rows = summary_table(records, baselines)
         if as_json:
-            typer.echo(json.dumps({"plots": [str(p) for p in paths], "table": rows}, default=str))
+            typer.echo(json.dumps({"plots": [str(p) for p in paths], "html": str(html), "table": rows},
+                                  default=str))
             return
         from rich.console import Console
         from rich.table import Table
@@ -204,7 +215,7 @@ def register(app: typer.Typer) -> None:
                       fmt(r["n_scored"]))
         c = Console()
         c.print(t)
-        for p in paths:
+        for p in [*paths, html]:
             c.print(f"wrote {p}")
 
     @app.command("export")
