@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from inboxrl.store.ingest import EXIT_AFTER_ENV, PAUSE_ENV, IngestConfig, ingest
+from inboxrl.store.ingest import IngestConfig, ingest
 from store_helpers import message_id, real_messages, to_mbox, with_header
 
 FOLDERS = ["conferences", "universities", "ut", "rice", "stanford", "credit", "australia", "consultants"]
@@ -130,19 +130,35 @@ def test_real_enron_duplicate_groups_account_for_every_alias(enron_store):
     assert sum(1 for _, _, folders in groups if folders >= 2) == 120
 
 
-_RUN = (
-    "import sys; from inboxrl.store.ingest import IngestConfig, ingest; "
-    "ingest(sys.argv[4:], sys.argv[3], workers=int(sys.argv[1]),"
-    " config=IngestConfig(batch_messages=int(sys.argv[2])))"
-)
+# An ingest in a child process with the writer's test hooks: "exit:N" leaves abruptly (as a kill would) once N
+# units are committed; "pause:N:PATH" creates PATH inside the transaction after N committed units and waits there,
+# so that the test can SIGKILL it (and its live workers) mid-transaction.
+_RUN = """
+import os, sys, time
+from pathlib import Path
+from inboxrl.store.ingest import IngestConfig, IngestHooks, ingest
+workers, batch, mode, db, *paths = sys.argv[1:]
+hooks = IngestHooks()
+kind, _, arg = mode.partition(":")
+if kind == "exit":
+    hooks.after_commit = lambda n: os._exit(3) if n >= int(arg) else None
+elif kind == "pause":
+    n_str, path = arg.split(":", 1)
+    def pause(n):
+        if n >= int(n_str):
+            Path(path).touch()
+            time.sleep(600)
+    hooks.before_commit = pause
+ingest(paths, db, workers=int(workers), config=IngestConfig(batch_messages=int(batch)), hooks=hooks)
+"""
 
 
-def _spawn(db, paths, env_extra, workers=1, batch=300) -> subprocess.Popen:
+def _spawn(db, paths, mode, env_extra=None, workers=1, batch=300) -> subprocess.Popen:
     """An ingest in its own process group, so a kill takes its worker processes with it. Small write
     transactions, so that there are several commits to be killed between."""
     return subprocess.Popen(
-        [sys.executable, "-c", _RUN, str(workers), str(batch), str(db), *map(str, paths)],
-        env=dict(os.environ, **env_extra),
+        [sys.executable, "-c", _RUN, str(workers), str(batch), mode, str(db), *map(str, paths)],
+        env=dict(os.environ, **(env_extra or {})),
         start_new_session=True,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -151,7 +167,7 @@ def _spawn(db, paths, env_extra, workers=1, batch=300) -> subprocess.Popen:
 
 def test_killed_between_units_then_resumed_matches_a_clean_run(clean, paths, tmp_path):
     db = tmp_path / "k.db"
-    p = _spawn(db, paths, {EXIT_AFTER_ENV: "3"})
+    p = _spawn(db, paths, "exit:3")
     _, err = p.communicate(timeout=300)
     assert p.returncode == 3, err.decode()[-2000:]
     c = sqlite3.connect(db)
@@ -172,8 +188,7 @@ def test_sigkill_mid_transaction_with_worker_processes_then_resume(clean, paths,
     """SIGKILL the ingest and its live parsers inside a write transaction, re-run: the same store."""
     db = tmp_path / "k.db"
     marker = tmp_path / "in-transaction"
-    env = {"INBOXRL_INGEST_POOL_MIN_BYTES": "0", PAUSE_ENV: f"2,{marker}"}
-    p = _spawn(db, paths, env, workers=2)
+    p = _spawn(db, paths, f"pause:2:{marker}", {"INBOXRL_INGEST_POOL_MIN_BYTES": "0"}, workers=2)
     deadline = time.monotonic() + 240
     while not marker.exists() and p.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)

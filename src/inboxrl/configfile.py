@@ -6,6 +6,7 @@ the file, never a parser traceback.
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 from pathlib import Path
@@ -34,6 +35,9 @@ def read_config_file(path: str | Path, section: str | None = None) -> dict[str, 
         raise ConfigFileError(f"config file not found: {p}") from e
     except OSError as e:
         raise ConfigFileError(f"cannot read config file {p}: {e.strerror or e}") from e
+    except UnicodeDecodeError as e:
+        raise ConfigFileError(f"config file {p} is not UTF-8 text (byte {e.start}: {e.object[e.start:e.start + 1]!r})"
+                              ) from e
     suffix = p.suffix.lower()
     fmt = "toml" if suffix == ".toml" else "json" if suffix == ".json" else "yaml"
     try:
@@ -93,7 +97,32 @@ def _parse(text: str, fmt: str) -> Any:
         return json.loads(text)
     import yaml
 
-    return yaml.safe_load(text)
+    return yaml.load(text, Loader=_unique_key_loader())  # a SafeLoader subclass
+
+
+@functools.cache
+def _unique_key_loader() -> type:
+    """PyYAML's SafeLoader, except that a key given twice in one mapping is an error: PyYAML keeps the last one,
+    so `lr: 1e-5 ... lr: 1e-3` would silently train with the second."""
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+            seen: set[Any] = set()
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=deep)
+                try:
+                    dup = key in seen
+                except TypeError:  # an unhashable key: PyYAML reports it itself
+                    continue
+                if dup:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"duplicate key {key!r} (line {key_node.start_mark.line + 1})",
+                        key_node.start_mark)
+                seen.add(key)
+            return super().construct_mapping(node, deep=deep)
+
+    return Loader
 
 
 def validation_message(e: ValidationError, source: str = "config", prefix: str = "") -> str:

@@ -6,7 +6,7 @@ import datetime as dt
 import json
 import sys
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import typer
 
@@ -57,6 +57,8 @@ def register(app: typer.Typer) -> None:
         set_: list[str] = typer.Option([], "--set", help="Override an agent setting, e.g. --set "
                                                           "tools.body_char_limit=3000 (repeatable; keys as in "
                                                           "the config's agent section)."),
+        timeout: float = typer.Option(120.0, "--timeout", min=0.1, help="Endpoint models: seconds one request "
+                                                                         "may take in all, every read included."),
         verbose: bool = typer.Option(False, "--verbose", "-v", help="Also show what the model wrote each turn."),
         as_json: bool = typer.Option(False, "--json", help="Print the trajectory as JSON instead of the trace."),
     ) -> None:
@@ -105,7 +107,12 @@ def register(app: typer.Typer) -> None:
         _quiet_loading()
         try:
             with console.status(f"loading {model}…", spinner="dots") as status:
-                backend = load_backend(model, base_url=base_url)
+                opts: dict[str, Any] = {} if parse_spec(model).is_local else {"timeout_s": timeout}
+                backend = load_backend(model, base_url=base_url, **opts)
+                check = getattr(backend, "check", None)
+                if callable(check):  # an endpoint that is not there fails in seconds, not after every retry
+                    status.update(f"checking {base_url or model}…")
+                    check()
                 status.update(f"turn 1/{cfg.max_turns}: the model is thinking…")
                 renderer.status = status
                 trajs = run_episodes([q], backend, db, cfg, on_event=None if quiet else renderer, batch_size=1)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from inboxrl.configfile import (
     ConfigFileError,
@@ -18,9 +18,13 @@ from inboxrl.configfile import (
     read_config_file,
     validation_message,
 )
+from inboxrl.tools.inbox import ToolsConfig
 
 
 class AgentConfig(BaseModel):
+    # A misspelt key (`max_turn`) is an error at load, in the file, the `agent:` section or `--set`, not a default.
+    model_config = ConfigDict(extra="forbid")
+
     # Each model call is one turn; a retry after a format error counts too, so the budget bounds cost.
     max_turns: int = Field(10, ge=1)
     # auto: native OpenAI tool calls where the backend has them, JSON-in-text otherwise.
@@ -60,8 +64,8 @@ class AgentConfig(BaseModel):
     max_tokens_per_turn: int = Field(256, ge=1)
     temperature: float = Field(0.0, ge=0.0)
     seed: int | None = None
-    # Passed to the tools' own config (`inboxrl.tools` ToolsConfig): result counts, body limits, search fallback.
-    tools: dict[str, Any] = Field(default_factory=dict)
+    # The tools' own settings: result counts, body and header limits, search fallback.
+    tools: ToolsConfig = Field(default_factory=ToolsConfig)
     # Keep token ids and logprobs in trajectories (training needs them; eval files drop them anyway).
     keep_token_ids: bool = True
 
@@ -77,31 +81,18 @@ class AgentConfig(BaseModel):
         relative = {k.removeprefix("agent."): v for k, v in (overrides or {}).items()}
         return cls.model_validate(apply_overrides(data, relative))
 
-    def tools_config(self) -> Any:
-        """The tools' config object, built from `tools`; None when the tools part has no config class."""
-        try:
-            from inboxrl.tools.inbox import ToolsConfig  # type: ignore[attr-defined]
-        except ImportError:
-            try:
-                from inboxrl.tools.config import ToolsConfig  # type: ignore[no-redef]
-            except ImportError:
-                return None
-        return ToolsConfig(**self.tools)
+    def tools_config(self) -> ToolsConfig:
+        """The tools' config object."""
+        return self.tools
 
 
 def load_agent_config(path: str | Path | None, set_items: list[str] | None = None) -> AgentConfig:
-    """What `--config` and `--set` give the commands that run episodes. Every failure is one ConfigFileError line
-    naming the file or the override, and the `tools` settings are checked here too, so a typo in them stops the
-    command before any model loads rather than at the first episode."""
+    """What `--config` and `--set` give the commands that run episodes. Every failure, an unknown key included, is
+    one ConfigFileError line naming the file or the override, before any model loads."""
     source = str(path) if path is not None else "agent defaults"
     if set_items:
         source += " with --set " + " ".join(set_items)
     try:
-        cfg = AgentConfig.load(path, parse_overrides(set_items or []))
+        return AgentConfig.load(path, parse_overrides(set_items or []))
     except ValidationError as e:
         raise ConfigFileError(validation_message(e, source)) from e
-    try:
-        cfg.tools_config()
-    except ValidationError as e:
-        raise ConfigFileError(validation_message(e, source, prefix="tools.")) from e
-    return cfg

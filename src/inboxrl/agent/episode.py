@@ -64,11 +64,9 @@ def call_key(name: str, arguments: dict[str, Any]) -> str:
 
 def estimate_cost(model: str, prompt_tokens: int, completion_tokens: int, machine_s: float = 0.0) -> float:
     """Endpoint models: tokens x list price; local models: their share of machine time x the machine's price.
-    The table lives with the model backends; a missing table or unknown model costs 0, not a crash."""
-    try:
-        from inboxrl.models.pricing import estimate_cost as _estimate
-    except ImportError:
-        return 0.0
+    The table lives with the model backends; an unknown model costs 0, not a crash."""
+    from inboxrl.models.pricing import estimate_cost as _estimate
+
     try:
         return float(_estimate(model, prompt_tokens, completion_tokens, machine_s) or 0.0)
     except (KeyError, ValueError, TypeError):

@@ -29,8 +29,7 @@ def make_tools(db: Any, question: Question, cfg: AgentConfig) -> Any:
     from inboxrl.tools.inbox import InboxTools
 
     scope = Scope(question.inbox_address, before=question.query_date)
-    tools_cfg = cfg.tools_config()
-    return InboxTools(db, scope, tools_cfg) if tools_cfg is not None else InboxTools(db, scope)
+    return InboxTools(db, scope, cfg.tools)
 
 
 def open_store(db: str | Path | sqlite3.Connection) -> sqlite3.Connection:

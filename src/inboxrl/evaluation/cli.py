@@ -39,6 +39,8 @@ def register(app: typer.Typer) -> None:
         max_turns: int | None = typer.Option(None, "--max-turns", min=1, help="Turn budget (default 10)."),
         max_retries: int | None = typer.Option(None, "--max-retries", min=0, help="Endpoint retries on "
                                                                                  "429/5xx/connection errors."),
+        timeout: float = typer.Option(120.0, "--timeout", min=0.1, help="Endpoint models: seconds one request "
+                                                                         "may take in all, every read included."),
         config: Path | None = typer.Option(None, "--config", help="Agent config file (YAML/TOML/JSON)."),
         set_: list[str] = typer.Option([], "--set", help="Override an agent setting, e.g. --set "
                                                           "tools.body_char_limit=3000 (repeatable; keys as in "
@@ -58,7 +60,7 @@ def register(app: typer.Typer) -> None:
 
         from inboxrl.agent.config import load_agent_config
         from inboxrl.configfile import ConfigFileError
-        from inboxrl.evaluation.run import EvalAborted, evaluate, grounded_ids
+        from inboxrl.evaluation.run import EvalAborted, check_store, evaluate, grounded_ids
         from inboxrl.evaluation.table import rich_table
         from inboxrl.models.base import BackendError
         from inboxrl.questions.schema import QuestionFileError, load_questions
@@ -66,6 +68,10 @@ def register(app: typer.Typer) -> None:
         err = Console(stderr=True)
         if not db.is_file():
             _fail(f"no mail store at {db} (build one with `inboxrl ingest`)", 2)
+        try:
+            check_store(db)
+        except EvalAborted as e:
+            _fail(str(e), 2)
         try:
             qs = load_questions(questions)
         except QuestionFileError as e:
@@ -78,14 +84,9 @@ def register(app: typer.Typer) -> None:
             cfg = cfg.model_copy(update={"max_turns": max_turns})
 
         grounded = grounded_ids(db, qs)
-        if grounded is None:
-            if grounded_only:
-                _fail("--grounded-only needs inboxrl.store.grounding, which this install lacks", 2)
-            err.print(f"[dim]{len(qs)} questions (grounding unknown)[/dim]")
-        else:
-            err.print(f"{len(qs)} questions, [bold]{len(grounded)}[/bold] grounded (every source mail in the store)")
-            if grounded_only:
-                qs = [q for q in qs if q.id in grounded]
+        err.print(f"{len(qs)} questions, [bold]{len(grounded)}[/bold] grounded (every source mail in the store)")
+        if grounded_only:
+            qs = [q for q in qs if q.id in grounded]
         if limit is not None:
             qs = qs[:limit]
         if not qs:
@@ -103,6 +104,7 @@ def register(app: typer.Typer) -> None:
             backend_opts["base_url"] = base_url
         if max_retries is not None:
             backend_opts["max_retries"] = max_retries
+        backend_opts["timeout_s"] = timeout
         progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                             TextColumn("[green]{task.fields[ok]}✓[/green] [red]{task.fields[bad]}✗[/red]"),
                             TimeElapsedColumn(), console=err, transient=False)

@@ -56,14 +56,50 @@ class EvalResult:
     models: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
-def grounded_ids(db: str | Path, questions: Sequence[Question], in_scope: bool = False) -> set[str] | None:
+def grounded_ids(db: str | Path, questions: Sequence[Question], in_scope: bool = False) -> set[str]:
     """Ids of the questions whose every source mail is in the store (with `in_scope`, also in the question's inbox
-    and before its date: findable by the tools); None when the store part cannot tell."""
-    try:
-        from inboxrl.questions.grounding import grounded_questions
-    except ImportError:
-        return None
+    and before its date: findable by the tools)."""
+    from inboxrl.questions.grounding import grounded_questions
+
     return {q.id for q in grounded_questions(db, list(questions), in_scope=in_scope)}
+
+
+def check_store(db: str | Path) -> None:
+    """Raises EvalAborted (one line) for a store that cannot serve a run: one whose ingest did not finish would
+    answer "no emails found" to every search, and the episodes would be recorded as done."""
+    from inboxrl.store.schema import StoreIncompleteError
+
+    try:
+        open_store(db).close()
+    except (StoreIncompleteError, sqlite3.DatabaseError, FileNotFoundError) as e:
+        raise EvalAborted(str(e)) from None
+
+
+def cut_torn_tail(path: Path) -> int:
+    """Cuts a partial last line (a run killed mid-write) so that the next append starts on a line of its own:
+    appended onto the fragment, the next trajectory would be lost with it. Returns the bytes cut."""
+    if not path.exists():
+        return 0
+    with path.open("rb+") as f:
+        size = f.seek(0, 2)
+        if size == 0:
+            return 0
+        f.seek(size - 1)
+        if f.read(1) == b"\n":
+            return 0
+        keep = 0
+        pos = size
+        while pos > 0:  # back to the last newline, a block at a time
+            step = min(1 << 16, pos)
+            f.seek(pos - step)
+            block = f.read(step)
+            nl = block.rfind(b"\n")
+            if nl >= 0:
+                keep = pos - step + nl + 1
+                break
+            pos -= step
+        f.truncate(keep)
+        return size - keep
 
 
 def done_pairs(path: Path) -> set[tuple[str, str]]:
@@ -105,6 +141,8 @@ def evaluate(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     traj_path = out / TRAJECTORIES
+    check_store(db)
+    cut_torn_tail(traj_path)
     done = done_pairs(traj_path)
     conn = open_store(db)
     result = EvalResult(out_dir=out, metrics={})
@@ -203,9 +241,8 @@ def write_metrics(out: Path, questions: Sequence[Question], models: Sequence[str
         per_model[m] = metrics(mine)
     doc = {
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "questions": {"n": len(questions), "grounded": len(grounded & ids) if grounded is not None else None,
-                      "grounded_in_scope": len(in_scope & ids) if in_scope is not None else None,
-                      "grounded_known": grounded is not None, "ids": sorted(ids)},
+        "questions": {"n": len(questions), "grounded": len(grounded & ids),
+                      "grounded_in_scope": len(in_scope & ids), "grounded_known": True, "ids": sorted(ids)},
         "judge": judge_name,
         "agent_config": cfg.model_dump(),
         "precision": precision_record(),

@@ -5,34 +5,84 @@ with exponential backoff (honouring Retry-After), a dead endpoint turns into one
 of a traceback (the agent ends those episodes and the run can be resumed), and after one request has exhausted its
 retries on a connection failure the rest of the batch fails fast rather than each waiting through its own
 backoff. `check()` lets a CLI find out in a second, before a long run, that the server is not there.
+
+Every attempt has a total deadline (`timeout_s`, default 120 s): the HTTP client's timeout applies to each read, so a
+server that sends one byte every few seconds would otherwise hold a request for ever. A reply that is not a chat
+completion (not JSON, a non-text `content`) is one error line, not a traceback.
 """
 
 from __future__ import annotations
 
 import random
+import sys
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, TypeVar
 
 from inboxrl.models.base import BackendError, ChatRequest, ChatResponse
 from inboxrl.trajectory import ToolCall
 
 DEAD_HOLD_S = 30.0  # after a request gave up on a connection failure, others fail fast for this long
+DEFAULT_TIMEOUT_S = 120.0  # total time for one attempt of one request, every read included
+# A server that did not answer within the deadline rarely does on the next try: one more, then give up.
+MAX_TIMEOUT_RETRIES = 1
+T = TypeVar("T")
+
+
+class _DeadlineExceeded(Exception):
+    pass
+
+
+class _Malformed(Exception):
+    """The server answered 200 with something that is not a chat completion."""
+
+
+def _print_retry(line: str) -> None:
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()
+
+
+def _within(deadline_s: float, fn: Callable[[], T]) -> T:
+    """fn() in a daemon thread, waited for at most deadline_s. On expiry the thread is left to end on its own read
+    timeout (the client's per-read limit) and never blocks the process's exit: the HTTP client has no total
+    timeout to set instead."""
+    box: dict[str, Any] = {}
+    done = threading.Event()
+
+    def run() -> None:
+        try:
+            box["value"] = fn()
+        except BaseException as e:  # noqa: BLE001 - handed to the caller's thread as is
+            box["error"] = e
+        finally:
+            done.set()
+
+    threading.Thread(target=run, daemon=True, name="inboxrl-endpoint-call").start()
+    if not done.wait(deadline_s):
+        raise _DeadlineExceeded()
+    if "error" in box:
+        raise box["error"]
+    return box["value"]  # type: ignore[no-any-return]
 
 
 class OpenAIBackend:
     def __init__(self, model: str, *, base_url: str | None = None, api_key: str | None = None,
-                 name: str | None = None, native_tools: bool = True, timeout_s: float = 120.0,
+                 name: str | None = None, native_tools: bool = True, timeout_s: float = DEFAULT_TIMEOUT_S,
                  max_retries: int = 5, backoff_s: float = 1.0, max_backoff_s: float = 30.0, concurrency: int = 8,
-                 extra_body: dict[str, Any] | None = None, client: Any = None) -> None:
+                 extra_body: dict[str, Any] | None = None, client: Any = None,
+                 on_retry: Callable[[str], None] | None = None) -> None:
         from openai import OpenAI
 
         self.model = model
         self.name = name or model
         self.native_tools = native_tools
         self.base_url = base_url or "https://api.openai.com/v1"
-        self.timeout_s = timeout_s
+        if not timeout_s > 0:
+            raise BackendError(f"the endpoint timeout must be more than 0 s, got {timeout_s}")
+        self.timeout_s = float(timeout_s)
+        self.on_retry = on_retry or _print_retry  # "retry 2/5 in 4 s: HTTP 429", as it happens
         self.max_retries = max(0, max_retries)
         self.backoff_s = backoff_s
         self.max_backoff_s = max_backoff_s
@@ -66,7 +116,9 @@ class OpenAIBackend:
         import openai
 
         try:
-            self.client.with_options(timeout=timeout_s, max_retries=0).models.list()
+            _within(timeout_s, lambda: self.client.with_options(timeout=timeout_s, max_retries=0).models.list())
+        except _DeadlineExceeded as e:
+            raise BackendError(f"cannot reach {self.base_url} : no answer within {timeout_s:g} s") from e
         except openai.AuthenticationError as e:
             raise BackendError(f"{self.base_url} rejected the API key: {_status_line(e)}") from e
         except openai.APIConnectionError as e:
@@ -119,15 +171,29 @@ class OpenAIBackend:
 
         t0 = time.perf_counter()
         attempt = 0
+        timeouts = 0
         last = ""
         while True:
             if time.time() < self._dead_until:
                 return ChatResponse(error=self._dead_error, latency_s=time.perf_counter() - t0)
+            kwargs = self._kwargs(r)
             try:
-                resp = self.client.chat.completions.create(**self._kwargs(r))
+                resp = _within(self.timeout_s, lambda kw=kwargs: self.client.chat.completions.create(**kw))  # type: ignore[misc]
                 with self._lock:
                     self.stats["requests"] += 1
                 return self._response(resp, time.perf_counter() - t0, attempt)
+            except _DeadlineExceeded:
+                timeouts += 1
+                last = f"no complete answer from {self.base_url} within {self.timeout_s:g} s"
+                if attempt >= self.max_retries or timeouts > MAX_TIMEOUT_RETRIES:
+                    return self._fail(f"{last} (gave up after {attempt + 1} attempts)", t0)
+                self._retry(attempt, 0.0, f"timed out after {self.timeout_s:g} s")
+                attempt += 1
+                continue
+            except (_Malformed, ValueError, TypeError, AttributeError) as e:
+                # a 200 whose body is not JSON (the SDK's JSONDecodeError) or not a chat completion
+                detail = str(e).splitlines()[0][:200] if str(e) else type(e).__name__
+                return self._fail(f"{self.base_url} sent a reply that is not a chat completion: {detail}", t0)
             except openai.BadRequestError as e:
                 msg = _status_line(e).lower()
                 if (("response_format" in msg or "json_schema" in msg or "structured" in msg)
@@ -164,10 +230,15 @@ class OpenAIBackend:
                         self._dead_until = time.time() + DEAD_HOLD_S
                         self._dead_error = err
                     return self._fail(err, t0)
-                with self._lock:
-                    self.stats["retries"] += 1
-                time.sleep(self._delay(attempt, e))
+                reason = (kind if isinstance(e, openai.APIConnectionError) else f"HTTP {status}")
+                self._retry(attempt, self._delay(attempt, e), reason)
                 attempt += 1
+
+    def _retry(self, attempt: int, delay: float, reason: str) -> None:
+        with self._lock:
+            self.stats["retries"] += 1
+        self.on_retry(f"retry {attempt + 1}/{self.max_retries} in {delay:.0f} s: {reason} ({self.name})")
+        time.sleep(delay)
 
     def _delay(self, attempt: int, e: Exception) -> float:
         retry_after = None
@@ -193,7 +264,10 @@ class OpenAIBackend:
         if not getattr(resp, "choices", None):
             return ChatResponse(error=f"{self.base_url} returned no choices", latency_s=latency)
         choice = resp.choices[0]
-        msg = choice.message
+        msg = getattr(choice, "message", None)
+        content = getattr(msg, "content", None)
+        if msg is None or not isinstance(content, str | None):
+            raise _Malformed(f"message content is {type(content).__name__}, not text")
         calls: list[ToolCall] | None = None
         if getattr(msg, "tool_calls", None):
             calls = []
@@ -201,6 +275,8 @@ class OpenAIBackend:
                 fn = getattr(c, "function", None)
                 if fn is None:
                     continue
+                if not isinstance(fn.name, str | None) or not isinstance(fn.arguments, str | dict | None):
+                    raise _Malformed("a tool call whose name or arguments are not text")
                 raw = fn.arguments or "{}"
                 args = _loads_lenient(raw) if isinstance(raw, str) else raw
                 if args is _FAIL or not isinstance(args, dict):
@@ -209,7 +285,7 @@ class OpenAIBackend:
                 calls.append(ToolCall(id=c.id or new_call_id(), name=fn.name or "", arguments=args))
         usage = getattr(resp, "usage", None)
         return ChatResponse(
-            text=msg.content or "",
+            text=content or "",
             tool_calls=calls,
             prompt_tokens=int(getattr(usage, "prompt_tokens", 0) or 0),
             completion_tokens=int(getattr(usage, "completion_tokens", 0) or 0),

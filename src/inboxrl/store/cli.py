@@ -74,12 +74,16 @@ def _check_store(db: str) -> None:
     p = Path(db)
     if not p.is_file():
         _fail(f"no store at {db} (build one with `inboxrl ingest SOURCE --db {db}`)")
+    from inboxrl.store.schema import StoreIncompleteError, connect
+
     try:
-        conn = sqlite3.connect(f"file:{p}?mode=ro", uri=True)
+        conn = connect(str(p), readonly=True)
         try:
             conn.execute("SELECT 1 FROM participants LIMIT 1").fetchall()
         finally:
             conn.close()
+    except StoreIncompleteError as e:
+        _fail(str(e))
     except sqlite3.Error as e:
         _fail(f"{db} is not a readable inboxrl store ({e})")
 
@@ -98,7 +102,7 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
     ) -> None:
         """Read mail into the store. Safe to re-run (adds nothing) and to interrupt (re-run to complete)."""
-        from inboxrl.store.ingest import IngestConfig, IngestProgress, ingest, load_config
+        from inboxrl.store.ingest import IngestConfig, IngestProgress, StoreBusyError, ingest, load_config
         from inboxrl.store.sources import SourceError
 
         cfg = IngestConfig()
@@ -141,7 +145,7 @@ def register(app: typer.Typer) -> None:
 
             try:
                 summary = ingest(sources, db, workers=workers, progress=progress, config=cfg)
-            except SourceError as e:
+            except (SourceError, StoreBusyError) as e:
                 _fail(str(e))
             except sqlite3.Error as e:
                 _fail(f"cannot use store {db}: {e}")

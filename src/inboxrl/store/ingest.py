@@ -19,6 +19,7 @@ Why this shape:
 
 from __future__ import annotations
 
+import fcntl
 import json
 import multiprocessing
 import os
@@ -32,7 +33,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from inboxrl.configfile import read_config_file
 from inboxrl.store import schema
@@ -50,11 +51,6 @@ from inboxrl.store.worker import (
     parse_unit,
 )
 
-# Test hook: exit abruptly (as a kill would) after this many committed units.
-EXIT_AFTER_ENV = "INBOXRL_INGEST_EXIT_AFTER"
-# Test hook "N,PATH": once N units are committed, the next transaction creates PATH and waits before COMMIT,
-# so that a test can SIGKILL the ingest (and its live workers) in the middle of a transaction.
-PAUSE_ENV = "INBOXRL_INGEST_PAUSE_BEFORE_COMMIT"
 # Below this much raw mail, starting worker processes costs more than it saves (tests force the pool with 0).
 POOL_MIN_BYTES = int(os.environ.get("INBOXRL_INGEST_POOL_MIN_BYTES", str(8 << 20)))
 
@@ -76,8 +72,23 @@ _INDEXES = {
 }
 
 
+class StoreBusyError(RuntimeError):
+    """Another ingest is writing to the same store; the message is one line for the user."""
+
+
+@dataclass
+class IngestHooks:
+    """Calls at the writer's transaction boundaries, with the number of units committed so far. Tests use them to
+    kill an ingest inside a transaction or right after a commit; production passes none."""
+
+    before_commit: Callable[[int], None] | None = None  # inside the open transaction, just before COMMIT
+    after_commit: Callable[[int], None] | None = None  # right after a COMMIT
+
+
 class IngestConfig(BaseModel):
-    """Ingest settings; loadable from YAML/TOML with `load_config`."""
+    """Ingest settings; loadable from YAML/TOML with `load_config`. Unknown keys are refused: a typo is an error."""
+
+    model_config = ConfigDict(extra="forbid")
 
     workers: int = Field(2, ge=1, description="parser processes; 1 parses in the writing process")
     min_year: int = DEFAULT_MIN_YEAR
@@ -162,6 +173,7 @@ class _Writer:
         batch_messages: int,
         summary: IngestSummary,
         reasons: Counter[str],
+        hooks: IngestHooks | None = None,
     ) -> None:
         self.conn = conn
         self.bulk = bulk
@@ -171,8 +183,7 @@ class _Writer:
         self.pending: list[UnitResult] = []
         self.pending_msgs = 0
         self.committed_units = 0
-        hook = os.environ.get(PAUSE_ENV, "")
-        self.pause = (int(hook.split(",", 1)[0]), hook.split(",", 1)[1]) if "," in hook else None
+        self.hooks = hooks or IngestHooks()
         self.load_maps()
 
     def load_maps(self) -> None:
@@ -303,15 +314,17 @@ class _Writer:
         )
         c.executemany(_PARTS_FROM_JSON, parts)
         c.executemany("INSERT OR IGNORE INTO aliases(alias, message_rowid, source) VALUES (?,?,?)", aliases)
+        # A unit written now replaces whatever an earlier failed run recorded for it (a "store error" after a full
+        # disk): the skips describe the store as it is.
+        c.executemany("DELETE FROM skips WHERE source = ?", [(res.unit.key,) for res in group])
         c.executemany("INSERT OR REPLACE INTO skips(source, position, reason) VALUES (?,?,?)", skip_rows)
         c.executemany(
             "INSERT OR REPLACE INTO ingested_sources(path, size, mtime, n_read, n_stored, n_duplicate,"
             " n_skipped, finished_at) VALUES (?,?,?,?,?,?,?,?)",
             sources,
         )
-        if self.pause and self.committed_units >= self.pause[0]:
-            Path(self.pause[1]).touch()
-            time.sleep(600)
+        if self.hooks.before_commit:
+            self.hooks.before_commit(self.committed_units)
         c.execute("COMMIT")
         # Only now, with the group durable, do the in-memory maps and the summary move on.
         self.by_hash.update(new_hash)
@@ -328,6 +341,8 @@ class _Writer:
             for _, reason in res.skips:
                 self.reasons[_reason_group(reason)] += 1
         self.committed_units += len(group)
+        if self.hooks.after_commit:
+            self.hooks.after_commit(self.committed_units)
 
 
 def _prepare(conn: sqlite3.Connection, cfg: IngestConfig) -> None:
@@ -366,25 +381,55 @@ def ingest(
     workers: int | None = None,
     progress: Callable[[IngestProgress], None] | None = None,
     config: IngestConfig | None = None,
+    hooks: IngestHooks | None = None,
 ) -> IngestSummary:
     """Ingests mail files/folders into the store at db_path (created if missing). Safe to re-run and to kill.
 
-    Raises SourceError for a source path that does not exist and sqlite3.Error when the database cannot be
-    opened; bad mail never raises, it is counted in the summary and recorded in `skips`.
+    Raises SourceError for a source path that does not exist, StoreBusyError while another ingest writes to the
+    same store, and sqlite3.Error when the database cannot be opened; bad mail never raises, it is counted in the
+    summary and recorded in `skips`.
     """
     t0 = time.perf_counter()
     cfg = (config or IngestConfig()).model_copy()
     if workers is not None:
         cfg.workers = workers
+    sources = list(sources)
     units, unknown = discover(sources)  # before touching the db: a bad path changes nothing
     db_path = Path(db_path)
     db_path.parent.mkdir(parents=True, exist_ok=True)
-    if not db_path.exists():
-        _create_file(db_path, cfg.page_size)
+    lock = _lock(db_path, cfg.page_size)
+    try:
+        return _ingest(sources, units, unknown, db_path, cfg, progress, hooks, t0)
+    finally:
+        os.close(lock)
+
+
+def _lock(db_path: Path, page_size: int) -> int:
+    """An exclusive lock on the store file for the whole ingest (flock: released by the kernel when the process
+    dies, and apart from SQLite's own locks). Two writers would each hand out the same row ids."""
+    fd = os.open(db_path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise StoreBusyError(f"another ingest is writing to {db_path}; wait for it to finish, then run this one"
+                             " again") from None
+    if os.fstat(fd).st_size == 0:
+        _create_file(db_path, page_size)
+    return fd
+
+
+def _ingest(sources: list[str | Path], units: list[SourceUnit], unknown: list[tuple[str, str]], db_path: Path,
+            cfg: IngestConfig, progress: Callable[[IngestProgress], None] | None, hooks: IngestHooks | None,
+            t0: float) -> IngestSummary:
     conn = schema.connect(str(db_path))
     try:
         schema.create(conn)
         _prepare(conn, cfg)
+        if sources:  # what an error about an unfinished ingest tells the user to run again
+            with conn:
+                conn.execute("BEGIN")
+                _meta(conn, "ingest_sources", json.dumps([str(Path(p).absolute()) for p in sources]))
         summary = IngestSummary(sources_found=len(units), db_path=str(db_path))
         reasons: Counter[str] = Counter()
 
@@ -421,8 +466,7 @@ def ingest(
                 conn.execute("DROP TRIGGER IF EXISTS messages_ai")
             conn.execute("COMMIT")
 
-        exit_after = int(os.environ.get(EXIT_AFTER_ENV, "0") or 0)
-        writer = _Writer(conn, bulk, cfg.batch_messages, summary, reasons)
+        writer = _Writer(conn, bulk, cfg.batch_messages, summary, reasons, hooks)
         phase: dict[str, float] = {"wait": 0.0, "write": 0.0}
         cpu0 = time.process_time()
         t_wait = time.perf_counter()
@@ -437,8 +481,6 @@ def ingest(
             summary.sources_ingested += 1
             if progress:
                 progress(IngestProgress(i, len(todo), summary.messages_read, summary.stored, res.unit.label))
-            if exit_after and writer.committed_units >= exit_after:
-                os._exit(3)  # test hook: an abrupt stop right after a commit, as a kill would leave it
         writer.flush()
 
         cpu1 = time.process_time()

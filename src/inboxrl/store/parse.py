@@ -128,9 +128,17 @@ def _unsurrogate(value: str) -> str:
         value.encode("utf-8")
         return value
     except UnicodeEncodeError:
-        return decode_bytes(value.encode("ascii", "surrogateescape"))
+        pass
+    try:
+        raw = value.encode("ascii", "surrogateescape")
+    except UnicodeEncodeError:  # real text and raw bytes mixed: keep the text, decode the bytes alone
+        raw = value.encode("utf-8", "surrogateescape")
+    # Each run of 8-bit bytes on its own: one header may mix a latin-1 name with a UTF-8 address, and decoding
+    # the whole as cp1252 (UTF-8 fails on the latin-1 byte) would turn the UTF-8 'ö' into 'Ã¶'.
+    return _HIGH_RUN.sub(lambda m: decode_bytes(m.group(0)).encode("utf-8"), raw).decode("utf-8", "replace")
 
 
+_HIGH_RUN = re.compile(rb"[\x80-\xff]+")
 _ENCODED_WORD = re.compile(r"=\?([^?\s]+)\?([QqBb])\?([^?]*)\?=")
 _QHEX = re.compile(r"=([0-9A-Fa-f]{2})")
 _BETWEEN_WORDS = re.compile(r"(\?=)\s+(=\?)")
@@ -287,7 +295,24 @@ def html_to_text(html: str) -> str:
     return re.sub(r"\n{3,}", "\n\n", text).strip()
 
 
+INVALID_BASE64_NOTE = "[inboxrl: this part's base64 is invalid; its text is shown as sent]\n"
+
+
+def _strict_base64(text: str) -> bytes | None:
+    """The bytes of a base64 part, or None when it is not base64 (line breaks are the only whitespace allowed).
+    The email package decodes leniently: it drops what is not base64 and decodes the rest into junk."""
+    data = "".join(line.strip() for line in text.splitlines())
+    try:
+        return base64.b64decode(data + "=" * (-len(data) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        return None
+
+
 def _part_text(part: Message) -> str:
+    if (part.get("Content-Transfer-Encoding") or "").strip().lower() == "base64":
+        encoded = part.get_payload(decode=False)
+        if isinstance(encoded, str) and _strict_base64(encoded) is None:
+            return INVALID_BASE64_NOTE + _unsurrogate(encoded)
     payload = part.get_payload(decode=True)
     if payload is None:
         payload = part.get_payload()

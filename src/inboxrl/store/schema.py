@@ -89,10 +89,54 @@ CREATE TABLE IF NOT EXISTS skips (
 """
 
 
+class StoreIncompleteError(sqlite3.DatabaseError, ValueError):
+    """A store whose ingest did not finish (killed, disk full): its full-text index is missing, so every search
+    would find nothing. A ValueError too, so the commands that print one line for bad input print this one."""
+
+
+def ingest_command(conn: sqlite3.Connection, path: str) -> str:
+    """The command that completes the store's last ingest: the sources it was given, as `inboxrl ingest` recorded
+    them (a store written by other code says SOURCES)."""
+    import json
+    import shlex
+
+    try:
+        row = conn.execute("SELECT value FROM meta WHERE key='ingest_sources'").fetchone()
+        sources = [str(s) for s in json.loads(row[0])] if row else []
+    except (sqlite3.Error, ValueError, TypeError):
+        sources = []
+    args = " ".join(shlex.quote(s) for s in sources) if sources else "SOURCES"
+    return f"inboxrl ingest {args} --db {shlex.quote(path)}"
+
+
+def check_complete(conn: sqlite3.Connection, path: str) -> None:
+    """Raises StoreIncompleteError for a store whose bulk load or FTS rebuild is pending. A file without our `meta`
+    table passes: the caller's own checks say it is not a store."""
+    try:
+        pending = dict(conn.execute(
+            "SELECT key, value FROM meta WHERE key IN ('bulk_pending', 'fts_stale')").fetchall())
+    except sqlite3.Error as e:
+        # A hot journal left by a killed write: only a writer can roll it back, which the next ingest does.
+        if not getattr(e, "sqlite_errorname", "").startswith("SQLITE_READONLY"):
+            return
+        pending = {"interrupted": "1"}
+    if "1" in pending.values():
+        raise StoreIncompleteError(
+            f"the ingest into {path} did not finish (its search index is not built): run "
+            f"`{ingest_command(conn, path)}` again to complete it")
+
+
 def connect(path: str, readonly: bool = False) -> sqlite3.Connection:
-    """Opens the store. Read-only connections are what the tools use: the agent must never write."""
+    """Opens the store. Read-only connections are what the tools use: the agent must never write. A read-only
+    open of a store whose ingest did not finish raises StoreIncompleteError: searching it would answer
+    "no emails found" for mail that is there."""
     if readonly:
         conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+        try:
+            check_complete(conn, path)
+        except StoreIncompleteError:
+            conn.close()
+            raise
     else:
         conn = sqlite3.connect(path, check_same_thread=False)
         conn.execute("PRAGMA journal_mode=WAL")

@@ -17,6 +17,7 @@ import csv
 import lzma
 import os
 import re
+import stat
 import sys
 import zlib
 from collections.abc import Iterable
@@ -115,6 +116,20 @@ def _dir_unit(d: Path, files: list[Path], kind: str) -> SourceUnit:
     return SourceUnit(resolved, resolved, kind, size + len(files), mtime, _label(d))
 
 
+def _not_regular(path: Path) -> str | None:
+    """Why a path that is neither a folder nor a regular file cannot be read as mail (a FIFO would block the
+    reader forever, a device never ends), or None for a folder or regular file."""
+    try:
+        mode = path.stat().st_mode
+    except OSError as e:
+        return "broken symlink" if path.is_symlink() else f"unreadable: {e.strerror or e}"
+    if stat.S_ISDIR(mode) or stat.S_ISREG(mode):
+        return None
+    kind = ("FIFO" if stat.S_ISFIFO(mode) else "socket" if stat.S_ISSOCK(mode)
+            else "device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "special file")
+    return f"not a regular file ({kind})"
+
+
 def discover(paths: Iterable[str | Path]) -> tuple[list[SourceUnit], list[tuple[str, str]]]:
     """All units under the given paths, and (path, reason) for files found that are not mail.
 
@@ -129,6 +144,7 @@ def discover(paths: Iterable[str | Path]) -> tuple[list[SourceUnit], list[tuple[
     units: list[SourceUnit] = []
     unknown: list[tuple[str, str]] = []
     seen: set[str] = set()
+    walked: set[tuple[int, int]] = set()  # (device, inode) of each folder walked: symlink loops end here
 
     def add(us: list[SourceUnit]) -> None:
         for u in us:
@@ -137,6 +153,14 @@ def discover(paths: Iterable[str | Path]) -> tuple[list[SourceUnit], list[tuple[
                 units.append(u)
 
     def walk(d: Path) -> None:
+        try:
+            st = d.stat()
+        except OSError as e:
+            unknown.append((str(d), f"unreadable folder: {e.strerror}"))
+            return
+        if (st.st_dev, st.st_ino) in walked:
+            return
+        walked.add((st.st_dev, st.st_ino))
         if _is_maildir(d):
             files = [f for sub in ("cur", "new") for f in sorted((d / sub).iterdir()) if f.is_file()]
             add([_dir_unit(d, files, "maildir")])
@@ -149,11 +173,14 @@ def discover(paths: Iterable[str | Path]) -> tuple[list[SourceUnit], list[tuple[
         for entry in entries:
             if entry.name.startswith(".") and not (entry.is_dir() and _is_maildir(entry)):
                 continue
-            if entry.is_dir():
+            why = _not_regular(entry)
+            if why is not None:
+                unknown.append((str(entry.absolute()), why))
+            elif entry.is_dir():
                 if _is_maildir(d) and entry.name in ("cur", "new", "tmp"):
                     continue
                 walk(entry)
-            elif entry.is_file():
+            else:
                 if _ENRON_FILE.match(entry.name):
                     enron_files.append(entry)
                     continue
@@ -166,7 +193,10 @@ def discover(paths: Iterable[str | Path]) -> tuple[list[SourceUnit], list[tuple[
             add([_dir_unit(d, enron_files, "enron-dir")])
 
     for r in roots:
-        if r.is_dir():
+        why = _not_regular(r)
+        if why is not None:
+            unknown.append((str(r.absolute()), why))
+        elif r.is_dir():
             walk(r)
         else:
             kind = _sniff(r) or ("eml" if _ENRON_FILE.match(r.name) else None)

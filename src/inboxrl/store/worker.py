@@ -4,7 +4,6 @@ sqlite) because every spawned worker imports this module before it can start."""
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 
 from inboxrl.store.parse import DEFAULT_MAX_YEAR, DEFAULT_MIN_YEAR, ParseError, parse_message
@@ -16,7 +15,6 @@ _YEARS = (DEFAULT_MIN_YEAR, DEFAULT_MAX_YEAR)
 def init_worker(min_year: int, max_year: int) -> None:
     global _YEARS
     _YEARS = (min_year, max_year)
-    os.environ.pop("INBOXRL_INGEST_EXIT_AFTER", None)
 
 
 # One parsed message, as a plain tuple because tuples pickle several times faster than objects and every

@@ -57,6 +57,10 @@ class ToolsConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     body_char_limit: int = Field(4000, ge=200)  # read_email cuts longer bodies, with a note saying how to page
+    # Subject, sender and each recipient or attachment name are cut at this many characters, and each recipient
+    # list at `recipients_shown`: a hostile header must not fill the model's context.
+    header_char_limit: int = Field(300, ge=20)
+    recipients_shown: int = Field(200, ge=1)
     snippet_tokens: int = Field(16, ge=1, le=64)
     default_max_results: int = Field(10, ge=1)
     max_results_cap: int = Field(50, ge=1)  # a model asking for 10,000 hits gets this many
@@ -96,6 +100,11 @@ def _json(obj: Any) -> str:
     return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
 
 
+def _cut(text: str | None, limit: int) -> str:
+    text = text or ""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def _participant_filter(value: str | None, roles: tuple[str, ...]) -> ParticipantFilter | None:
     """An exact address when the model gave one, else a case-insensitive fragment of an address or name."""
     if value is None:
@@ -123,7 +132,11 @@ class InboxTools:
             path = Path(db)
             if not path.is_file():
                 raise StoreOpenError(f"no mail store at {path} (build one with `inboxrl ingest`)")
-            self.conn = store_schema.connect(str(path), readonly=True)
+            try:
+                self.conn = store_schema.connect(str(path), readonly=True)
+            except sqlite3.DatabaseError as e:
+                raise StoreOpenError(str(e) if isinstance(e, store_schema.StoreIncompleteError)
+                                     else f"{db}: not a readable inboxrl store ({e})") from None
         self.inbox = clean_text(scope.inbox).strip().lower()
         self.before = parse_day(scope.before) if scope.before else None
         self.after = parse_day(scope.after) if scope.after else None
@@ -282,28 +295,39 @@ class InboxTools:
         body: str = m[5] or ""
         limit = self.config.body_char_limit
         start = max(0, int(offset or 0))
+        h, n_shown = self.config.header_char_limit, self.config.recipients_shown
+        notes: list[str] = []
+        for role, addrs in recipients.items():
+            if len(addrs) > n_shown:
+                notes.append(f"{role}: {n_shown} of {len(addrs)} recipients shown.")
+            recipients[role] = [_cut(a, h) for a in addrs[:n_shown]]
         out: dict[str, Any] = {
             "message_id": m[0],
             "date": m[1],
-            "from": m[2],
+            "from": _cut(m[2], h),
             "to": recipients["to"],
             "cc": recipients["cc"],
             "bcc": recipients["bcc"],
-            "subject": m[4],
+            "subject": _cut(m[4], h),
         }
         if m[3] and m[3].lower() != m[2]:
-            out["from_name"] = m[3]
+            out["from_name"] = _cut(m[3], h)
         out["body"] = body[start:start + limit]
         try:
             attachments = json.loads(m[6] or "[]")
         except ValueError:
             attachments = []
-        out["attachments"] = attachments if isinstance(attachments, list) else []
+        attachments = attachments if isinstance(attachments, list) else []
+        if len(attachments) > n_shown:
+            notes.append(f"{n_shown} of {len(attachments)} attachment names shown.")
+        out["attachments"] = [_cut(str(a), h) for a in attachments[:n_shown]]
         if start >= len(body) and body:
             out["note"] = f"offset {start} is past the end of the body ({len(body)} characters)."
         elif start + limit < len(body):
             out["note"] = (f"Body cut: characters {start}-{start + limit} of {len(body)} shown. "
                            f"Call read_email with offset={start + limit} for more.")
+        if notes:
+            out["note"] = " ".join([out["note"], *notes] if "note" in out else notes)
         return out
 
     def return_final_answer(self, answer: str, sources: list[str]) -> dict:
@@ -368,8 +392,11 @@ class InboxTools:
         if len(rows) < n < len(rowids):
             rows.update(self._visible_rows(rowids[n:]))
         keep = [r for r in rowids if r in rows][:n]
-        return [{"message_id": rows[r][1], "date": rows[r][2], "from": rows[r][3], "subject": rows[r][4],
-                 "snippet": snippet(rows[r][4], rows[r][5], words, self.config.snippet_tokens)} for r in keep]
+        h = self.config.header_char_limit
+        return [{"message_id": rows[r][1], "date": rows[r][2], "from": _cut(rows[r][3], h),
+                 "subject": _cut(rows[r][4], h),
+                 "snippet": snippet(_cut(rows[r][4], h), rows[r][5], words, self.config.snippet_tokens)}
+                for r in keep]
 
     def _visible_rows(self, rowids: list[int]) -> dict[int, tuple]:
         """rowid -> (id, message_id, date, from_addr, subject, body) of those rowids the agent may see."""

@@ -60,6 +60,12 @@ def register(app: typer.Typer) -> None:
             return
         if not Path(cfg.data.db).is_file():
             _fail(f"data.db: mail store not found: {cfg.data.db} (build it with `inboxrl ingest`)", 2)
+        from inboxrl.store.schema import StoreIncompleteError, connect
+
+        try:  # a store whose ingest did not finish finds nothing: refuse it before the model loads
+            connect(cfg.data.db, readonly=True).close()
+        except StoreIncompleteError as e:
+            _fail(f"data.db: {e}", 2)
         for name in ("train_questions", "val_questions"):
             p = getattr(cfg.data, name)
             if p is not None and not Path(p).is_file():

@@ -30,7 +30,8 @@ _AUTO_PRECISION = ("bf16", "rollout_dtype", "validation_dtype")
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+    # NaN passes no bound check, and pydantic then names the last bound it tried ("less than 1"): say what it is.
+    model_config = ConfigDict(extra="forbid", protected_namespaces=(), allow_inf_nan=False)
 
 
 class LoraSettings(_Strict):
