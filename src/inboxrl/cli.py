@@ -31,6 +31,7 @@ def main(
 
 def _register() -> None:
     from inboxrl.agent import cli as agent_cli
+    from inboxrl.checks import cli as checks_cli
     from inboxrl.evaluation import cli as eval_cli
     from inboxrl.judge import cli as judge_cli
     from inboxrl.models import cli as models_cli
@@ -41,7 +42,7 @@ def _register() -> None:
     from inboxrl.viewer import cli as viewer_cli
 
     for part in (store_cli, tools_cli, agent_cli, judge_cli, eval_cli, questions_cli, training_cli, models_cli,
-                 viewer_cli):
+                 checks_cli, viewer_cli):
         part.register(app)
 
 

@@ -135,5 +135,13 @@ def register(app: typer.Typer) -> None:
             sys.stdout.write(json.dumps(res.metrics, indent=2) + "\n")
             return
         Console().print(rich_table(res.models, title=f"{len(qs)} questions · judge {getattr(j, 'name', judge)}"))
+        checks = res.metrics.get("checks") or {}
+        if checks.get("detectors"):
+            from rich.markup import escape
+
+            from inboxrl.checks.cli import summary_line
+
+            err.print(f"{summary_line({k: d['count'] for k, d in checks['detectors'].items()})} "
+                      f"[dim](inboxrl check {escape(str(out))})[/dim]")
         extra = f"; {res.backend_errors} backend errors (not written; re-run to retry)" if res.backend_errors else ""
         err.print(f"[dim]{res.written} new trajectories, {res.skipped} already done{extra} → {out}[/dim]")

@@ -13,7 +13,8 @@ nothing about the model); several in a row abort the run with the backend's own 
       "judge": "lexical",
       "agent_config": {...AgentConfig...},
       "precision": {"INBOXRL_DTYPE": ..., "local_dtype": "float32", "cpu": "no native bf16 on this CPU"},
-      "models": {"<model spec>": {...see inboxrl.evaluation.metrics...}, ...}
+      "models": {"<model spec>": {...see inboxrl.evaluation.metrics...}, ...},
+      "checks": {"n_episodes": 50, "detectors": {"shotgun": {"count": 0, "flagged": [], "detail": ...}, ...}}
     }
 
 Rates in "models" are computed over the run's question set only (a resumed run with a smaller `limit` reports the
@@ -32,6 +33,7 @@ from typing import Any
 
 from inboxrl.agent.config import AgentConfig
 from inboxrl.agent.runner import open_store, run_episodes
+from inboxrl.checks import run_checks
 from inboxrl.evaluation.metrics import json_safe, latest_per_pair, metrics
 from inboxrl.models.base import BackendError
 from inboxrl.models.hardware import precision_record
@@ -247,6 +249,8 @@ def write_metrics(out: Path, questions: Sequence[Question], models: Sequence[str
         "agent_config": cfg.model_dump(),
         "precision": precision_record(),
         "models": per_model,
+        # The reward-hacking detectors over every episode in the file (docs/detectors.md).
+        "checks": run_checks(list(read_jsonl(traj_path))).model_dump() if traj_path.exists() else None,
     }
     doc = json_safe(doc)
     (out / METRICS).write_text(json.dumps(doc, indent=2), encoding="utf-8")

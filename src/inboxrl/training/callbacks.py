@@ -1,7 +1,8 @@
 """The trainer callback: logs, validation, plots and progress events of a run.
 
 One callback rather than several because they share state: the validation at step K must write to the same JSONL
-and TensorBoard as the training numbers of step K, and the plots are redrawn from that JSONL after each validation.
+as the training numbers of step K, and the plots are redrawn from that JSONL after each validation. TensorBoard and
+W&B get the validation figures and detector counts through the trainer's own `log`, next to TRL's curves.
 """
 
 from __future__ import annotations
@@ -19,9 +20,6 @@ from inboxrl.agent.config import AgentConfig
 from inboxrl.questions.schema import Question
 from inboxrl.training import runlog
 from inboxrl.training.config import TrainConfig
-
-# Trainer log keys that are bookkeeping, not metrics.
-_SKIP_TB = {"epoch", "step"}
 
 
 def peak_rss_gb() -> float:
@@ -49,6 +47,29 @@ def anon_rss_gb() -> float:
     return math.nan
 
 
+def judge_accept_rate(trajs: Sequence[Any]) -> float:
+    """Share of the answers sent to the judge that it accepted (NaN when none was)."""
+    verdicts = [t.meta["verdict"] for t in trajs if isinstance(t.meta.get("verdict"), dict)]
+    return sum(bool(v.get("accept")) for v in verdicts) / len(verdicts) if verdicts else math.nan
+
+
+def tensorboard_to(trainer: Any, log_dir: Path, resume_step: int | None = None) -> None:
+    """Points transformers' TensorBoard reporter at RUN_DIR/tensorboard (its default is inside the checkpoints
+    folder), unless TENSORBOARD_LOGGING_DIR already chose a folder. On a resume it gets a writer that drops the
+    events a killed run wrote after the checkpoint resumed from, as the log and episode files are rolled back."""
+    from transformers.integrations import TensorBoardCallback
+
+    for cb in trainer.callback_handler.callbacks:
+        if not isinstance(cb, TensorBoardCallback):
+            continue
+        if cb.logging_dir is None:
+            cb.logging_dir = str(log_dir)
+        if resume_step and cb.tb_writer is None and trainer.accelerator.is_main_process:
+            from torch.utils.tensorboard import SummaryWriter
+
+            cb.tb_writer = SummaryWriter(log_dir=cb.logging_dir, purge_step=resume_step + 1)
+
+
 class InboxRLCallback(TrainerCallback):
     def __init__(self, cfg: TrainConfig, run_dir: Path, val_questions: Sequence[Question], judge: Any,
                  tokenizer: Any, val_cfg: AgentConfig, rollout: Any, *, policy_name: str,
@@ -68,7 +89,7 @@ class InboxRLCallback(TrainerCallback):
         from inboxrl.training.rollout import default_backend_factory
 
         self.val_make_backend: Any = default_backend_factory(policy_name, cfg.validation_dtype)
-        self.tb: Any = None
+        self._logging_validation = False
         self._step_started = time.perf_counter()
         self._step_cpu = time.process_time()
         self._train_started = time.perf_counter()
@@ -77,16 +98,22 @@ class InboxRLCallback(TrainerCallback):
     def _main(self) -> bool:
         return self.trainer is None or bool(self.trainer.accelerator.is_main_process)
 
-    def _tb_write(self, prefix: str, step: int, values: dict[str, Any]) -> None:
-        if self.tb is None:
-            return
-        for k, v in values.items():
-            if k in _SKIP_TB or isinstance(v, bool) or not isinstance(v, (int, float)):
-                continue
-            if isinstance(v, float) and (math.isnan(v) or math.isinf(v)):
-                continue
-            self.tb.add_scalar(f"{prefix}/{k}", v, step)
-        self.tb.flush()
+    def _log_validation(self, m: dict[str, Any]) -> None:
+        """Validation figures and detector counts as `eval_<key>` (TensorBoard and W&B show them as eval/accuracy,
+        eval/checks/shotgun...). Through `transformers.Trainer.log`, not GRPOTrainer's override: that one would also
+        flush this step's training-metric buffer into the validation record."""
+        from transformers import Trainer
+
+        values = {f"eval_{k}": float(v) for k, v in m.items()
+                  if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)}
+        control = self.trainer.control
+        should_log = control.should_log  # on_log clears it: the step's own training log must still happen
+        self._logging_validation = True
+        try:
+            Trainer.log(self.trainer, values)
+        finally:
+            self._logging_validation = False
+            control.should_log = self.trainer.control.should_log = should_log
 
     def _validated_steps(self) -> set[int]:
         return {int(r.get("step", -1)) for r in runlog.read(self.run_dir, "validation")}
@@ -115,9 +142,14 @@ class InboxRLCallback(TrainerCallback):
             tr._last_loaded_step = tr.state.global_step
             m, trajs = run_validation(tr.model, *args, **kw)
         if self._main():
+            from inboxrl.checks import check_run_dir
+
             write_trajectories(self.run_dir / "validation", step, trajs)
-            runlog.append(self.run_dir, {"kind": "validation", "step": step, **m})
-            self._tb_write("validation", step, m)
+            m["judge_accept_rate"] = judge_accept_rate(trajs)
+            report = check_run_dir(self.run_dir, self.cfg.reward)  # this validation against the earlier ones
+            m.update({f"checks/{k}": n for k, n in report.counts().items()})
+            runlog.append(self.run_dir, {"kind": "validation", "step": step, **m, "checks": report.model_dump()})
+            self._log_validation(m)
             self.write_plots()
         self.emit("validation", {"step": step, **m})
         return m
@@ -142,15 +174,6 @@ class InboxRLCallback(TrainerCallback):
     # ---- trainer events --------------------------------------------------------------------------------------
     def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         self._train_started = time.perf_counter()
-        if self._main() and "tensorboard" in self.cfg.report_to:
-            try:
-                from torch.utils.tensorboard import SummaryWriter
-
-                # purge_step drops events a killed run wrote after the checkpoint we resume from.
-                self.tb = SummaryWriter(log_dir=str(self.run_dir / "tensorboard"),
-                                        purge_step=state.global_step + 1 if state.global_step else None)
-            except ImportError:
-                self.emit("warning", {"message": "tensorboard is not installed; logging to metrics.jsonl only"})
         if state.global_step == 0 and self.cfg.validate_at_start:
             self.validate_if_needed(0, final=True)
         self._step_started = time.perf_counter()
@@ -158,12 +181,10 @@ class InboxRLCallback(TrainerCallback):
 
     def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None,
                **kwargs: Any) -> None:
-        if not logs or not self._main():
+        if not logs or not self._main() or self._logging_validation:  # validation has its own record
             return
         kind = "trainer_summary" if "train_runtime" in logs else "train"
         runlog.append(self.run_dir, {"kind": kind, "step": state.global_step, **logs})
-        if kind == "train":
-            self._tb_write("train", state.global_step, logs)
 
     def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         step = state.global_step
@@ -193,10 +214,3 @@ class InboxRLCallback(TrainerCallback):
     def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         self.emit("saved", {"step": state.global_step,
                             "dir": str(Path(args.output_dir) / f"checkpoint-{state.global_step}")})
-
-    def close(self) -> None:
-        """Called by `train()` after the final validation, which runs after the trainer's own end."""
-        if self.tb is not None:
-            self.tb.flush()
-            self.tb.close()
-            self.tb = None

@@ -127,7 +127,7 @@ def build_grpo_config(cfg: TrainConfig, total_steps: int) -> Any:
             f"micro_batch_size: questions_per_step x num_generations = {per_step} rollouts per step must be a "
             f"multiple of micro_batch_size x processes = {cfg.micro_batch_size} x {world}")
     grad_accum = per_step // (cfg.micro_batch_size * world)
-    report_to = [r for r in cfg.report_to if r not in ("tensorboard", "none")]  # TensorBoard: our own writer
+    report_to = [r for r in cfg.report_to if r != "none"]
     kwargs: dict[str, Any] = dict(
         output_dir=str(Path(cfg.run_dir) / CHECKPOINTS),
         seed=cfg.seed,
@@ -279,7 +279,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, on_event: Callable[[str, di
     from peft import LoraConfig
     from trl import GRPOTrainer
 
-    from inboxrl.training.callbacks import InboxRLCallback
+    from inboxrl.training.callbacks import InboxRLCallback, tensorboard_to
     from inboxrl.training.rollout import EpisodeRollout, inboxrl_reward
 
     policy_name = f"{base_spec}+{run_dir / FINAL}"
@@ -311,6 +311,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, on_event: Callable[[str, di
         model=model, reward_funcs=[inboxrl_reward], args=grpo_args, train_dataset=dataset, processing_class=tok,
         peft_config=peft_for_trainer, rollout_func=rollout_fn, callbacks=[callback])
     callback.trainer = trainer
+    tensorboard_to(trainer, run_dir / "tensorboard", resume_from[0] if resume_from else None)
     if cfg.vllm.use_vllm:
         from inboxrl.training.vllm_backend import vllm_backend_factory
 
@@ -328,7 +329,6 @@ def train(cfg: TrainConfig, *, resume: bool = False, on_event: Callable[[str, di
     # The after-point of the curve, if the last step was not a validation step.
     if cfg.validate_at_end:
         callback.validate_if_needed(steps, final=True)
-    callback.close()
 
     final = run_dir / FINAL
     if trainer.accelerator.is_main_process:
