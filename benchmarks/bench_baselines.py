@@ -136,7 +136,7 @@ def report(dirs: list[Path], rejudge: str | None) -> int:
         trajs += latest_per_pair(read_jsonl(d / "trajectories.jsonl"))
     if rejudge:
         from inboxrl.judge.registry import load_judge
-        from inboxrl.judge.score import score_trajectories
+        from inboxrl.scoring.score import score_trajectories
 
         sel = json.loads((dirs[0] / "selection.json").read_text())
         score_trajectories(trajs, load_judge(rejudge), db=sel["db"])

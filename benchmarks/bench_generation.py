@@ -85,7 +85,7 @@ def bench_backend(b, qs: list[str], max_tokens: int, tag: str) -> dict:  # type:
     from inboxrl.models.base import ChatRequest
 
     msgs = [[{"role": "system", "content": SYSTEM}, {"role": "user", "content": q}] for q in qs]
-    tools = TOOLS if b.supports_template_tools else None
+    tools = TOOLS if b.template_tools else None
     reqs = [ChatRequest(f"{tag}-{i}", m, tools=tools, max_tokens=max_tokens) for i, m in enumerate(msgs)]
     t, c = time.perf_counter(), time.process_time()
     r0 = b.generate(reqs)
@@ -132,7 +132,7 @@ def _peer_generate(b, chats: list[list[dict]], max_tokens: int) -> tuple[int, fl
     import torch
 
     tok = b.tokenizer
-    tools = TOOLS if b.supports_template_tools else None
+    tools = TOOLS if b.template_tools else None
     texts = [b.renderer.render(m, tools, True) for m in chats]
     tok.padding_side = "left"
     if tok.pad_token is None:

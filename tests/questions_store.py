@@ -4,12 +4,9 @@ store built here with the real ingest from a few real kaminski-v folders. Import
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-
-from inboxrl.models.base import ChatRequest, ChatResponse
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -32,26 +29,3 @@ def questions_db(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
     db = tmp_path_factory.mktemp("questions_store") / "kaminski.db"
     ingest([KAMINSKI / f"{f}.mbox.xz" for f in ("universities", "conferences", "rice")], db, workers=1)
     return str(db)
-
-
-class ScriptedBackend:
-    """A fake model that answers each request with `script(request, call_number)`: for deterministic edge cases."""
-
-    native_tools = False
-
-    def __init__(self, script: Callable[[ChatRequest, int], ChatResponse | str], name: str = "scripted") -> None:
-        self.script = script
-        self.name = name
-        self.calls = 0
-        self.ended: list[str] = []
-
-    def generate(self, requests: list[ChatRequest]) -> list[ChatResponse]:
-        out = []
-        for r in requests:
-            self.calls += 1
-            res = self.script(r, self.calls)
-            out.append(res if isinstance(res, ChatResponse) else ChatResponse(text=res))
-        return out
-
-    def end_episode(self, episode_id: str) -> None:
-        self.ended.append(episode_id)

@@ -50,3 +50,20 @@ def test_scripted_trace_shows_searches_reads_errors_and_answer(enron_store):
     bare = first["message_id"].strip("<>")
     assert f"source {bare}  {first['subject'][:20]}" in text and text.count("not an email the agent saw") == 1
     assert "answered · 4 turns" in text and "1 format error" in text
+
+
+def test_scripted_trace_labels_dont_know_with_the_callers_rule(enron_store):
+    """The agent records the answer; the caller (`inboxrl ask`) says how to tell an "I don't know"."""
+    from inboxrl.judge.idk import is_dont_know
+
+    q = Question(id="t2", question="Who won?", answer="", inbox_address=INBOX, query_date="2002-01-01")
+    script = [call("search_inbox", keywords=["conference"]),
+              call("return_final_answer", answer="I don't know", sources=[])]
+    console = Console(record=True, width=160)
+    r = TraceRenderer(console, max_turns=10, dont_know=is_dont_know)
+    [t] = run_episodes([q], ScriptedBackend({"t2": script}), enron_store, AgentConfig(), on_event=r)
+    r.summary(t)
+    text = console.export_text()
+    assert text.count("I don't know") == 2  # the label and the answer itself
+    assert "no sources given" not in text  # an honest "I don't know" needs no sources
+    assert "cost unknown" in text  # not scored: the trace says so rather than showing $0

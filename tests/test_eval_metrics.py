@@ -13,7 +13,7 @@ from inboxrl.trajectory import Rubric, Trajectory, TurnRecord
 
 
 def traj(qid: str, rubric: Rubric | None, *, model: str = "m", turns: int = 2, wall: float = 1.0,
-         tokens: tuple[int, int] = (100, 10), cost: float = 0.0, reward: float | None = 0.0,
+         tokens: tuple[int, int] = (100, 10), cost: float | None = 0.0, reward: float | None = 0.0,
          stop: str = "answered") -> Trajectory:
     return Trajectory(question_id=qid, question="?", inbox_address="a@b.c", query_date="2001-01-01", model=model,
                       turns=[TurnRecord(index=i) for i in range(turns)], wall_time_s=wall, prompt_tokens=tokens[0],
@@ -58,6 +58,14 @@ def test_percentile_matches_numpy_linear_rule():
     assert percentile([1, 2, 3, 4], 50) == 2.5
     assert percentile([10, 0], 100) == 10
     assert math.isnan(percentile([], 50))
+
+
+def test_unknown_price_makes_the_cost_unknown_not_zero():
+    ts = [traj("1", CORRECT, cost=0.002), traj("2", WRONG, cost=None)]  # type: ignore[arg-type]
+    m = metrics(ts)
+    assert math.isnan(m["cost_per_1000_usd"])
+    assert json.loads(json.dumps(json_safe(m)))["cost_per_1000_usd"] is None
+    assert "unknown" in markdown_table({"gpt-x": m})
 
 
 def test_empty_and_unscored_sets_give_nan_not_errors():

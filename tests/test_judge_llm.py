@@ -12,6 +12,7 @@ import pytest
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from inboxrl.agent.scripted import ScriptedBackend
 from inboxrl.judge.base import Verdict
 from inboxrl.judge.lexical import LexicalJudge
 from inboxrl.judge.llm import RESPONSE_FORMAT, JudgeError, LLMJudge, parse_verdict
@@ -116,28 +117,13 @@ def test_parse_verdict_reads_what_small_models_write(text: str, expected: tuple 
     assert parse_verdict(text) == expected
 
 
-class ScriptedBackend:
-    """SCRIPTED: replies with fixed texts or errors, for the deterministic cases only."""
-
-    name = "scripted"
-    native_tools = False
-
-    def __init__(self, replies: list[ChatResponse]) -> None:
-        self.replies = replies
-        self.calls = 0
-        self.requests: list[ChatRequest] = []
-
-    def generate(self, requests: list[ChatRequest]) -> list[ChatResponse]:
-        self.calls += 1
-        self.requests += requests
-        return [self.replies[i % len(self.replies)] for i in range(len(requests))]
-
-    def end_episode(self, episode_id: str) -> None:
-        pass
+def scripted(replies: list[ChatResponse]) -> ScriptedBackend:
+    """SCRIPTED: replies with fixed texts or errors, in turn, for the deterministic cases only."""
+    return ScriptedBackend(reply=lambda r, n: replies[(n - 1) % len(replies)])
 
 
 def test_llm_judge_scripted_backend_unparseable_is_a_counted_reject(tmp_path: Path) -> None:
-    j = LLMJudge(ScriptedBackend([ChatResponse(text="The answer is: 650 796 8163")]),  # type: ignore[arg-type]
+    j = LLMJudge(scripted([ChatResponse(text="The answer is: 650 796 8163")]),  # type: ignore[arg-type]
                  cache_path=tmp_path / "c.sqlite")
     v = j.judge("What is Nick's cell phone number?", "650 796 8163", "650 796 8163")
     assert v.accept is False and v.reason.startswith("unparseable judge output")
@@ -145,10 +131,10 @@ def test_llm_judge_scripted_backend_unparseable_is_a_counted_reject(tmp_path: Pa
 
 
 def test_llm_judge_scripted_backend_dead_endpoint_raises_one_item_error_rejects() -> None:
-    dead = LLMJudge(ScriptedBackend([ChatResponse(error="connection refused")]))  # type: ignore[arg-type]
+    dead = LLMJudge(scripted([ChatResponse(error="connection refused")]))  # type: ignore[arg-type]
     with pytest.raises(JudgeError, match="connection refused"):
         dead.judge_many(ITEMS[:2])
-    mixed = LLMJudge(ScriptedBackend([ChatResponse(text='{"accept": true, "reason": "ok"}'),  # type: ignore[arg-type]
+    mixed = LLMJudge(scripted([ChatResponse(text='{"accept": true, "reason": "ok"}'),  # type: ignore[arg-type]
                                       ChatResponse(error="context window full")]))
     a, b = mixed.judge_many(ITEMS[:2])
     assert a.accept is True and b.accept is False and "context window full" in b.reason
@@ -156,7 +142,7 @@ def test_llm_judge_scripted_backend_dead_endpoint_raises_one_item_error_rejects(
 
 
 def test_llm_judge_scripted_backend_identical_items_generate_once() -> None:
-    backend = ScriptedBackend([ChatResponse(text='{"accept": true, "reason": "ok"}')])
+    backend = scripted([ChatResponse(text='{"accept": true, "reason": "ok"}')])
     j = LLMJudge(backend)  # type: ignore[arg-type]
     out = j.judge_many([ITEMS[0], ITEMS[0], ITEMS[0]])
     assert [v.accept for v in out] == [True, True, True] and j.stats["generated"] == 1
@@ -168,7 +154,7 @@ def test_llm_judge_scripted_backend_prompt_states_the_gaming_rules() -> None:
     prompt; what a real model makes of it is measured by `inboxrl judge calibrate --file` on the gaming sheets."""
     from inboxrl.judge.llm import GAMING_RULES, PROMPT_VERSION, SYSTEM_PROMPT
 
-    backend = ScriptedBackend([ChatResponse(text='{"accept": false, "reason": "lists several dates"}')])
+    backend = scripted([ChatResponse(text='{"accept": false, "reason": "lists several dates"}')])
     j = LLMJudge(backend)  # type: ignore[arg-type]
     shotgun = ("When is the ALP Project presentation?", "May 7 at 4:00 p.m.",
                "April 10, May 7, May 14, June 2; 1:00, 4:00, 6:00 p.m.")

@@ -110,7 +110,7 @@ def test_qwen_bundled_loads_and_writes_a_tool_call() -> None:
     gguf = bundled.gguf_path("qwen2.5-coder-0.5b")
     assert gguf.stat().st_size == 491_400_064
     b = load_backend("local/qwen2.5-coder-0.5b", threads=1)
-    assert b.supports_template_tools  # type: ignore[attr-defined]
+    assert b.template_tools
     tools = [{"type": "function", "function": {
         "name": "search_inbox", "description": "Search the inbox for keywords.",
         "parameters": {"type": "object", "properties": {"keywords": {"type": "array", "items": {"type": "string"}}},

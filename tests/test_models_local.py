@@ -12,6 +12,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from inboxrl.models import bundled
 from inboxrl.models.base import ChatBackend, ChatRequest
+from inboxrl.models.engine import Engine, KVCacheEngine
 from inboxrl.models.local import LocalBackend
 from inboxrl.models.registry import load_backend
 
@@ -34,9 +35,9 @@ def smol() -> LocalBackend:
 def test_bundled_smollm2_loads_from_the_converted_cache(smol: LocalBackend) -> None:
     assert bundled.is_converted("smollm2-135m")
     assert (bundled.converted_dir("smollm2-135m") / "model.safetensors").is_file()
-    assert isinstance(smol, ChatBackend)
+    assert isinstance(smol, ChatBackend) and isinstance(smol.engine, Engine)
     assert smol.name == "local/smollm2-135m" and smol.native_tools is False
-    assert smol.supports_template_tools is False  # SmolLM2's template ignores tools: the agent describes them
+    assert smol.template_tools is False  # SmolLM2's template ignores tools: the agent describes them
     assert smol.eot_id in smol.stop_ids and smol.eot_text == "<|im_end|>"
     # Shared per process: asking again gives the same weights, not a second copy.
     assert load_backend("local/smollm2-135m", threads=1) is smol
@@ -207,7 +208,7 @@ def test_shared_prompt_is_prefilled_once_with_identical_results(smol: LocalBacke
     shared = LocalBackend(smol.model, smol.tokenizer, "local/smollm2-135m", threads=1)
     group = shared.generate([ChatRequest(f"g{i}", msgs, max_tokens=8) for i in range(3)])
     n = len(ref.input_ids or [])
-    assert n - 1 >= LocalBackend.MIN_PREFIX
+    assert n - 1 >= KVCacheEngine.MIN_PREFIX
     assert shared.last_stats["prefill_tokens"] == (n - 1) + 3 * 1  # the prefix once, then one token per episode
     for r in group:
         assert r.output_ids == ref.output_ids and r.input_ids == ref.input_ids

@@ -21,7 +21,7 @@ def test_dated_and_prefixed_names_match_their_family() -> None:
     assert t.price("openai/gpt-4o") == t.models["gpt-4o"]
     assert t.price("gpt-4o-2024-08-06") == t.models["gpt-4o"]  # not gpt-4o-mini
     assert t.price("some-unknown-model") is None
-    assert t.estimate("some-unknown-model", 10_000, 10_000) == 0.0
+    assert t.estimate("some-unknown-model", 10_000, 10_000) is None  # unknown, not free
 
 
 def test_local_models_cost_their_share_of_machine_time() -> None:

@@ -48,9 +48,12 @@ def test_bad_specs_raise_one_line(spec: str, fragment: str) -> None:
     assert "\n" not in str(e.value)
 
 
-def test_base_url_with_a_local_model_is_an_error() -> None:
-    with pytest.raises(BackendError, match="--base-url is for endpoint models"):
-        load_backend("local/smollm2-135m", base_url="http://127.0.0.1:1/v1")
+def test_base_url_with_a_local_model_names_it_on_the_endpoint() -> None:
+    """`inboxrl serve` serves local models under their specs; with --base-url the spec is asked for there."""
+    b = load_backend("local/smollm2-135m", base_url="http://127.0.0.1:1/v1")
+    assert type(b).__name__ == "OpenAIBackend"
+    assert b.name == "local/smollm2-135m"
+    assert getattr(b, "model", None) == "local/smollm2-135m"
 
 
 def test_missing_adapter_directory(tmp_path: Path) -> None:

@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from inboxrl.agent.scripted import ScriptedBackend
 from inboxrl.cli import app
 from inboxrl.questions.output import dropped_path, sidecar_path, split_path
 from inboxrl.questions.schema import load_questions
-from questions_store import INBOX, SECOND_INBOX, ScriptedBackend, questions_db  # noqa: F401  (fixture)
+from questions_store import INBOX, SECOND_INBOX, questions_db  # noqa: F401  (fixture)
 
 runner = CliRunner()
 
@@ -90,7 +91,7 @@ def test_generate_cli_split_files_load_everywhere_scripted_backend(
 ) -> None:
     from inboxrl.models import registry
 
-    monkeypatch.setattr(registry, "load_backend", lambda spec, **kw: ScriptedBackend(_script, name=spec))
+    monkeypatch.setattr(registry, "load_backend", lambda spec, **kw: ScriptedBackend(reply=_script, name=spec))
     out = tmp_path / "gen.jsonl"
     args = ["questions", "generate", "--db", questions_db, "--inbox", INBOX, "--inbox", SECOND_INBOX, "--model",
             "scripted-generator", "--out", str(out), "--batch-size", "5", "--max-batches", "3", "--split", "inbox",
@@ -145,18 +146,17 @@ def test_generated_file_runs_through_evaluate_scripted_backend(
     questions_db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch  # noqa: F811
 ) -> None:
     """The evaluation reads our file as it reads ART-E's (its agent here is scripted to say "I don't know")."""
-    from inboxrl.agent.scripted import ScriptedBackend as AgentScript
     from inboxrl.evaluation.run import evaluate
     from inboxrl.judge.registry import load_judge
     from inboxrl.models import registry
 
-    monkeypatch.setattr(registry, "load_backend", lambda spec, **kw: ScriptedBackend(_script, name=spec))
+    monkeypatch.setattr(registry, "load_backend", lambda spec, **kw: ScriptedBackend(reply=_script, name=spec))
     out = tmp_path / "q.jsonl"
     _generate(questions_db, out, "--model", "scripted-generator", "--batch-size", "4", "--max-batches", "1")
     qs = load_questions(out)
     assert qs
     res = evaluate(qs, ["scripted-agent"], questions_db, load_judge("lexical"), out_dir=tmp_path / "eval",
-                   backend_factory=lambda spec: AgentScript(name=spec))
+                   backend_factory=lambda spec: ScriptedBackend(name=spec))
     assert res.written == len(qs)
     lines = (tmp_path / "eval" / "trajectories.jsonl").read_text().splitlines()
     assert {json.loads(x)["question_id"] for x in lines} == {q.id for q in qs}

@@ -9,11 +9,11 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
-from collections.abc import Callable
 from datetime import date
 
 import pytest
 
+from inboxrl.agent.scripted import ScriptedBackend
 from inboxrl.models.base import BackendError, ChatRequest, ChatResponse
 from inboxrl.questions.cache import CallCache
 from inboxrl.questions.config import GenerateConfig
@@ -21,7 +21,7 @@ from inboxrl.questions.generate import GenerationResult, generate_questions
 from inboxrl.questions.select import select_batches
 from inboxrl.questions.support import LexicalSupport
 from inboxrl.store.schema import connect
-from questions_store import INBOX, ScriptedBackend, questions_db  # noqa: F401  (fixture)
+from questions_store import INBOX, questions_db  # noqa: F401  (fixture)
 
 
 def n_emails(req: ChatRequest) -> int:
@@ -70,7 +70,7 @@ def test_validation_rules_on_hand_made_output_scripted_backend(conn: sqlite3.Con
         q("What day is the budget review meeting?", realism=0.2),  # below threshold
         q("when is my talk at rice with christie", realism=0.6),  # near duplicate of the first
     ]
-    backend = ScriptedBackend(lambda r, i: "```json\n" + json.dumps({"questions": items}) + "\n```")
+    backend = ScriptedBackend(reply=lambda r, i: "```json\n" + json.dumps({"questions": items}) + "\n```")
     cfg = GenerateConfig(batch_size=4, max_batches_per_inbox=1)
     res = generate_questions(conn, [INBOX], backend, cfg)
 
@@ -109,7 +109,7 @@ def test_unparseable_and_backend_errors_are_counted_scripted_backend(conn: sqlit
             return ChatResponse(error="context overflow")
         return json.dumps([q(f"What is the room number for meeting {i}?")])
 
-    res = generate_questions(conn, [INBOX], ScriptedBackend(script), GenerateConfig(batch_size=3,
+    res = generate_questions(conn, [INBOX], ScriptedBackend(reply=script), GenerateConfig(batch_size=3,
                                                                                      max_batches_per_inbox=3))
     g = res.stages["generation"]
     assert (g.seen, g.kept, g.dropped) == (3, 1, {"unparseable_output": 1, "backend_error": 1})
@@ -120,7 +120,7 @@ def test_unparseable_and_backend_errors_are_counted_scripted_backend(conn: sqlit
 
 
 def test_dead_backend_stops_the_run_scripted_backend(conn: sqlite3.Connection) -> None:
-    backend = ScriptedBackend(lambda r, i: ChatResponse(error="connection refused"))
+    backend = ScriptedBackend(reply=lambda r, i: ChatResponse(error="connection refused"))
     with pytest.raises(BackendError, match="connection refused"):
         generate_questions(conn, [INBOX], backend, GenerateConfig(batch_size=2, max_batches_per_inbox=10))
     assert backend.calls == 4
@@ -131,13 +131,13 @@ def test_cache_hit_on_rerun_scripted_backend(conn: sqlite3.Connection, tmp_path)
         return json.dumps({"questions": [q(f"What did I hear about {subjects(r)[0][:30]}?", ids=(1,))]})
 
     cfg = GenerateConfig(batch_size=3, max_batches_per_inbox=3)
-    first = ScriptedBackend(script)
+    first = ScriptedBackend(reply=script)
     cache = CallCache(tmp_path / "cache.sqlite")
     res1 = generate_questions(conn, [INBOX], first, cfg, cache=cache)
     cache.close()
     assert first.calls == 3 and len(first.ended) == 3
 
-    again = ScriptedBackend(lambda r, i: pytest.fail("a cached batch was sent to the model"))
+    again = ScriptedBackend(reply=lambda r, i: pytest.fail("a cached batch was sent to the model"))
     cache = CallCache(tmp_path / "cache.sqlite")
     res2 = generate_questions(conn, [INBOX], again, cfg, cache=cache)
     assert again.calls == 0 and cache.hits == 3
@@ -145,7 +145,7 @@ def test_cache_hit_on_rerun_scripted_backend(conn: sqlite3.Connection, tmp_path)
     assert res2.stages["generation"].notes["cache_hits"] == 3
 
     # A different email cut is a different prompt: not a stale hit.
-    changed = ScriptedBackend(script)
+    changed = ScriptedBackend(reply=script)
     generate_questions(conn, [INBOX], changed, cfg.model_copy(update={"email_chars": 300}), cache=cache)
     assert changed.calls == 3
     cache.close()
@@ -160,14 +160,14 @@ def test_per_inbox_stops_early_and_is_deterministic_across_concurrency_scripted_
                            q(f"Who wrote {s[-1]} second?", ids=(n_emails(r),), realism=0.7)])
 
     base = GenerateConfig(batch_size=2, max_batches_per_inbox=6, per_inbox=3)
-    serial = ScriptedBackend(script)
+    serial = ScriptedBackend(reply=script)
     res1 = generate_questions(conn, [INBOX], serial, base)
     assert len(res1.questions) == 3 and serial.calls == 2
     assert res1.stages["generation"].dropped == {"skipped_target_reached": 4}
     assert res1.stages["per_inbox"].dropped == {"over_per_inbox": 1}
     assert_balanced(res1)
 
-    wide = ScriptedBackend(script)
+    wide = ScriptedBackend(reply=script)
     res2 = generate_questions(conn, [INBOX], wide, base.model_copy(update={"concurrency": 4}))
     assert wide.calls == 4
     assert [x.id for x in res2.questions] == [x.id for x in res1.questions]
@@ -176,7 +176,7 @@ def test_per_inbox_stops_early_and_is_deterministic_across_concurrency_scripted_
 
 
 def test_support_check_with_a_model_scripted_backend(conn: sqlite3.Connection) -> None:
-    gen = ScriptedBackend(lambda r, i: json.dumps([q("When is my flight to Austin?", ids=(1,)),
+    gen = ScriptedBackend(reply=lambda r, i: json.dumps([q("When is my flight to Austin?", ids=(1,)),
                                                    q("Who is presenting the paper at Rice?", ids=(2,)),
                                                    q("What is the budget for the class project?", ids=(3,))]))
 
@@ -188,7 +188,7 @@ def test_support_check_with_a_model_scripted_backend(conn: sqlite3.Connection) -
             return '{"supported": false, "reason": "not in the email"}'
         return "I like turtles"
 
-    sup = ScriptedBackend(judge, name="scripted-judge")
+    sup = ScriptedBackend(reply=judge, name="scripted-judge")
     res = generate_questions(conn, [INBOX], gen, GenerateConfig(batch_size=3, max_batches_per_inbox=1),
                              support=sup)
     s = res.stages["support"]
@@ -196,15 +196,13 @@ def test_support_check_with_a_model_scripted_backend(conn: sqlite3.Connection) -
     assert s.dropped == {"unsupported": 1, "support_check_failed": 1}
     assert s.notes["checker"] == "scripted-judge"
     assert [x.question for x in res.questions] == ["When is my flight to Austin?"]
-    assert "Question: When is my flight" in sup_request_text(sup, judge)
+    assert "Question: When is my flight" in sup_request_text(sup)
     assert_balanced(res)
 
 
-def sup_request_text(sup: ScriptedBackend, judge: Callable) -> str:
-    seen: list[str] = []
-    sup.script = lambda r, i: (seen.append(r.messages[-1]["content"]), judge(r, i))[1]
-    sup.generate([ChatRequest(episode_id="x", messages=[{"role": "user", "content": "Question: When is my flight"}])])
-    return seen[0]
+def sup_request_text(sup: ScriptedBackend) -> str:
+    """What the support checker was asked (the scripted backend records every request)."""
+    return "\n".join(str(r.messages[-1]["content"]) for r in sup.requests)
 
 
 def test_lexical_support_check_drops_invented_numbers_scripted_backend(conn: sqlite3.Connection) -> None:
@@ -212,7 +210,7 @@ def test_lexical_support_check_drops_invented_numbers_scripted_backend(conn: sql
     email = select_batches(conn, INBOX, cfg).batches[0].emails[0]
     words = [w for w in re.findall(r"[A-Za-z]{5,}", email.body)][:4]
     grounded = " ".join(words)
-    gen = ScriptedBackend(lambda r, i: json.dumps([
+    gen = ScriptedBackend(reply=lambda r, i: json.dumps([
         q("What did the mail say?", answer=grounded),
         q("How much did I pay for the tickets?", answer="$987654321"),
         q("When is my lunch with Zebulon at the Petroleum Club?", answer=grounded),  # names not in the mail
@@ -226,7 +224,7 @@ def test_lexical_support_check_drops_invented_numbers_scripted_backend(conn: sql
 
 
 def test_unknown_inbox_yields_counted_nothing_scripted_backend(conn: sqlite3.Connection) -> None:
-    backend = ScriptedBackend(lambda r, i: pytest.fail("no batch should be sent"))
+    backend = ScriptedBackend(reply=lambda r, i: pytest.fail("no batch should be sent"))
     res = generate_questions(conn, ["nobody@nowhere.example"], backend, GenerateConfig())
     assert res.questions == [] and backend.calls == 0
     assert res.stages["selection"].seen == 0

@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from inboxrl.judge.reward import RewardConfig, reward, tier
+from inboxrl.scoring.reward import RewardConfig, reward, tier
 from inboxrl.trajectory import FormatErrorKind, Rubric
 
 TIER_ORDER = ["format_error", "wrong", "no_answer", "correct"]

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from inboxrl.agent.config import AgentConfig
-from inboxrl.judge.reward import RewardConfig
+from inboxrl.scoring.reward import RewardConfig
 from train_helpers import SpyBackend, grounded, tiny_model
 
 

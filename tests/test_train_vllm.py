@@ -11,14 +11,14 @@ from pathlib import Path
 from typing import Any
 
 from inboxrl.agent.config import AgentConfig
-from inboxrl.judge.reward import RewardConfig
+from inboxrl.scoring.reward import RewardConfig
 from train_helpers import SpyBackend, grounded, tiny_model
 
 
 def test_train_vllm_backend_splices_sampled_ids_scripted_sampler(enron_store: Path, questions_path: Path) -> None:
     from inboxrl.judge.lexical import LexicalJudge
     from inboxrl.training.rollout import EpisodeRollout
-    from inboxrl.training.vllm_backend import VllmBackend
+    from inboxrl.training.vllm_backend import vllm_backend
 
     model, tok = tiny_model()
     q = grounded(enron_store, questions_path, 1)[0]
@@ -41,7 +41,7 @@ def test_train_vllm_backend_splices_sampled_ids_scripted_sampler(enron_store: Pa
     spies: list[SpyBackend] = []
 
     def make(m: Any, t: Any) -> SpyBackend:
-        spies.append(SpyBackend(VllmBackend(m, t, "local/policy", scripted_sampler)))
+        spies.append(SpyBackend(vllm_backend(m, t, "local/policy", scripted_sampler)))
         return spies[-1]
 
     cfg = AgentConfig(max_turns=3, max_tokens_per_turn=200, temperature=1.0)

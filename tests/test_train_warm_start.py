@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from inboxrl.agent.config import AgentConfig
-from inboxrl.judge.reward import RewardConfig, tier
 from inboxrl.models.base import ChatRequest
+from inboxrl.scoring.reward import RewardConfig, tier
 from inboxrl.tools.base import normalise_id
 from train_helpers import grounded, tiny_model, train_config
 

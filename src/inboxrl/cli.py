@@ -36,13 +36,14 @@ def _register() -> None:
     from inboxrl.judge import cli as judge_cli
     from inboxrl.models import cli as models_cli
     from inboxrl.questions import cli as questions_cli
+    from inboxrl.serving import cli as serving_cli
     from inboxrl.store import cli as store_cli
     from inboxrl.tools import cli as tools_cli
     from inboxrl.training import cli as training_cli
     from inboxrl.viewer import cli as viewer_cli
 
     for part in (store_cli, tools_cli, agent_cli, judge_cli, eval_cli, questions_cli, training_cli, models_cli,
-                 checks_cli, viewer_cli):
+                 serving_cli, checks_cli, viewer_cli):
         part.register(app)
 
 

@@ -132,7 +132,7 @@ class Trajectory(BaseModel):
     wall_time_s: float = 0.0
     prompt_tokens: int = 0
     completion_tokens: int = 0
-    cost_usd: float = 0.0
+    cost_usd: float | None = None  # None: not scored yet, or the model's price is unknown
     rubric: Rubric | None = None
     reward: float | None = None
     meta: dict[str, Any] = Field(default_factory=dict)

@@ -53,6 +53,10 @@ def register(app: typer.Typer) -> None:
         base_url: str | None = typer.Option(None, "--base-url", help="OpenAI-compatible endpoint URL."),
         max_turns: int | None = typer.Option(None, "--max-turns", min=1, help="Turn budget (default 10)."),
         tool_mode: str | None = typer.Option(None, "--tool-mode", help="auto, native or json."),
+        harness: str | None = typer.Option(None, "--harness", help="free or guided (the harness forces a search "
+                                                                  "first, a read after a search, an answer after a "
+                                                                  "read). Default: the model's own (bundled local "
+                                                                  "models guided, endpoints free)."),
         config: Path | None = typer.Option(None, "--config", help="Agent config file (YAML/TOML/JSON)."),
         set_: list[str] = typer.Option([], "--set", help="Override an agent setting, e.g. --set "
                                                           "tools.body_char_limit=3000 (repeatable; keys as in "
@@ -85,6 +89,10 @@ def register(app: typer.Typer) -> None:
                 _fail(f"--tool-mode must be auto, native or json, got {tool_mode!r}", 2)
             updates["tool_mode"] = tool_mode
         cfg = cfg.model_copy(update=updates)
+        try:
+            cfg = cfg.with_harness(harness) if harness is not None else cfg.with_harness_default(model)
+        except ValueError as e:
+            _fail(f"--harness: {e}", 2)
 
         from inboxrl.agent.runner import run_episodes
         from inboxrl.agent.trace import TraceRenderer
@@ -101,9 +109,11 @@ def register(app: typer.Typer) -> None:
                      query_date=day)
         console = Console(stderr=as_json)  # in --json mode stdout carries only the JSON
         quiet = as_json
-        renderer = TraceRenderer(console, verbose=verbose, max_turns=cfg.max_turns)
+        from inboxrl.judge.idk import is_dont_know
+
+        renderer = TraceRenderer(console, verbose=verbose, max_turns=cfg.max_turns, dont_know=is_dont_know)
         if not quiet:
-            renderer.header(q.question, q.inbox_address, day, model)
+            renderer.header(q.question, q.inbox_address, day, model, harness=cfg.harness_name())
         _quiet_loading()
         try:
             with console.status(f"loading {model}…", spinner="dots") as status:
@@ -126,8 +136,11 @@ def register(app: typer.Typer) -> None:
             if isinstance(e, (StoreOpenError, FileNotFoundError, ValueError)):
                 _fail(str(e).splitlines()[0], 2)
             raise
+        from inboxrl.scoring.cost import episode_cost
+
         t = trajs[0]
         t.golden_answer = None
+        t.cost_usd = episode_cost(t)  # no golden answer to judge against: only the cost is scored
         if as_json:
             sys.stdout.write(json.dumps(t.without_token_ids().model_dump(mode="json"), ensure_ascii=False) + "\n")
         else:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from inboxrl.configfile import (
     ConfigFileError,
@@ -20,11 +20,24 @@ from inboxrl.configfile import (
 )
 from inboxrl.tools.inbox import ToolsConfig
 
+# Named harness presets: the keys each one sets. `guided` is the harness the CPU demo trains and validates with
+# (configs/cpu-demo.yaml); without it the bundled 0.5B model re-reads the right email until refused and runs out of
+# turns on README's own quickstart question.
+HARNESS_PRESETS: dict[str, dict[str, Any]] = {
+    "free": {"force_search_first": False, "force_read_after_search": False, "force_answer_after_read": False},
+    "guided": {"force_search_first": True, "force_read_after_search": True, "force_answer_after_read": True},
+}
+HARNESS_NAMES = tuple(HARNESS_PRESETS)
+
 
 class AgentConfig(BaseModel):
     # A misspelt key (`max_turn`) is an error at load, in the file, the `agent:` section or `--set`, not a default.
     model_config = ConfigDict(extra="forbid")
 
+    # A named preset (HARNESS_PRESETS) filling the keys it names that the config does not set itself. None: not
+    # chosen, and `with_harness_default` applies the model's own default (bundled local models guided, endpoints
+    # free); a config that sets any of the preset's keys itself counts as chosen.
+    harness: Literal["free", "guided", "custom"] | None = None
     # Each model call is one turn; a retry after a format error counts too, so the budget bounds cost.
     max_turns: int = Field(10, ge=1)
     # auto: native OpenAI tool calls where the backend has them, JSON-in-text otherwise.
@@ -68,6 +81,40 @@ class AgentConfig(BaseModel):
     tools: ToolsConfig = Field(default_factory=ToolsConfig)
     # Keep token ids and logprobs in trajectories (training needs them; eval files drop them anyway).
     keep_token_ids: bool = True
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fill_preset(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("harness") in HARNESS_PRESETS:
+            data = {**HARNESS_PRESETS[data["harness"]], **data}
+        return data
+
+    @model_validator(mode="after")
+    def _name_harness(self) -> AgentConfig:
+        if self.harness is None and self.model_fields_set & set(HARNESS_PRESETS["free"]):
+            self.harness = self.harness_name()
+        return self
+
+    def harness_name(self) -> Literal["free", "guided", "custom"]:
+        """The preset these settings equal, else "custom": what trajectories and metrics record."""
+        for name, preset in HARNESS_PRESETS.items():
+            if all(getattr(self, k) == v for k, v in preset.items()):
+                return "guided" if name == "guided" else "free"
+        return "custom"
+
+    def with_harness(self, name: str) -> AgentConfig:
+        """These settings under the named preset (an explicit `--harness` wins over the config file's keys)."""
+        if name not in HARNESS_PRESETS:
+            raise ValueError(f"unknown harness {name!r}: use {' or '.join(HARNESS_NAMES)}")
+        return self.model_copy(update={**HARNESS_PRESETS[name], "harness": name})
+
+    def with_harness_default(self, model_spec: str) -> AgentConfig:
+        """The model's default preset when none was chosen, so `ask` on a bundled model answers on its defaults."""
+        if self.harness is not None:
+            return self
+        from inboxrl.models.spec import default_harness
+
+        return self.with_harness(default_harness(model_spec))
 
     @classmethod
     def load(cls, path: str | Path | None, overrides: dict[str, Any] | None = None) -> AgentConfig:

@@ -9,7 +9,8 @@ What `step` guarantees:
   text plus the structured calls), and every tool result is a role "tool" message with `tool_call_id` and `name`;
 - every failure is classified (`FormatErrorKind`) and recorded on its turn; it never raises on model output;
 - the trajectory is complete when `done` is True: messages, turns (timings, tokens, raw output, token ids and
-  logprobs), tool events with result ids, final answer and sources, stop reason, tokens and cost.
+  logprobs), tool events with result ids, final answer and sources, stop reason, tokens and machine time.
+  What the episode is worth (rubric, reward, cost) is decided later, by `inboxrl.scoring`, from this record.
 """
 
 from __future__ import annotations
@@ -62,17 +63,6 @@ def call_key(name: str, arguments: dict[str, Any]) -> str:
     return json.dumps([name, _norm(arguments)], sort_keys=True, default=str)
 
 
-def estimate_cost(model: str, prompt_tokens: int, completion_tokens: int, machine_s: float = 0.0) -> float:
-    """Endpoint models: tokens x list price; local models: their share of machine time x the machine's price.
-    The table lives with the model backends; an unknown model costs 0, not a crash."""
-    from inboxrl.models.pricing import estimate_cost as _estimate
-
-    try:
-        return float(_estimate(model, prompt_tokens, completion_tokens, machine_s) or 0.0)
-    except (KeyError, ValueError, TypeError):
-        return 0.0
-
-
 def parse_text_calls(text: str, known_tools: list[str]) -> tuple[list[ToolCall], list[tuple[FormatErrorKind, str]]]:
     """Tool calls written in the text (bare JSON, `<tool_call>` tags, code fences, several in a row), and the
     call-shaped pieces that could not become valid calls, classified."""
@@ -108,12 +98,13 @@ class Episode:
             messages=[Message(role="system", content=system), Message(role="user", content=question.question)],
             meta={"episode_id": self.id, "tool_mode": "native" if self.native else "json",
                   "template_tools": bool(self.send_tools and not self.native), "max_turns": cfg.max_turns,
-                  "on_format_error": cfg.on_format_error},
+                  "on_format_error": cfg.on_format_error, "harness": cfg.harness_name()},
         )
         self._seen_calls: set[str] = set()
         self._call_counter = 0
         self._machine_s = 0.0
         self._went_wrong = False  # the last turn had a format error or a refused call
+        self._native_calls_seen = False  # the endpoint has returned structured tool calls in this episode
         self.done = False
 
     # --- driver interface -----------------------------------------------------------------------------------
@@ -209,6 +200,20 @@ class Episode:
         t.messages.append(Message(role="assistant", content=response.text or "",
                                   tool_calls=calls if self.native else []))
 
+        if not calls and not issues and self.native and _plain_dont_know(response.text or ""):
+            # "I don't know." in plain text from a native-tools endpoint is that answer, not a malformed turn (an
+            # endpoint that ignored `tools` otherwise turns every such reply into a format error until the turns
+            # run out). Not in JSON mode: local rollouts must not earn the abstention tier without a call.
+            t.final_answer, t.final_sources = (response.text or "").strip(), []
+            t.meta["plain_text_answer"] = True
+            self._finish("answered")
+            events.append(self._event("answer", index, answer=t.final_answer, sources=[], dont_know=True))
+            return events
+        if not calls and self.native and self.send_tools and response.tool_calls is None \
+                and not self._native_calls_seen:
+            issues = [(FormatErrorKind.UNPARSEABLE, self._fall_back_to_json())]
+        if response.tool_calls:
+            self._native_calls_seen = True
         if not calls and not issues:
             detail = "no tool call in the output"
             if response.finish_reason == "length":
@@ -233,6 +238,21 @@ class Episode:
         return events
 
     # --- internals --------------------------------------------------------------------------------------------
+
+    def _fall_back_to_json(self) -> str:
+        """The endpoint returned no tool call although tools were sent (llama.cpp's server with a plain chat format
+        ignores `tools`): from the next turn on, the tools are described in the system prompt and called as JSON
+        in the text, which any chat endpoint can do. Returns the turn's error detail, which says so."""
+        self.native, self.json_mode, self.send_tools = False, True, False
+        hide = self.cfg.optional_tool_args in ("auto", "hide")
+        self.schemas = P.required_only(self.schemas) if hide else self.schemas
+        q = self.question
+        self.trajectory.messages[0].content = P.system_prompt(q.inbox_address, q.query_date, self.cfg.max_turns,
+                                                              self.schemas)
+        note = ("the endpoint returned no tool call although tools were sent; switched to JSON-in-text tools "
+                "(set tool_mode: json to start that way)")
+        self.trajectory.meta.update(tool_mode="json", tool_mode_fallback=note)
+        return note
 
     def _run_calls(self, turn: TurnRecord, calls: list[ToolCall]) -> list[Event]:
         events: list[Event] = []
@@ -308,10 +328,7 @@ class Episode:
 
     def _tool_event(self, turn: int, call: ToolCall, result: ToolResult) -> Event:
         if result.final:
-            from inboxrl.judge.idk import is_dont_know
-
-            return self._event("answer", turn, answer=result.answer, sources=list(result.sources),
-                               dont_know=is_dont_know(result.answer))
+            return self._event("answer", turn, answer=result.answer, sources=list(result.sources))
         if not result.ok:
             return self._event("tool_error", turn, name=call.name, arguments=call.arguments, error=result.error,
                                content=result.content)
@@ -364,10 +381,13 @@ class Episode:
         t.stop_reason = reason  # type: ignore[assignment]
         if t.started_at:
             t.wall_time_s = time.time() - t.started_at
-        t.meta["machine_time_s"] = round(self._machine_s, 3)
-        t.cost_usd = estimate_cost(t.model, t.prompt_tokens, t.completion_tokens, self._machine_s)
-        if reason == "answered":
-            from inboxrl.judge.idk import is_dont_know
-
-            t.meta["said_dont_know"] = is_dont_know(t.final_answer)
+        t.meta["machine_time_s"] = round(self._machine_s, 3)  # the scoring stage prices it
         self.done = True
+
+
+def _plain_dont_know(text: str) -> bool:
+    """A short reply that only says it does not know (no call, no JSON)."""
+    from inboxrl.judge.idk import is_dont_know
+
+    t = text.strip()
+    return 0 < len(t) <= 120 and any(c.isalpha() for c in t) and "{" not in t and is_dont_know(t)

@@ -13,7 +13,7 @@ EventKind = Literal[
     "search",         # search_inbox ran: keywords, hits
     "read",           # read_email ran: the email (or not_found)
     "tool",           # any other tool ran
-    "answer",         # return_final_answer: answer, sources, dont_know
+    "answer",         # return_final_answer: answer, sources
     "format_error",   # a malformed turn: kind, detail
     "tool_error",     # a well-formed call that failed (not_found, empty query, a tool crash)
     "backend_error",  # the backend could not answer; the episode stops

@@ -3,7 +3,9 @@
 Each round collects the pending request of every active episode and sends them to `backend.generate` as one batch;
 a finished episode's slot is refilled from the queue at once, so a local backend's batch stays full (batched decoding
 is what makes CPU generation affordable; docs/benchmarks.md, "Local generation speed").
-Remote backends fan the batch out over threads inside `generate`, so `batch_size` is also their concurrency.
+Remote backends (endpoints) instead run each episode as an independent task, at most `batch_size` at once: a serial
+server (llama.cpp's answers one request at a time) then finishes episodes one by one, each written as it ends,
+instead of holding every episode until the slowest request of each lock-step round returns.
 
 This is the one episode implementation: `inboxrl ask`, `inboxrl eval` and GRPO rollouts all call `run_episodes`.
 """
@@ -11,14 +13,16 @@ This is the one episode implementation: `inboxrl ask`, `inboxrl eval` and GRPO r
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Callable, Iterable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any
 
 from inboxrl.agent.config import AgentConfig
 from inboxrl.agent.episode import Episode
 from inboxrl.agent.events import Event
-from inboxrl.models.base import ChatResponse
+from inboxrl.models.base import ChatBackend, ChatResponse
 from inboxrl.questions.schema import Question
 from inboxrl.tools.base import Scope
 from inboxrl.trajectory import Trajectory
@@ -43,7 +47,7 @@ def open_store(db: str | Path | sqlite3.Connection) -> sqlite3.Connection:
 
 def run_episodes(
     questions: Iterable[Question],
-    backend: Any,
+    backend: ChatBackend,
     db: str | Path | sqlite3.Connection,
     cfg: AgentConfig | None = None,
     *,
@@ -62,6 +66,8 @@ def run_episodes(
     """
     cfg = cfg or AgentConfig()
     queue = list(questions)
+    if tools_factory is None and is_endpoint(backend):
+        return _run_independent(queue, backend, db, cfg, on_event, on_done, batch_size)
     conn = None
     if tools_factory is None:
         conn = open_store(db)
@@ -69,9 +75,7 @@ def run_episodes(
         def tools_factory(q: Question) -> Any:
             return make_tools(conn, q, cfg)
 
-    native = bool(getattr(backend, "native_tools", False))
-    template = bool(getattr(backend, "template_tools", False))
-    name = getattr(backend, "name", "unknown")
+    native, template, name = backend.native_tools, backend.template_tools, backend.name
     results: list[Trajectory | None] = [None] * len(queue)
     active: list[tuple[int, Episode]] = []
     next_i = 0
@@ -120,3 +124,76 @@ def run_episodes(
         if conn is not None and conn is not db:
             conn.close()
     return [t for t in results if t is not None]
+
+
+def is_endpoint(backend: Any) -> bool:
+    """An OpenAI-compatible endpoint (it has a URL): its requests are independent, not one batch."""
+    return isinstance(getattr(backend, "base_url", None), str)
+
+
+def _db_path(db: str | Path | sqlite3.Connection) -> str:
+    if not isinstance(db, sqlite3.Connection):
+        return str(db)
+    from inboxrl.store.access import Store
+
+    path = Store(db).path()
+    if path is None:
+        raise ValueError("the store connection has no file: endpoint episodes need a store path")
+    return path
+
+
+def _run_independent(queue: list[Question], backend: Any, db: str | Path | sqlite3.Connection, cfg: AgentConfig,
+                     on_event: Callable[[Event], None] | None, on_done: Callable[[Trajectory], None] | None,
+                     concurrency: int) -> list[Trajectory]:
+    """Each episode on its own worker thread (its own store connection); `on_done` runs on the calling thread as
+    each one finishes, so a judge or writer needs no locking. An exception from `on_done` stops the run: episodes
+    not started are dropped, the ones running finish first."""
+    path = _db_path(db)
+    name = getattr(backend, "name", "unknown")
+    native = bool(getattr(backend, "native_tools", False))
+    lock = threading.Lock()
+    stop = threading.Event()
+
+    def emit(ev: Event) -> None:
+        if on_event is not None:
+            with lock:
+                on_event(ev)
+
+    def one(q: Question) -> Trajectory | None:
+        if stop.is_set():
+            return None
+        conn = open_store(path)
+        try:
+            ep = Episode(q, make_tools(conn, q, cfg), cfg, name, native_tools=native)
+            while not ep.done:
+                req = ep.request()
+                assert req is not None
+                resp = backend.generate([req])[0]
+                if not isinstance(resp, ChatResponse):
+                    resp = ChatResponse(error=f"backend returned {type(resp).__name__}, not a ChatResponse")
+                for ev in ep.step(resp):
+                    emit(ev)
+            backend.end_episode(ep.id)
+            return ep.trajectory
+        finally:
+            conn.close()
+
+    results: dict[int, Trajectory] = {}
+    with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
+        pending: dict[Future[Trajectory | None], int] = {pool.submit(one, q): i for i, q in enumerate(queue)}
+        try:
+            while pending:
+                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    i = pending.pop(fut)
+                    t = fut.result()
+                    if t is not None:
+                        results[i] = t
+                        if on_done is not None:
+                            on_done(t)
+        except BaseException:
+            stop.set()
+            for fut in pending:
+                fut.cancel()
+            raise
+    return [results[i] for i in sorted(results)]

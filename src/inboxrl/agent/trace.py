@@ -6,6 +6,7 @@ block, with the model's own output only on request (`--verbose`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from rich.console import Console
@@ -32,17 +33,23 @@ def _short(text: Any, n: int) -> str:
 class TraceRenderer:
     """Prints events as they arrive; `status` (a Rich status spinner) is updated between model calls."""
 
-    def __init__(self, console: Console, verbose: bool = False, status: Any = None, max_turns: int | None = None):
+    def __init__(self, console: Console, verbose: bool = False, status: Any = None, max_turns: int | None = None,
+                 dont_know: Callable[[str | None], bool] | None = None):
         self.console = console
+        # How to tell an "I don't know" answer, given by the caller: the agent records answers, it does not judge.
+        self.dont_know = dont_know or (lambda _answer: False)
         self.verbose = verbose
         self.status = status
         self.max_turns = max_turns
         self.subjects: dict[str, str] = {}  # message id -> subject, to label the answer's sources
 
-    def header(self, question: str, inbox: str, date: str, model: str, title: str = "inboxrl ask") -> None:
+    def header(self, question: str, inbox: str, date: str, model: str, title: str = "inboxrl ask",
+               harness: str | None = None) -> None:
         body = Text()
         body.append(question, style="bold")
         body.append(f"\ninbox {inbox} · today {date} · model {model}", style="dim")
+        if harness:
+            body.append(f" · harness {harness}", style="dim")
         self.console.print(Panel(body, title=Text(title), title_align="left", border_style="cyan"))
 
     def _turn(self, ev: Event) -> str:
@@ -124,8 +131,10 @@ class TraceRenderer:
 
     def _answer(self, ev: Event) -> None:
         d = ev.data
-        style = "yellow" if d.get("dont_know") else "green"
-        label = "I don't know" if d.get("dont_know") else "answer"
+        # A replayed trajectory's events may say it already (`inboxrl show`); a live one is told by the caller's rule.
+        idk = bool(d["dont_know"]) if "dont_know" in d else self.dont_know(d.get("answer"))
+        style = "yellow" if idk else "green"
+        label = "I don't know" if idk else "answer"
         self.console.print(f"{self._turn(ev)} [bold {style}]{label}[/bold {style}]")
         self.console.print(Panel(Text(str(d.get("answer") or "").strip() or "(empty)"), border_style=style))
         # A model often cites an id without its angle brackets, or the same id several times: show each once.
@@ -134,7 +143,7 @@ class TraceRenderer:
             note = (f"  [dim]{escape(_short(subj, 60))}[/dim]" if subj
                     else "  [yellow](not an email the agent saw)[/yellow]")
             self.console.print(f"      [dim]source[/dim] {escape(str(s))}{note}")
-        if not d.get("sources") and not d.get("dont_know"):
+        if not d.get("sources") and not idk:
             self.console.print("      [yellow]no sources given[/yellow]")
 
     def summary(self, t: Trajectory) -> None:
@@ -147,4 +156,6 @@ class TraceRenderer:
             parts.append(f"{fe} format error{'s' if fe != 1 else ''}")
         if t.cost_usd:
             parts.append(f"${t.cost_usd:.4f}")
+        elif t.cost_usd is None and t.stop_reason is not None:
+            parts.append("cost unknown")
         self.console.print("[dim]" + " · ".join(parts) + "[/dim]")

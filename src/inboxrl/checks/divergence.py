@@ -1,7 +1,7 @@
 """Divergence in training: the reward rises while accuracy by the judge does not, or it rises through one
 extra-credit term.
 
-GRPO climbs whatever the reward pays for. The reward's tiers (judge/reward.py) keep partial credit from ever
+GRPO climbs whatever the reward pays for. The reward's tiers (scoring/reward.py) keep partial credit from ever
 outweighing a right answer, but inside a tier a policy can still farm a term (read the source mail without
 answering from it, stop citing wrong sources) or move between tiers without getting better (wrong answers become
 "I don't know"). Both show as a reward that rises with a flat accuracy. The comparison is against the first set of
@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from inboxrl.checks.episodes import correct
 from inboxrl.checks.report import DetectorResult, result
-from inboxrl.judge.reward import RewardConfig, tier
+from inboxrl.scoring.reward import RewardConfig, tier
 from inboxrl.trajectory import Rubric, Trajectory
 
 # A rise of the mean reward smaller than this is noise (one episode of 20 moving from "wrong" to "I don't know").

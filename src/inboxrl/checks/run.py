@@ -12,7 +12,7 @@ from pathlib import Path
 
 from inboxrl.checks import calls, collapse, divergence, shotgun, unsupported
 from inboxrl.checks.report import CheckReport, episode_ids
-from inboxrl.judge.reward import RewardConfig
+from inboxrl.scoring.reward import RewardConfig
 from inboxrl.trajectory import Trajectory, read_jsonl
 
 EVAL_TRAJECTORIES = "trajectories.jsonl"

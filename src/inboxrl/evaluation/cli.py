@@ -39,6 +39,8 @@ def register(app: typer.Typer) -> None:
         max_turns: int | None = typer.Option(None, "--max-turns", min=1, help="Turn budget (default 10)."),
         max_retries: int | None = typer.Option(None, "--max-retries", min=0, help="Endpoint retries on "
                                                                                  "429/5xx/connection errors."),
+        harness: str | None = typer.Option(None, "--harness", help="free or guided (default: each model's own: "
+                                                                  "bundled local models guided, endpoints free)."),
         timeout: float = typer.Option(120.0, "--timeout", min=0.1, help="Endpoint models: seconds one request "
                                                                          "may take in all, every read included."),
         config: Path | None = typer.Option(None, "--config", help="Agent config file (YAML/TOML/JSON)."),
@@ -82,6 +84,11 @@ def register(app: typer.Typer) -> None:
             _fail(str(e), 2)
         if max_turns is not None:
             cfg = cfg.model_copy(update={"max_turns": max_turns})
+        if harness is not None:
+            try:
+                cfg = cfg.with_harness(harness)
+            except ValueError as e:
+                _fail(f"--harness: {e}", 2)
 
         grounded = grounded_ids(db, qs)
         err.print(f"{len(qs)} questions, [bold]{len(grounded)}[/bold] grounded (every source mail in the store)")
@@ -111,7 +118,8 @@ def register(app: typer.Typer) -> None:
         tasks: dict[str, TaskID] = {}
 
         def on_model_start(name: str, todo: int, skipped: int) -> None:
-            desc = name + (f" [dim](resumed, {skipped} done)[/dim]" if skipped else "")
+            desc = f"{name} [dim]harness {cfg.with_harness_default(name).harness_name()}[/dim]"
+            desc += f" [dim](resumed, {skipped} done)[/dim]" if skipped else ""
             tasks[name] = progress.add_task(desc, total=todo, ok=0, bad=0)
 
         def on_progress(name: str, t: object) -> None:
@@ -135,6 +143,8 @@ def register(app: typer.Typer) -> None:
             sys.stdout.write(json.dumps(res.metrics, indent=2) + "\n")
             return
         Console().print(rich_table(res.models, title=f"{len(qs)} questions · judge {getattr(j, 'name', judge)}"))
+        for name, m in res.models.items():
+            err.print(f"harness: {m.get('harness') or 'unknown'} ({name})")
         checks = res.metrics.get("checks") or {}
         if checks.get("detectors"):
             from rich.markup import escape

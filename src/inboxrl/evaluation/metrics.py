@@ -19,7 +19,7 @@ well must not look accurate. The keys (one dict per model, as in `metrics.json` 
 | avg_tool_calls | mean executed tool calls per episode |
 | latency_p50_s, latency_p95_s | episode wall time (with batching: time from the episode's first request to its end) |
 | avg_prompt_tokens, avg_completion_tokens, avg_tokens | per episode, summed over turns |
-| cost_per_1000_usd | mean estimated cost x 1,000 (0 for local models) |
+| cost_per_1000_usd | mean estimated cost x 1,000; unknown (NaN, null in JSON) when a model's price is unknown |
 | mean_reward | mean reward of scored episodes |
 | stop_reasons | count per stop reason |
 | backend_errors | episodes stopped by a backend error |
@@ -32,20 +32,14 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+import numpy as np
+
 from inboxrl.trajectory import Trajectory
 
 
 def percentile(values: Sequence[float], q: float) -> float:
-    """Linear-interpolated percentile (q in 0..100), numpy's default method; NaN for no values."""
-    xs = sorted(values)
-    if not xs:
-        return math.nan
-    if len(xs) == 1:
-        return float(xs[0])
-    pos = (len(xs) - 1) * q / 100.0
-    lo = math.floor(pos)
-    hi = min(lo + 1, len(xs) - 1)
-    return float(xs[lo] + (xs[hi] - xs[lo]) * (pos - lo))
+    """Linear-interpolated percentile (q in 0..100, numpy's default method); NaN for no values."""
+    return float(np.percentile(values, q)) if len(values) else math.nan
 
 
 def _mean(xs: Sequence[float]) -> float:
@@ -86,11 +80,19 @@ def metrics(trajs: Iterable[Trajectory]) -> dict[str, Any]:
         "avg_prompt_tokens": _mean([t.prompt_tokens for t in ts]),
         "avg_completion_tokens": _mean([t.completion_tokens for t in ts]),
         "avg_tokens": _mean([t.prompt_tokens + t.completion_tokens for t in ts]),
-        "cost_per_1000_usd": _mean([t.cost_usd for t in ts]) * 1000 if ts else math.nan,
+        "cost_per_1000_usd": _cost_per_1000(ts),
         "mean_reward": _mean(rewards),
         "stop_reasons": dict(sorted(Counter(t.stop_reason or "none" for t in ts).items())),
         "backend_errors": sum(1 for t in ts if t.stop_reason == "backend_error"),
     }
+
+
+def _cost_per_1000(ts: Sequence[Trajectory]) -> float:
+    """Unknown (NaN) if any episode's cost is unknown: a partial sum would understate the cost."""
+    costs = [t.cost_usd for t in ts]
+    if not costs or any(c is None for c in costs):
+        return math.nan
+    return _mean([float(c) for c in costs if c is not None]) * 1000
 
 
 def metrics_by_model(trajs: Iterable[Trajectory]) -> dict[str, dict[str, Any]]:

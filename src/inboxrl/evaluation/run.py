@@ -12,6 +12,7 @@ nothing about the model); several in a row abort the run with the backend's own 
       "questions": {"n": 50, "grounded": 50, "grounded_in_scope": 50, "grounded_known": true, "ids": [...]},
       "judge": "lexical",
       "agent_config": {...AgentConfig...},
+      "models.<spec>.harness": "guided" / "free" / "custom": the harness preset that model ran under,
       "precision": {"INBOXRL_DTYPE": ..., "local_dtype": "float32", "cpu": "no native bf16 on this CPU"},
       "models": {"<model spec>": {...see inboxrl.evaluation.metrics...}, ...},
       "checks": {"n_episodes": 50, "detectors": {"shotgun": {"count": 0, "flagged": [], "detail": ...}, ...}}
@@ -136,7 +137,7 @@ def evaluate(
     gets every episode event (searches, reads, format errors) for a live log.
     Raises `EvalAborted` on a dead backend; everything finished before is already in trajectories.jsonl.
     """
-    from inboxrl.judge.score import score_trajectories
+    from inboxrl.scoring.score import score_trajectories
 
     cfg = cfg or AgentConfig()
     qs = list(questions)[:limit] if limit is not None else list(questions)
@@ -149,6 +150,7 @@ def evaluate(
     conn = open_store(db)
     result = EvalResult(out_dir=out, metrics={})
     names: list[str] = []
+    harnesses: dict[str, str] = {}
     try:
         for spec in model_specs:
             try:
@@ -157,6 +159,8 @@ def evaluate(
                 raise EvalAborted(str(e)) from e
             name = getattr(backend, "name", spec)
             names.append(name)
+            model_cfg = cfg.with_harness_default(spec)
+            harnesses[name] = model_cfg.harness_name()
             todo = [q for q in qs if (name, q.id) not in done]
             check = getattr(backend, "check", None)
             if todo and callable(check):  # an endpoint that cannot be reached fails now, in one line
@@ -167,18 +171,18 @@ def evaluate(
             result.skipped += len(qs) - len(todo)
             if on_model_start:
                 on_model_start(name, len(todo), len(qs) - len(todo))
-            sink = _Sink(name, traj_path, judge, reward_cfg, conn, cfg.max_turns, abort_after_backend_errors,
+            sink = _Sink(name, traj_path, judge, reward_cfg, conn, model_cfg.max_turns, abort_after_backend_errors,
                          result, on_progress, score_trajectories)
             if todo:
                 try:
-                    run_episodes(todo, backend, conn, cfg, on_done=sink, on_event=on_event, batch_size=concurrency)
+                    run_episodes(todo, backend, conn, model_cfg, on_done=sink, on_event=on_event, batch_size=concurrency)
                 except EvalAborted:
                     raise
                 except Exception as e:  # a backend that cannot serve at all: one line, finished work kept
                     if isinstance(e, (BackendError, ConnectionError, TimeoutError, OSError)):
                         raise EvalAborted(f"{name}: {e}") from e
                     raise
-        result.metrics = write_metrics(out, qs, names, db, getattr(judge, "name", str(judge)), cfg)
+        result.metrics = write_metrics(out, qs, names, db, getattr(judge, "name", str(judge)), cfg, harnesses)
         result.models = result.metrics["models"]
     finally:
         conn.close()
@@ -225,13 +229,14 @@ def _load_backend(spec: str, opts: dict[str, Any]) -> Any:
     from inboxrl.models.registry import load_backend
     from inboxrl.models.spec import parse_spec
 
-    drop = _ENDPOINT_ONLY if parse_spec(spec).is_local else _LOCAL_ONLY
+    drop = _ENDPOINT_ONLY if parse_spec(spec).is_local and not opts.get("base_url") else _LOCAL_ONLY
     return load_backend(spec, **{k: v for k, v in opts.items() if k not in drop})
 
 
 def write_metrics(out: Path, questions: Sequence[Question], models: Sequence[str], db: str | Path,
-                  judge_name: str, cfg: AgentConfig) -> dict[str, Any]:
-    """Computes metrics from what is on disk (this run and earlier ones) for this run's questions and models."""
+                  judge_name: str, cfg: AgentConfig, harnesses: dict[str, str] | None = None) -> dict[str, Any]:
+    """Computes metrics from what is on disk (this run and earlier ones) for this run's questions and models.
+    Each model's `harness` is the one it ran under (`harnesses`, else what its trajectories recorded)."""
     ids = {q.id for q in questions}
     traj_path = out / TRAJECTORIES
     trajs = latest_per_pair(read_jsonl(traj_path)) if traj_path.exists() else []
@@ -241,12 +246,14 @@ def write_metrics(out: Path, questions: Sequence[Question], models: Sequence[str
     for m in models:
         mine = [t for t in trajs if t.model == m and t.question_id in ids]
         per_model[m] = metrics(mine)
+        recorded = sorted({str(t.meta.get("harness")) for t in mine if t.meta.get("harness")})
+        per_model[m]["harness"] = (harnesses or {}).get(m) or ("+".join(recorded) if recorded else None)
     doc = {
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "questions": {"n": len(questions), "grounded": len(grounded & ids),
                       "grounded_in_scope": len(in_scope & ids), "grounded_known": True, "ids": sorted(ids)},
         "judge": judge_name,
-        "agent_config": cfg.model_dump(),
+        "agent_config": cfg.model_dump(),  # `harness` None here: each model ran under its own default (models)
         "precision": precision_record(),
         "models": per_model,
         # The reward-hacking detectors over every episode in the file (docs/detectors.md).

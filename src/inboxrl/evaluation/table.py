@@ -25,7 +25,7 @@ COLUMNS: list[tuple[str, str, str]] = [
 
 def fmt(value: Any, kind: str) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "-"
+        return "unknown" if kind == "usd" else "-"
     if kind == "pct":
         return f"{100 * value:.0f}%"
     if kind == "f1":

@@ -62,6 +62,11 @@ class ChatBackend(Protocol):
     name: str  # the model spec, as recorded in trajectories and reports
     native_tools: bool  # True: pass `tools` and read structured calls; False: tools are described in text
 
+    @property
+    def template_tools(self) -> bool:
+        """True: the model's chat template shows a request's `tools` to the model."""
+        ...
+
     def generate(self, requests: list[ChatRequest]) -> list[ChatResponse]: ...
 
     def end_episode(self, episode_id: str) -> None:

@@ -105,7 +105,7 @@ def register(app: typer.Typer) -> None:
             _fail(str(e))
         info: dict[str, Any] = {"spec": b.name, "native_tools": b.native_tools,
                                 "seconds": round(time.perf_counter() - t0, 2)}
-        for attr in ("supports_template_tools", "max_context", "base_url"):
+        for attr in ("template_tools", "max_context", "base_url"):
             if hasattr(b, attr):
                 info[attr] = getattr(b, attr)
         if as_json:

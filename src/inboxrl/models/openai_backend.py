@@ -68,6 +68,8 @@ def _within(deadline_s: float, fn: Callable[[], T]) -> T:
 
 
 class OpenAIBackend:
+    template_tools = False  # an endpoint gets tools natively (`native_tools`) or described in the prompt
+
     def __init__(self, model: str, *, base_url: str | None = None, api_key: str | None = None,
                  name: str | None = None, native_tools: bool = True, timeout_s: float = DEFAULT_TIMEOUT_S,
                  max_retries: int = 5, backoff_s: float = 1.0, max_backoff_s: float = 30.0, concurrency: int = 8,

@@ -62,12 +62,14 @@ class PriceTable(BaseModel):
                 return self.models[best]
         return None
 
-    def estimate(self, model: str, prompt_tokens: int, completion_tokens: int, wall_time_s: float = 0.0) -> float:
+    def estimate(self, model: str, prompt_tokens: int, completion_tokens: int,
+                 wall_time_s: float = 0.0) -> float | None:
+        """USD, or None for a model the table does not know: unknown is not free."""
         if model.lower().startswith("local/"):
             return self.local_usd_per_hour * max(wall_time_s, 0.0) / 3600.0
         p = self.price(model)
         if p is None:
-            return 0.0  # unknown model: reported as 0 (reports show the model name, so the gap is visible)
+            return None
         return (prompt_tokens * p.input_per_1m + completion_tokens * p.output_per_1m) / 1e6
 
 
@@ -101,7 +103,7 @@ def default_table() -> PriceTable:
 
 
 def estimate_cost(model_name: str, prompt_tokens: int, completion_tokens: int, wall_time_s: float = 0.0,
-                  table: PriceTable | None = None) -> float:
-    """USD for one call or one episode. For local models pass `wall_time_s` = the episode's share of machine time
+                  table: PriceTable | None = None) -> float | None:
+    """USD for one call or one episode (None: the model's price is unknown). For local models pass `wall_time_s` = the episode's share of machine time
     (sum of the turns' `ChatResponse.extra["wall_share_s"]`); token counts are ignored for them."""
     return (table or default_table()).estimate(model_name, prompt_tokens, completion_tokens, wall_time_s)

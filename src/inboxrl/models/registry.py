@@ -29,6 +29,7 @@ def load_backend(
 
     - `local/qwen2.5-coder-0.5b`, `local/smollm2-135m`: the bundled offline models (converted once, then cached).
     - `local/<hf id or dir>`: any transformers causal LM; `local/<base>+<adapter dir>` puts a PEFT LoRA on top.
+    - with `base_url`, a `local/...` spec names that model on the endpoint (`inboxrl serve` serves it so).
     - anything else: a model name on an OpenAI-compatible endpoint at `base_url` (default: `$OPENAI_BASE_URL`, else
       OpenAI), with the key from the environment variable `api_key_env`.
 
@@ -37,9 +38,10 @@ def load_backend(
     Raises `BackendError` (one line) for a bad spec or a model that cannot be loaded or reached.
     """
     ms = parse_spec(spec)
+    if ms.is_local and base_url:
+        # A local spec at an endpoint: the model as `inboxrl serve` serves it, asked for by the same name.
+        ms = ModelSpec(raw=ms.raw, kind="endpoint", model=ms.raw)
     if ms.is_local:
-        if base_url:
-            raise BackendError(f"--base-url is for endpoint models; {ms.raw!r} is a local model")
         return _load_local(ms, **options)
     return _load_endpoint(ms, base_url=base_url, api_key_env=api_key_env, **options)
 

@@ -66,3 +66,14 @@ def parse_spec(spec: str) -> ModelSpec:
         raise BackendError(f"unknown local model {base!r}: not a bundled model ({', '.join(BUNDLED_ALIASES)}), "
                            "not an existing directory, not a Hugging Face id (owner/name)")
     return ModelSpec(raw=raw, kind="local", model=key or base, bundled=key, adapter=adapter or None)
+
+
+def default_harness(spec: str) -> str:
+    """The agent harness preset a model runs under unless told otherwise (agent.config.HARNESS_PRESETS): `guided`
+    for the bundled local models (and adapters trained on them, which learned under it), `free` for the rest.
+    A spec that does not parse gets `free`: loading it reports the real error."""
+    try:
+        ms = parse_spec(spec)
+    except BackendError:
+        return "free"
+    return "guided" if ms.bundled is not None else "free"

@@ -1,14 +1,14 @@
 """Reading tool calls out of free text, for models without native tool calling (JSON-in-text mode).
 
-Small local models do not write clean, tagged calls. Qwen-0.5B mostly writes bare JSON, sometimes in `<tool_call>`
-tags or code fences, sometimes wrapped in parentheses or several calls in a row, sometimes Python-dict style, and
-sometimes repeats a keyword until the token limit cuts it off mid-string. A strict parser would turn most of those
-turns into format errors, and the reward would then teach formatting instead of research; so this parser recovers
-every call that can be read *unambiguously*, and classifies the rest (unparseable, unknown tool, bad arguments)
-so that the rubric can count them.
+Small local models write bare JSON, `<tool_call>` tags, code fences, parentheses, several calls in a row,
+Python-dict style, or repeat a keyword until the token limit cuts it off. A strict parser would make most of those
+turns format errors, and the reward would teach formatting instead of research; so this parser recovers every call
+that can be read *unambiguously*, and classifies the rest (unparseable, unknown tool, bad arguments) for the rubric.
 
-The parser is pure: text in, `ParseResult` out. It never executes anything; Python-style literals go through a
-small evaluator that accepts only literals (no names other than true/false/null, no calls, no attribute access).
+The parser is pure: text in, `ParseResult` out. It never executes anything. Broken JSON (single quotes, unquoted
+keys, a value cut off by the token limit) is mended by `json-repair`; what a value means as a call is decided here.
+Python-call style arguments go through a small evaluator that accepts only literals (no names other than
+true/false/null, no calls, no attribute access).
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
+
+import json_repair
 
 from inboxrl.trajectory import FormatErrorKind, ToolCall
 
@@ -50,11 +52,8 @@ class ParseResult:
 
     @property
     def error(self) -> FormatErrorKind | None:
-        """The turn's format error: the first rejected call, or `unparseable` when no call was found at all.
-
-        A turn with valid calls *and* a rejected one still reports the error; the agent decides whether to run
-        the valid calls anyway (`calls` holds them).
-        """
+        """The turn's format error: the first rejected call, or `unparseable` when no call was found at all (a turn
+        with valid calls and a rejected one still reports it; the agent decides whether to run `calls`)."""
         if self.issues:
             return self.issues[0].kind
         if not self.calls:
@@ -68,10 +67,6 @@ class ParseResult:
         if not self.calls:
             return "no tool call found: write one JSON object {\"name\": ..., \"arguments\": {...}}"
         return None
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None
 
 
 def new_call_id() -> str:
@@ -92,7 +87,7 @@ def parse_tool_calls(
     found: list[tuple[int, list[_Candidate]]] = []
 
     # 1. JSON (or Python-literal) objects and lists anywhere in the text.
-    for start, end, cands in _json_values(text, [], known_tools, repair_truncated):
+    for start, end, cands in _json_values(text, known_tools, repair_truncated):
         spans.append((start, end))
         found.append((start, cands))
     # 2. Python-call style `search_inbox(keywords=["x"])` outside those, only for known tool names: a bare `word(`
@@ -149,47 +144,36 @@ def _normalise_name(name: str) -> str:
     return name
 
 
-def _known_list(known: set[str] | frozenset[str]) -> str:
-    return ", ".join(sorted(known)) or "(none)"
+def _rejected(kind: FormatErrorKind, detail: str, raw: str, style: str, name: str = "") -> _Candidate:
+    return _Candidate(name=name, style=style, issue=ParseIssue(kind, detail, raw[:200]))
 
 
 def _make(name: Any, args: Any, known: set[str] | frozenset[str], raw: str, style: str) -> _Candidate:
     if not isinstance(name, str) or not name.strip():
-        return _Candidate(issue=ParseIssue(FormatErrorKind.UNPARSEABLE, "a call without a tool name", raw[:200]),
-                          style=style)
+        return _rejected(FormatErrorKind.UNPARSEABLE, "a call without a tool name", raw, style)
     name = _normalise_name(name)
     if name not in known:
-        return _Candidate(name=name, style=style, issue=ParseIssue(
-            FormatErrorKind.UNKNOWN_TOOL, f"unknown tool {name!r}; the tools are: {_known_list(known)}", raw[:200]))
-    if args is None:
-        args = {}
-    if isinstance(args, str):
-        # OpenAI's wire format: arguments as a JSON string.
-        parsed = _loads_lenient(args) if args.strip() else {}
-        if parsed is _FAIL:
-            return _Candidate(name=name, style=style, issue=ParseIssue(
-                FormatErrorKind.BAD_ARGUMENTS, f"arguments of {name} are not a JSON object", raw[:200]))
-        args = parsed
+        return _rejected(FormatErrorKind.UNKNOWN_TOOL, f"unknown tool {name!r}; the tools are: "
+                         f"{', '.join(sorted(known)) or '(none)'}", raw, style, name)
+    if isinstance(args, str):  # OpenAI's wire format: arguments as a JSON string
+        args = _loads_lenient(args) if args.strip() else {}
+        if args is _FAIL:
+            return _rejected(FormatErrorKind.BAD_ARGUMENTS, f"arguments of {name} are not a JSON object", raw, style,
+                             name)
+    args = {} if args is None else args
     if not isinstance(args, dict):
-        return _Candidate(name=name, style=style, issue=ParseIssue(
-            FormatErrorKind.BAD_ARGUMENTS,
-            f"arguments of {name} must be a JSON object, got {type(args).__name__}", raw[:200]))
+        return _rejected(FormatErrorKind.BAD_ARGUMENTS, f"arguments of {name} must be a JSON object, got "
+                         f"{type(args).__name__}", raw, style, name)
     if not all(isinstance(k, str) for k in args):
-        return _Candidate(name=name, style=style, issue=ParseIssue(
-            FormatErrorKind.BAD_ARGUMENTS, f"argument names of {name} must be strings", raw[:200]))
+        return _rejected(FormatErrorKind.BAD_ARGUMENTS, f"argument names of {name} must be strings", raw, style, name)
     return _Candidate(name=name, arguments=args, style=style)
 
 
 def _interpret(value: Any, known: set[str] | frozenset[str], raw: str, style: str, depth: int = 0) -> list[_Candidate]:
     """The calls a parsed JSON value stands for; [] when it is not call-shaped at all (e.g. a JSON answer)."""
-    if depth > 3:
-        return []
-    if isinstance(value, list):
-        out: list[_Candidate] = []
-        for v in value:
-            out.extend(_interpret(v, known, raw, style, depth + 1))
-        return out
-    if not isinstance(value, dict):
+    if isinstance(value, list) and depth <= 3:
+        return [c for v in value for c in _interpret(v, known, raw, style, depth + 1)]
+    if not isinstance(value, dict) or depth > 3:
         return []
     # OpenAI tool_calls entry: {"type": "function", "function": {"name": ..., "arguments": "..."}}
     fn = value.get("function")
@@ -203,10 +187,8 @@ def _interpret(value: Any, known: set[str] | frozenset[str], raw: str, style: st
         # A "name" that is not an identifier ("John Smith") is data, not a call.
         if isinstance(v, str) and (_normalise_name(v) in known or _IDENT.match(v.strip())):
             args = _first(value, _ARG_KEYS)
-            if args is None:
-                # {"name": "search_inbox", "keywords": [...]}: arguments written next to the name.
-                rest = {kk: vv for kk, vv in value.items() if kk not in _NAME_KEYS and kk != "type" and kk != "id"}
-                args = rest if rest else {}
+            if args is None:  # {"name": "search_inbox", "keywords": [...]}: arguments written next to the name
+                args = {kk: vv for kk, vv in value.items() if kk not in _NAME_KEYS and kk not in ("type", "id")}
             return [_make(value[k], args, known, raw, style)]
     # {"search_inbox": {"keywords": [...]}}: the tool's name as the only key.
     if len(value) == 1:
@@ -220,10 +202,7 @@ _IDENT = re.compile(r"^[A-Za-z_][\w.\-]*$")
 
 
 def _first(d: dict[str, Any], keys: tuple[str, ...]) -> Any:
-    for k in keys:
-        if k in d:
-            return d[k]
-    return None
+    return next((d[k] for k in keys if k in d), None)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -232,13 +211,12 @@ def _first(d: dict[str, Any], keys: tuple[str, ...]) -> Any:
 _FAIL = object()
 
 
-def _json_values(text: str, taken: list[tuple[int, int]], known: set[str] | frozenset[str],
-                 repair: bool) -> list[tuple[int, int, list[_Candidate]]]:
+def _json_values(text: str, known: set[str] | frozenset[str], repair: bool) -> list[tuple[int, int, list[_Candidate]]]:
     out: list[tuple[int, int, list[_Candidate]]] = []
     i, n = 0, len(text)
     while i < n:
         ch = text[i]
-        if ch not in "{[" or _inside(i, taken):
+        if ch not in "{[":
             i += 1
             continue
         end, closed = _match(text, i)
@@ -285,17 +263,11 @@ _ScanEvent = tuple[int, str, list[str], str | None]
 
 
 def _scan(text: str, start: int = 0) -> Iterator[_ScanEvent]:
-    """Walks `text` from `start` the way a JSON or Python-literal reader would, so that brackets and commas inside
-    strings do not count. `_match` (where a value ends) and `_scan_states` (where a cut-off value can be closed)
-    both read values this way and must agree on what is inside a string.
-
-    Understands both quote styles (Python dicts) and backslash escapes. Yields `(i, ch, stack, None)` for each
-    bracket and comma outside strings, then `(len(text), "", stack, quote)` once at the end, `quote` being the
-    string still open there. `stack` holds the closers expected, innermost last: after an opener it includes
-    that opener's closer; at a closer it is still as before it, so the reader can tell a mismatch
-    (`not stack or stack[-1] != ch`), and the scanner pops it afterwards only if it matched. The stack is the
-    scanner's own list: copy it to keep it.
-    """
+    """Walks `text` as a JSON or Python-literal reader would (both quote styles, backslash escapes), so brackets and
+    commas inside strings do not count. Yields `(i, ch, stack, None)` for each bracket and comma outside strings,
+    then `(len(text), "", stack, quote)` at the end, `quote` being the string still open there. `stack` holds the
+    closers expected, innermost last; at a closer it is still as before it (so a mismatch shows), and it is popped
+    afterwards only on a match. The stack is the scanner's own list."""
     stack: list[str] = []
     quote: str | None = None
     i = start
@@ -328,10 +300,8 @@ def _scan(text: str, start: int = 0) -> Iterator[_ScanEvent]:
 
 
 def _match(text: str, start: int) -> tuple[int, bool]:
-    """End (exclusive) of the bracketed value starting at `start`, and whether it closed before the text ended.
-
-    A mismatched closer ends the value there (it will fail to parse and be skipped).
-    """
+    """End (exclusive) of the bracketed value starting at `start`, and whether it closed before the text ended (a
+    mismatched closer ends the value there; it will fail to parse and be skipped)."""
     for i, ch, stack, _ in _scan(text, start):
         if ch and ch in "}])" and (not stack or stack[-1] != ch or len(stack) == 1):
             return i + 1, True  # a mismatch, or the closer of the outermost bracket
@@ -345,22 +315,23 @@ def _opens_single_quote(text: str, i: int) -> bool:
     return j < 0 or text[j] in "{[,:("
 
 
-def _loads_lenient(raw: str) -> Any:
-    """JSON, then Python-literal style (single quotes, True/None, trailing commas), then unquoted keys."""
+def _loads_lenient(raw: str, cut_off: bool = False) -> Any:
+    """JSON, then Python literals, then json-repair in strict mode (unquoted keys, trailing commas). A value with a
+    parenthesis outside its strings holds a call expression, which json-repair would read as a bare string; an
+    unclosed value is mended only where the token limit cut it off (`cut_off`), never a broken one from elsewhere."""
     try:
         return json.loads(raw)
     except (ValueError, RecursionError):
         pass
     v = _literal(raw)
-    if v is not _FAIL:
+    events = list(_scan(raw))
+    _, _, stack, quote = events[-1]
+    if v is not _FAIL or any(ch == "(" for _, ch, _, _ in events) or ((stack or quote) and not cut_off):
         return v
-    fixed = re.sub(r"([{,]\s*)([A-Za-z_][A-Za-z0-9_]*)\s*:", r'\1"\2":', raw)
-    if fixed != raw:
-        try:
-            return json.loads(fixed)
-        except (ValueError, RecursionError):
-            return _literal(fixed)
-    return _FAIL
+    try:
+        return json_repair.loads(raw, strict=True, skip_json_loads=True)
+    except (ValueError, RecursionError, IndexError, TypeError):
+        return _FAIL
 
 
 _LITERAL_NAMES = {"true": True, "false": False, "null": None, "True": True, "False": False, "None": None}
@@ -397,47 +368,16 @@ def _eval_node(node: ast.AST) -> Any:
 
 
 def _repair(raw: str) -> Any:
-    """Closes a value the token limit cut off: closes the open string and brackets where the text ends, or backs
-    off to an earlier comma, so a half-written list element is dropped (`["a", "a", "a", "a` -> `["a", "a", "a"]`)
-    while a half-written answer string is kept."""
-    states = _scan_states(raw)
-    if states is None:
-        return _FAIL
-    end_state, commas = states
-    candidates = [(pos, st) for pos, st in reversed(commas)][:64]
-    stack_end, quote_end = end_state
-    # Cut inside a list element (a keyword repeated to the limit): drop the half-written element. Cut inside a
-    # dict value (an answer): keep what was written.
-    if not (quote_end and stack_end and stack_end[-1] == "]"):
-        candidates.insert(0, (len(raw), end_state))
-    for pos, (stack, quote) in candidates:
-        body = raw[:pos].rstrip()
-        if quote and pos == len(raw):
-            body = raw[:pos]
-            if (len(body) - len(body.rstrip("\\"))) % 2:
-                body = body[:-1]  # a dangling escape would swallow the closing quote
-            body += quote
-        elif body.endswith(":"):
-            continue
-        closing = "".join(reversed(stack))
-        v = _loads_lenient(body.rstrip().rstrip(",") + closing)
-        if v is not _FAIL:
-            return v
-    return _FAIL
-
-
-def _scan_states(raw: str) -> tuple[tuple[list[str], str | None], list[tuple[int, tuple[list[str], str | None]]]] | None:
-    """The (stack, quote) state where `raw` ends and at each comma outside strings, the places `_repair` can
-    close the value from; None when a closer does not match, since no closing would then parse."""
-    commas: list[tuple[int, tuple[list[str], str | None]]] = []
+    """Closes a value the token limit cut off (json-repair closes the open string and brackets). A half-written
+    list element is dropped first (`["a", "a", "a", "a` -> `["a", "a", "a"]`): a keyword repeated to the limit is
+    noise; a half-written answer string (inside an object) is kept."""
+    last_comma = None
     for i, ch, stack, quote in _scan(raw):
-        if not ch:
-            return (stack, quote), commas
         if ch == ",":
-            commas.append((i, (list(stack), None)))
-        elif ch in "}])" and (not stack or stack[-1] != ch):
-            return None
-    raise AssertionError("_scan always ends with an end-of-text event")
+            last_comma = i
+        elif not ch and quote and stack and stack[-1] == "]" and last_comma is not None:
+            raw = raw[:last_comma]
+    return _loads_lenient(raw, cut_off=True)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -468,16 +408,14 @@ def _python_calls(text: str, known: set[str] | frozenset[str]) -> list[tuple[int
             if node.args and not node.keywords and len(node.args) == 1:
                 args = _eval_node(node.args[0])  # search_inbox({"keywords": [...]})
             elif node.args:
-                cand = _Candidate(name=name, style="python", issue=ParseIssue(
-                    FormatErrorKind.BAD_ARGUMENTS, f"pass the arguments of {name} by name", raw[:200]))
-                out.append((m.start(), end, [cand]))
+                out.append((m.start(), end, [_rejected(FormatErrorKind.BAD_ARGUMENTS,
+                                                       f"pass the arguments of {name} by name", raw, "python", name)]))
                 continue
             else:
                 args = {kw.arg: _eval_node(kw.value) for kw in node.keywords if kw.arg is not None}
         except (ValueError, TypeError, RecursionError):
-            cand = _Candidate(name=name, style="python", issue=ParseIssue(
-                FormatErrorKind.BAD_ARGUMENTS, f"arguments of {name} must be literal values", raw[:200]))
-            out.append((m.start(), end, [cand]))
+            out.append((m.start(), end, [_rejected(FormatErrorKind.BAD_ARGUMENTS,
+                                                   f"arguments of {name} must be literal values", raw, "python", name)]))
             continue
         out.append((m.start(), end, [_make(name, args, known, raw, "python")]))
     return out

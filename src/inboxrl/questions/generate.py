@@ -75,6 +75,7 @@ class LazyBackend:
     weights. `name` is the spec as given, which is what backends record as their name."""
 
     native_tools = False
+    template_tools = False
 
     def __init__(self, spec: str, loader: Callable[[], ChatBackend]) -> None:
         self.name = spec.strip()

@@ -198,6 +198,18 @@ class Store:
         ).fetchone()
         return str(row[0]).strip() if row else ""
 
+    def path(self) -> str | None:
+        """The store file this connection reads (None for an in-memory one)."""
+        for _, name, file in self.conn.execute("PRAGMA database_list").fetchall():
+            if name == "main" and file:
+                return str(file)
+        return None
+
+    def has_inbox(self, inbox: str) -> bool:
+        """Is the address a participant of any stored message?"""
+        return self.conn.execute("SELECT 1 FROM participants WHERE address = ? LIMIT 1",
+                                 (inbox,)).fetchone() is not None
+
     def check(self) -> None:
         """Fails (sqlite3.DatabaseError) at once on a file that is not an inboxrl store."""
         self.conn.execute("SELECT 1 FROM messages JOIN participants LIMIT 1").fetchall()

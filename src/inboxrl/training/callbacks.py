@@ -20,6 +20,7 @@ from inboxrl.agent.config import AgentConfig
 from inboxrl.questions.schema import Question
 from inboxrl.training import runlog
 from inboxrl.training.config import TrainConfig
+from inboxrl.training.metric_buffer import buffer_of
 
 
 def peak_rss_gb() -> float:
@@ -190,12 +191,11 @@ class InboxRLCallback(TrainerCallback):
         step = state.global_step
         last = self.rollout.log.steps[-1] if getattr(self.rollout, "log", None) and self.rollout.log.steps else {}
         wall, cpu = time.perf_counter() - self._step_started, time.process_time() - self._step_cpu
-        if self.trainer is not None and hasattr(self.trainer, "_metrics"):
+        buf = buffer_of(self.trainer)
+        if buf is not None:
             # Logged with this step's record. CPU seconds next to wall seconds: the machine may be shared.
-            self.trainer._metrics["train"]["time/step_wall_s"].append(wall)
-            self.trainer._metrics["train"]["time/step_cpu_s"].append(cpu)
-            self.trainer._metrics["train"]["memory/peak_rss_gb"].append(peak_rss_gb())
-            self.trainer._metrics["train"]["memory/anon_rss_gb"].append(anon_rss_gb())
+            buf.add("train", {"time/step_wall_s": wall, "time/step_cpu_s": cpu, "memory/peak_rss_gb": peak_rss_gb(),
+                              "memory/anon_rss_gb": anon_rss_gb()})
         self.emit("step", {"step": step, "max_steps": state.max_steps, "seconds": wall, "cpu_seconds": cpu,
                            **last})
         if step % self.cfg.eval_every == 0:

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from inboxrl.agent.config import AgentConfig
 from inboxrl.configfile import ConfigFileError, apply_overrides, read_config_file, validation_message
-from inboxrl.judge.reward import RewardConfig
+from inboxrl.scoring.reward import RewardConfig
 
 
 class TrainConfigError(ConfigFileError):

@@ -32,7 +32,7 @@ from typing import Any, Literal
 
 from inboxrl.agent.config import AgentConfig
 from inboxrl.agent.prompt import question_keywords
-from inboxrl.models.base import ChatRequest, ChatResponse
+from inboxrl.models.base import ChatBackend, ChatRequest, ChatResponse
 from inboxrl.questions.schema import Question
 from inboxrl.tools.base import ToolQueryError, normalise_id
 from inboxrl.trajectory import Trajectory
@@ -138,11 +138,11 @@ class DemonstrationBackend:
 
     native_tools = False
 
-    def __init__(self, inner: Any, plans: dict[str, Plan]):
+    def __init__(self, inner: ChatBackend, plans: dict[str, Plan]):
         self.inner = inner
         self.plans = plans  # question id -> plan
-        self.name = getattr(inner, "name", "demonstration")
-        self.template_tools = bool(getattr(inner, "template_tools", False))
+        self.name = inner.name
+        self.template_tools = inner.template_tools
         self.turn: dict[str, int] = {}
 
     def generate(self, requests: list[ChatRequest]) -> list[ChatResponse]:
@@ -171,8 +171,8 @@ def build_demonstrations(questions: Sequence[Question], db: str, agent_cfg: Agen
                          negatives: Negatives = "other_search") -> tuple[list[Trajectory], DemoReport]:
     """Golden episodes of `questions`, played and scored; only those that ended as planned are returned."""
     from inboxrl.agent.runner import make_tools, open_store, run_episodes
-    from inboxrl.judge.reward import tier
-    from inboxrl.judge.score import score_trajectories
+    from inboxrl.scoring.reward import tier
+    from inboxrl.scoring.score import score_trajectories
 
     report = DemoReport()
     rng = random.Random(seed)

@@ -29,8 +29,8 @@ from pathlib import Path
 from typing import Any
 
 from inboxrl.agent.config import AgentConfig
-from inboxrl.judge.reward import RewardConfig
 from inboxrl.questions.schema import Question
+from inboxrl.scoring.reward import RewardConfig
 from inboxrl.trajectory import Trajectory, write_jsonl
 
 
@@ -211,7 +211,7 @@ class EpisodeRollout:
         """Runs and scores the episodes with `model` in eval mode (no dropout while sampling), restoring its
         mode afterwards: the trainer owns the model."""
         from inboxrl.agent.runner import run_episodes
-        from inboxrl.judge.score import score_trajectories
+        from inboxrl.scoring.score import score_trajectories
 
         was_training = bool(getattr(model, "training", False))
         model.eval()
@@ -355,14 +355,9 @@ def _is_main(trainer: Any | None) -> bool:
 
 
 def _log_to_trainer(trainer: Any, stats: dict[str, float]) -> None:
-    """Adds our numbers to the trainer's metric buffer: TRL averages them per logging step and sends them to every
-    reporter (JSONL, TensorBoard, W&B) together with its own loss, reward and length figures."""
-    metrics = getattr(trainer, "_metrics", None)
-    if metrics is None:
-        return
-    mode = "train" if getattr(trainer.model, "training", True) else "eval"
-    for k, v in stats.items():
-        if v is None or (isinstance(v, float) and math.isnan(v)):
-            continue
-        metrics[mode][k].append(float(v))
+    """Adds our numbers to the trainer's log records (averaged per logging step, sent to every reporter)."""
+    from inboxrl.training.metric_buffer import buffer_of
 
+    buf = buffer_of(trainer)
+    if buf is not None:
+        buf.add("train" if getattr(trainer.model, "training", True) else "eval", stats)

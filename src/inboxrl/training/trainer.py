@@ -190,10 +190,23 @@ def _score_completion_tokens_only() -> Iterator[None]:
 
 
 def _trainer_class(base: type) -> type:
-    """TRL's GRPOTrainer, with each micro-batch cut to its own length before the loss (`training.padding`)."""
+    """TRL's GRPOTrainer, with each micro-batch cut to its own length before the loss (`training.padding`), and our
+    figures in its log records."""
+    from inboxrl.training.metric_buffer import MetricBuffer
     from inboxrl.training.padding import trim_padding
 
     class InboxRLGRPOTrainer(base):  # type: ignore[misc, valid-type]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.inboxrl_metrics = MetricBuffer()
+
+        def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
+            """Our figures join TRL's in the same record, averaged the same way, for every reporter."""
+            mode = "train" if self.model.training else "eval"
+            ours = self.inboxrl_metrics.drain(mode)
+            super().log({**logs, **({f"eval_{k}": v for k, v in ours.items()} if mode == "eval" else ours)},
+                        start_time)
+
         def compute_loss(self, model: Any, inputs: dict[str, Any], return_outputs: bool = False,
                          num_items_in_batch: Any = None) -> Any:
             return super().compute_loss(model, trim_padding(inputs), return_outputs=return_outputs,

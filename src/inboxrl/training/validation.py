@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from inboxrl.agent.config import AgentConfig
-from inboxrl.judge.reward import RewardConfig
 from inboxrl.questions.schema import Question
+from inboxrl.scoring.reward import RewardConfig
 from inboxrl.trajectory import Trajectory, write_jsonl
 
 
@@ -25,7 +25,7 @@ def run_validation(model: Any, tokenizer: Any, questions: Sequence[Question], db
     """(metrics, trajectories) of one validation pass; the model's train/eval mode is restored afterwards."""
     from inboxrl.agent.runner import run_episodes
     from inboxrl.evaluation.metrics import metrics
-    from inboxrl.judge.score import score_trajectories
+    from inboxrl.scoring.score import score_trajectories
     from inboxrl.training.rollout import default_backend_factory
 
     make_backend = make_backend or default_backend_factory(model_name)

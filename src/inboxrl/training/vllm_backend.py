@@ -4,8 +4,8 @@ On GPUs the policy's tokens are sampled by vLLM (colocated in each training proc
 which TRL keeps in sync with the trained weights before each rollout. Everything else stays the project's: the
 episode loop, the chat rendering and the per-episode token streams of `LocalBackend` (so training still sees
 exactly the sampled ids, spliced with the environment's), the judge and the reward. Only the sampling of one turn
-is delegated: `VllmBackend` is a `LocalBackend` whose `_run` sends each episode's whole token stream to vLLM as a
-token-id prompt (vLLM's prefix cache makes the repeated prefix cheap) and reads back the sampled ids and log-probs.
+is delegated: `VllmEngine` is an `Engine` that sends each episode's whole token stream to vLLM as a token-id prompt
+(vLLM's prefix cache makes the repeated prefix cheap) and reads back the sampled ids and log-probs.
 
 Colocate mode requires `tensor_parallel_size: 1` (each rank generates its own episodes independently; a TP group
 would have to generate in lock-step across ranks). Server mode lets every rank send its own requests to the server.
@@ -16,40 +16,51 @@ scripted sampler (tests/test_train_vllm.py).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
+from inboxrl.models.engine import Stops
 from inboxrl.models.local import LocalBackend
+from inboxrl.models.streams import Stream, Work
 
 # (prompts as token ids, max new tokens, temperatures, stop ids) -> [(sampled ids, their log-probs)]
 Sampler = Callable[[list[list[int]], list[int], list[float], list[int]], list[tuple[list[int], list[float]]]]
 
 
-class VllmBackend(LocalBackend):
-    def __init__(self, model: Any, tokenizer: Any, name: str, sampler: Sampler, **options: Any) -> None:
-        super().__init__(model, tokenizer, name, owns_model=False, **options)
+class VllmEngine:
+    """An `Engine` whose turns are sampled by vLLM; it keeps no state of its own (vLLM caches prefixes)."""
+
+    def __init__(self, sampler: Sampler) -> None:
         self.sampler = sampler
 
-    def _run(self, items: list[Any]) -> None:
-        stops = sorted(self.stop_ids)
+    def run(self, items: list[Work], stops: Stops) -> dict[str, float]:
         outs = self.sampler([list(w.stream.ids) for w in items], [w.max_new for w in items],
-                            [float(w.req.temperature) for w in items], stops)
+                            [float(w.req.temperature) for w in items], sorted(stops.ids))
         if len(outs) != len(items):
             raise RuntimeError(f"vLLM returned {len(outs)} completions for {len(items)} prompts")
         for w, (ids, lps) in zip(items, outs):
             ids = [int(i) for i in ids][: w.max_new]
             lps = [float(x) for x in lps][: len(ids)]
             lps += [0.0] * (len(ids) - len(lps))
-            if ids and ids[-1] not in self.stop_ids and len(ids) < w.max_new:
+            if ids and ids[-1] not in stops.ids and len(ids) < w.max_new:
                 # vLLM stopped on a stop id but left it out of the output (it does so for special tokens): the
                 # model did sample it, and the stream must show the reply closed.
-                ids.append(self.eot_id)
+                ids.append(stops.eot_id)
                 lps.append(0.0)
             w.out = ids
             w.logprobs = lps
-            w.stopped = bool(ids) and ids[-1] in self.stop_ids
+            w.stopped = bool(ids) and ids[-1] in stops.ids
             w.prefill_tokens += len(w.feed)
-            w.stream.kv, w.stream.kv_len = None, 0  # no local KV cache: vLLM keeps its own
+            w.stream.kv, w.stream.kv_len = None, 0
+        return {}
+
+    def release(self, streams: Mapping[str, Stream]) -> None:
+        return None
+
+
+def vllm_backend(model: Any, tokenizer: Any, name: str, sampler: Sampler) -> LocalBackend:
+    """A `LocalBackend` (chat rendering, token streams) whose turns vLLM samples."""
+    return LocalBackend(model, tokenizer, name, owns_model=False, engine=VllmEngine(sampler))
 
 
 def colocate_sampler(llm: Any) -> Sampler:
@@ -117,7 +128,7 @@ def vllm_backend_factory(trainer: Any, name: str) -> Callable[[Any, Any], Any]:
                                 server_port=args.vllm_server_port, connection_timeout=args.vllm_server_timeout)
         sampler = server_sampler(client)
 
-    def make(model: Any, tokenizer: Any) -> VllmBackend:
-        return VllmBackend(model, tokenizer, name, sampler)
+    def make(model: Any, tokenizer: Any) -> LocalBackend:
+        return vllm_backend(model, tokenizer, name, sampler)
 
     return make

@@ -19,7 +19,7 @@ from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse,
 from fastapi.templating import Jinja2Templates
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 
-from inboxrl.judge.reward import RewardConfig, reward, tier
+from inboxrl.scoring.reward import RewardConfig, reward, tier
 from inboxrl.viewer import episode as episode_view
 from inboxrl.viewer import labels as blind
 from inboxrl.viewer.index import OUTCOME_LABELS, OUTCOMES, EpisodeRef

@@ -1,4 +1,4 @@
-"""Scoring finished trajectories: judge, rubric, reward, written back into each trajectory.
+"""Scoring finished trajectories: judge, rubric, reward and cost, written back into each trajectory.
 
 Evaluation and training both call `score_trajectories`, so that a reward in a training log and a reward in an
 evaluation report mean exactly the same thing. All attempted answers of a call go to the judge in ONE
@@ -14,8 +14,9 @@ from pathlib import Path
 
 from inboxrl.judge.base import Judge, Verdict
 from inboxrl.judge.idk import is_dont_know
-from inboxrl.judge.reward import RewardConfig, reward, tier
-from inboxrl.judge.rubric import IdResolver, build_rubric
+from inboxrl.scoring.cost import episode_cost
+from inboxrl.scoring.reward import RewardConfig, reward, tier
+from inboxrl.scoring.rubric import IdResolver, build_rubric
 from inboxrl.trajectory import Trajectory
 
 DEFAULT_MAX_TURNS = 10
@@ -30,7 +31,7 @@ def needs_judging(traj: Trajectory) -> bool:
 def score_trajectories(trajs: Sequence[Trajectory], judge: Judge | None, reward_cfg: RewardConfig | None = None,
                        db: str | Path | sqlite3.Connection | None = None,
                        max_turns: int | None = None) -> list[Trajectory]:
-    """Fills `rubric` and `reward` of every trajectory (in place) and returns them.
+    """Fills `rubric`, `reward` and `cost_usd` of every trajectory (in place) and returns them.
 
     `max_turns` is the turn budget the episodes ran with; when None it is read from `traj.meta["max_turns"]`,
     else the agent's default of 10. `judge` may be None only if no trajectory needs judging (all "I don't know",
@@ -58,6 +59,7 @@ def score_trajectories(trajs: Sequence[Trajectory], judge: Judge | None, reward_
             t.rubric = build_rubric(t, v, mt, db=resolver)
             t.reward = reward(t.rubric, cfg)
             t.meta["tier"] = tier(t.rubric)
+            t.cost_usd = episode_cost(t)
             if v is not None:
                 t.meta["verdict"] = {"accept": v.accept, "reason": v.reason, "judge": v.judge}
     finally:

@@ -10,9 +10,9 @@ import pytest
 
 from inboxrl.judge.base import Verdict
 from inboxrl.judge.lexical import LexicalJudge
-from inboxrl.judge.reward import RewardConfig, reward
-from inboxrl.judge.rubric import IdResolver, build_rubric, normalise_id
-from inboxrl.judge.score import score_trajectories
+from inboxrl.scoring.reward import RewardConfig, reward
+from inboxrl.scoring.rubric import IdResolver, build_rubric, normalise_id
+from inboxrl.scoring.score import score_trajectories
 from inboxrl.trajectory import FormatErrorKind, ToolEvent, Trajectory, TurnRecord
 
 INBOX = "vince.kaminski@enron.com"
