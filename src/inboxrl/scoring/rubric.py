@@ -16,8 +16,8 @@ import sqlite3
 from collections.abc import Iterable
 from pathlib import Path
 
+from inboxrl.agent.idk import is_dont_know
 from inboxrl.judge.base import Verdict
-from inboxrl.judge.idk import is_dont_know
 from inboxrl.store.access import Store
 from inboxrl.tools.base import READ_TOOL, SEARCH_TOOL, normalise_id
 from inboxrl.trajectory import ANSWER_BEFORE_SEARCH, Rubric, Trajectory
