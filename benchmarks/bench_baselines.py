@@ -29,8 +29,8 @@ DEFAULT_MODELS = ["local/qwen2.5-coder-0.5b", "local/smollm2-135m"]
 
 
 def select(db: Path, questions: Path, n: int, seed: int) -> list:
+    from inboxrl.questions.grounding import grounded_questions
     from inboxrl.questions.schema import load_questions
-    from inboxrl.store.grounding import grounded_questions
 
     qs = load_questions(questions)
     grounded = sorted(grounded_questions(db, qs, in_scope=True), key=lambda q: int(q.id) if q.id.isdigit() else q.id)

@@ -28,10 +28,10 @@ QUESTIONS = ["When is the ALP Project presentation at Enron?", "When is the Dura
 def main() -> None:
     import numpy as np
     from openai import OpenAI
-    from serve_helpers import call, running_server
 
     from inboxrl.agent.config import AgentConfig
     from inboxrl.models.registry import load_backend
+    from serve_helpers import call, running_server
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--db", type=Path, required=True)

@@ -21,8 +21,8 @@ from pathlib import Path
 import typer
 
 from inboxrl.agent.runner import open_store
+from inboxrl.questions.grounding import resolve_ids
 from inboxrl.questions.schema import QuestionFileError, load_questions
-from inboxrl.store.grounding import resolve_ids
 from inboxrl.training.evidence import content_words  # stemmed, the lexical judge's stop words
 from inboxrl.trajectory import read_jsonl
 

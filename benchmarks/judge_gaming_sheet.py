@@ -32,10 +32,10 @@ import sqlite3
 import sys
 from pathlib import Path
 
+from inboxrl.agent.idk import is_dont_know
 from inboxrl.judge.asked import DATES, NAMES, NUMBERS, TIMES, asked_facts
 from inboxrl.judge.facts import STOPWORDS, YESNO_Q, extract
 from inboxrl.judge.gaming import PLACES, asks_place, room_codes
-from inboxrl.judge.idk import is_dont_know
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEN_SHEETS = [ROOT / "src/inboxrl/data/judge_calibration.jsonl",

@@ -69,3 +69,17 @@ def enron_store(tmp_path_factory: pytest.TempPathFactory, kaminski_dir: Path) ->
     summary = ingest([kaminski_dir], db, workers=2)
     assert summary.store_messages > 6000, summary
     return db
+
+
+@pytest.fixture(scope="session")
+def full_store(tmp_path_factory: pytest.TempPathFactory, shared_dir: Path) -> Path:
+    """All 325,616 mails of the shared corpus, as the quickstart builds it: $INBOXRL_FULL_DB or data/enron.db when
+    present (CI passes the quickstart's), else ingested once per session (about a minute). Treat it as read-only."""
+    for p in (os.environ.get("INBOXRL_FULL_DB"), REPO / "data" / "enron.db"):
+        if p and Path(p).is_file():
+            return Path(p)
+    from inboxrl.store.ingest import ingest
+
+    db = tmp_path_factory.mktemp("full_store") / "enron.db"
+    ingest([shared_dir / "data" / "enron-mbox"], db, workers=2)
+    return db

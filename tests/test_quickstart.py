@@ -34,20 +34,6 @@ def test_the_quickstart_ask_line_is_found() -> None:
     assert argv[:2] == ["ask", "--db"] and values["QUESTION"] in argv and "--harness" not in argv
 
 
-@pytest.fixture(scope="module")
-def full_store(shared_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The store the quickstart builds: the whole shared corpus ($INBOXRL_FULL_DB or data/enron.db when present,
-    else built here, about 150 s)."""
-    for p in (os.environ.get("INBOXRL_FULL_DB"), REPO / "data" / "enron.db"):
-        if p and Path(p).is_file():
-            return Path(p)
-    from inboxrl.store.ingest import ingest
-
-    db = tmp_path_factory.mktemp("full_store") / "enron.db"
-    ingest([shared_dir / "data" / "enron-mbox"], db, workers=2)
-    return db
-
-
 @pytest.mark.slow
 def test_quickstart_answers_its_question(full_store: Path, questions_path: Path) -> None:
     argv, values = quickstart_ask()

@@ -8,7 +8,7 @@ import lzma
 import sqlite3
 from email.policy import compat32
 
-from inboxrl.store.grounding import ground, grounded_questions
+from inboxrl.questions.grounding import ground, grounded_questions
 from inboxrl.store.parse import parse_addresses
 from inboxrl.store.sources import split_mbox
 

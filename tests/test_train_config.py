@@ -141,8 +141,8 @@ def test_train_split_only_writes_disjoint_grounded_sides(tmp_path: Path, enron_s
     import json
 
     from inboxrl.cli import app
+    from inboxrl.questions.grounding import grounded_questions
     from inboxrl.questions.schema import load_questions
-    from inboxrl.store.grounding import grounded_questions
 
     cfg = tmp_path / "c.yaml"
     cfg.write_text(f"max_steps: 1\nrun_dir: {tmp_path / 'run'}\n"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from inboxrl.agent.config import AgentConfig
 from inboxrl.agent.runner import make_tools, open_store
-from inboxrl.store.grounding import resolve_ids
+from inboxrl.questions.grounding import resolve_ids
 from inboxrl.tools.base import normalise_id
 from inboxrl.training.config import DataSettings
 from inboxrl.training.data import is_validation, load_split

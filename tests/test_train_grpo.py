@@ -18,6 +18,7 @@ def _lora_b(adapter_dir: Path) -> dict[str, Any]:
     return {k: v for k, v in load_file(str(adapter_dir / "adapter_model.safetensors")).items() if "lora_B" in k}
 
 
+@pytest.mark.slow
 def test_train_grpo_two_real_steps_on_cpu(tmp_path: Path, enron_store: Path, questions_path: Path,
                                           monkeypatch: pytest.MonkeyPatch) -> None:
     from trl import GRPOTrainer
@@ -99,6 +100,7 @@ def test_train_grpo_two_real_steps_on_cpu(tmp_path: Path, enron_store: Path, que
     assert [r["precision"] for r in runlog.read(result.run_dir, "summary")] == [events[0][1]["precision"]]
 
 
+@pytest.mark.slow
 def test_train_grpo_equal_groups_move_no_weights_scripted_rewards(tmp_path: Path, enron_store: Path,
                                                                   questions_path: Path) -> None:
     """Deterministic edge case with scripted rewards (real episodes, rewards overwritten): a step whose groups all
@@ -133,6 +135,7 @@ def test_train_grpo_equal_groups_move_no_weights_scripted_rewards(tmp_path: Path
     assert any(float(v.abs().max()) > 0.0 for v in b2.values()), "an informative group did not move the weights"
 
 
+@pytest.mark.slow
 def test_train_bf16_rollouts_and_validation_run_the_trained_copy(tmp_path: Path, enron_store: Path,
                                                                  questions_path: Path) -> None:
     """rollout_dtype/validation_dtype sample from a bf16 copy of the trainer's model. The trainer (accelerate)

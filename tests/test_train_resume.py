@@ -17,6 +17,7 @@ from train_helpers import train_config
 REPO = Path(__file__).resolve().parent.parent
 
 
+@pytest.mark.slow
 def test_train_resume_after_kill_continues_steps_and_optimizer(tmp_path: Path, enron_store: Path,
                                                                questions_path: Path) -> None:
     import torch

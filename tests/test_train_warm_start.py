@@ -148,6 +148,7 @@ def test_demonstration_longer_than_the_turn_budget_is_cut_like_a_sample(tiny: tu
     assert cut.finish_reason == "length" and cut.output_ids == ids[:3]
 
 
+@pytest.mark.slow
 def test_warm_start_lowers_the_loss_on_the_model_written_ids_only(enron_store: Path, questions_path: Path,
                                                                   tiny: tuple[Any, Any]) -> None:
     from peft import LoraConfig, get_peft_model
@@ -171,6 +172,7 @@ def test_warm_start_lowers_the_loss_on_the_model_written_ids_only(enron_store: P
     assert res.losses[-1] < res.losses[0] - 0.05 and res.losses == sorted(res.losses, reverse=True), res.losses
 
 
+@pytest.mark.slow
 def test_train_with_warm_start_then_grpo_and_no_second_warm_start_on_resume(
         tmp_path: Path, enron_store: Path, questions_path: Path) -> None:
     import torch
@@ -213,6 +215,7 @@ def test_train_with_warm_start_then_grpo_and_no_second_warm_start_on_resume(
     assert sum(1 for r in runlog.read(result.run_dir, "warm_start")) == 1
 
 
+@pytest.mark.slow
 def test_warm_start_killed_midway_resumes_from_its_snapshot_with_no_lost_or_repeated_step(
         tmp_path: Path, enron_store: Path, questions_path: Path, tiny: tuple[Any, Any]) -> None:
     import torch

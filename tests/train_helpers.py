@@ -10,7 +10,7 @@ from inboxrl.questions.schema import Question
 
 
 def grounded(db: Path, questions_path: Path, n: int | None = None) -> list[Question]:
-    from inboxrl.store.grounding import grounded_questions
+    from inboxrl.questions.grounding import grounded_questions
 
     qs = sorted(grounded_questions(db, questions_path), key=lambda q: q.id)
     assert qs, "no grounded questions in the test store"

@@ -109,7 +109,7 @@ def register(app: typer.Typer) -> None:
                      query_date=day)
         console = Console(stderr=as_json)  # in --json mode stdout carries only the JSON
         quiet = as_json
-        from inboxrl.judge.idk import is_dont_know
+        from inboxrl.agent.idk import is_dont_know
 
         renderer = TraceRenderer(console, verbose=verbose, max_turns=cfg.max_turns, dont_know=is_dont_know)
         if not quiet:

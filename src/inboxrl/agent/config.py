@@ -51,27 +51,23 @@ class AgentConfig(BaseModel):
     # retry: the model is told what was wrong and gets another turn (it counts toward max_turns); end: stop.
     on_format_error: Literal["retry", "end"] = "retry"
     # An identical repeated call is refused with a message to change keywords or answer. Small models otherwise
-    # loop on one call until the turns run out (FACTS: 13 of 15 Qwen-0.5B episodes).
+    # loop on one call until the turns run out.
     refuse_repeated_calls: bool = True
-    # A final answer before any search is refused ("search first"): it can only be a guess. Qwen-0.5B answered
-    # 3 of its first 8 baseline questions at once with made-up facts and a placeholder source.
+    # A final answer before any search is refused ("search first"): it can only be a guess.
     require_search_before_answer: bool = True
     # The first turn must be a search: native endpoints get `tool_choice`, local models a reply that already starts
-    # with `{"name": "search_inbox", "arguments": {"keywords": [` (not trained on: it is the harness's text). In the
-    # baselines Qwen-0.5B opened 39 of 53 episodes with an answer or an invented tool instead of a search.
+    # with `{"name": "search_inbox", "arguments": {"keywords": [` (not trained on: it is the harness's text). Small
+    # models otherwise open with a guessed answer or an invented tool.
     force_search_first: bool = False
     # The turn after a successful read_email must be the final answer (local models: the reply starts with
     # `{"name": "return_final_answer", "arguments": {"answer": "`; endpoints: `tool_choice`). The answer may still
-    # be "I don't know". With the forced search alone, Qwen-0.5B read the source in 24 of 53 held-out episodes and
-    # said "I don't know" in 19 of them: it re-sent the same read until refused, then gave up (docs/benchmarks.md).
+    # be "I don't know". Small models otherwise re-send the same read until refused, then give up.
     force_answer_after_read: bool = False
     # The turn after a search that found emails must read one of them (`..."message_id": "`): which one is still
-    # the model's choice. With the forced search alone, Qwen-0.5B re-sent its own search word for word in most
-    # episodes instead of reading a result, even when a snippet showed the answer.
+    # the model's choice. Small models otherwise re-send their own search instead of reading a result.
     force_read_after_search: bool = False
     # After a turn that went wrong (format error, refused call), the next turn samples at least this hot. Greedy
-    # decoding of a tiny model otherwise loops: our baseline runs saw Qwen-0.5B send the same refused call, or the
-    # same unknown tool, turn after turn until the budget ran out. 0 turns this off. It never lowers `temperature`
+    # decoding of a tiny model otherwise loops on the same refused call until the budget runs out. 0 turns this off. It never lowers `temperature`
     # (GRPO rollouts already sample), so it only changes greedy runs.
     retry_temperature: float = Field(0.7, ge=0.0)
     # Tell the model when its next turn is the last one, so it answers instead of searching into the wall.

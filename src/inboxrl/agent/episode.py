@@ -387,7 +387,7 @@ class Episode:
 
 def _plain_dont_know(text: str) -> bool:
     """A short reply that only says it does not know (no call, no JSON)."""
-    from inboxrl.judge.idk import is_dont_know
+    from inboxrl.agent.idk import is_dont_know
 
     t = text.strip()
     return 0 < len(t) <= 120 and any(c.isalpha() for c in t) and "{" not in t and is_dont_know(t)

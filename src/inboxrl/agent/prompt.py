@@ -1,8 +1,7 @@
 """The system prompt and the short messages the harness sends back to the model.
 
 The prompt is paid on every turn of every rollout of a 0.5B model on CPU, so it is short. Harness messages avoid
-concrete example words: small models copy them into their next search (FACTS: Qwen searched for words from the
-harness's own error messages; SmolLM2 copied the example JSON).
+concrete example words: small models copy them into their next search.
 """
 
 from __future__ import annotations
@@ -39,8 +38,7 @@ def _type_name(spec: dict[str, Any]) -> str:
 
 def required_only(schemas: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The schemas with their optional arguments removed. The tools still accept them; the model just is not
-    shown them, because a small model fills in every argument it sees (FACTS and our pilot: Qwen-0.5B set
-    from_addr, to_addr, sent_after and sent_before to the inbox and today's date, and found nothing)."""
+    shown them, because a small model fills in every argument it sees, with made-up values, and finds nothing."""
     out = []
     for s in schemas:
         s = json.loads(json.dumps(s))

@@ -2,7 +2,7 @@
 
 Each round collects the pending request of every active episode and sends them to `backend.generate` as one batch;
 a finished episode's slot is refilled from the queue at once, so a local backend's batch stays full (batched decoding
-is what makes CPU generation affordable: FACTS measured 4.7 tok/s for one Qwen sequence, 7.9 for a group of 4).
+is what makes CPU generation affordable; docs/benchmarks.md, "Local generation speed").
 Remote backends (endpoints) instead run each episode as an independent task, at most `batch_size` at once: a serial
 server (llama.cpp's answers one request at a time) then finishes episodes one by one, each written as it ends,
 instead of holding every episode until the slowest request of each lock-step round returns.
@@ -40,12 +40,9 @@ def open_store(db: str | Path | sqlite3.Connection) -> sqlite3.Connection:
     """One read-only connection shared by all episodes of a run (the driver is single-threaded)."""
     if isinstance(db, sqlite3.Connection):
         return db
-    p = Path(db)
-    if not p.exists():
-        raise FileNotFoundError(f"mail store not found: {p}")
-    from inboxrl.store.schema import connect
+    from inboxrl.store.access import open_readonly
 
-    return connect(str(p), readonly=True)
+    return open_readonly(db)
 
 
 def run_episodes(
@@ -137,10 +134,12 @@ def is_endpoint(backend: Any) -> bool:
 def _db_path(db: str | Path | sqlite3.Connection) -> str:
     if not isinstance(db, sqlite3.Connection):
         return str(db)
-    for _, name, path in db.execute("PRAGMA database_list").fetchall():
-        if name == "main" and path:
-            return str(path)
-    raise ValueError("the store connection has no file: endpoint episodes need a store path")
+    from inboxrl.store.access import Store
+
+    path = Store(db).path()
+    if path is None:
+        raise ValueError("the store connection has no file: endpoint episodes need a store path")
+    return path
 
 
 def _run_independent(queue: list[Question], backend: Any, db: str | Path | sqlite3.Connection, cfg: AgentConfig,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from inboxrl.judge.idk import is_dont_know
+from inboxrl.agent.idk import is_dont_know
 from inboxrl.tools.base import FINAL_TOOL
 from inboxrl.trajectory import Trajectory
 

@@ -62,7 +62,7 @@ class EvalResult:
 def grounded_ids(db: str | Path, questions: Sequence[Question], in_scope: bool = False) -> set[str]:
     """Ids of the questions whose every source mail is in the store (with `in_scope`, also in the question's inbox
     and before its date: findable by the tools)."""
-    from inboxrl.store.grounding import grounded_questions
+    from inboxrl.questions.grounding import grounded_questions
 
     return {q.id for q in grounded_questions(db, list(questions), in_scope=in_scope)}
 

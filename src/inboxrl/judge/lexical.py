@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from inboxrl.agent.idk import is_dont_know
 from inboxrl.judge.asked import DATES, NAMES, NUMBERS, TIMES, asked_facts, asks_for_one_person
 from inboxrl.judge.base import Verdict
 from inboxrl.judge.facts import (
@@ -25,7 +26,6 @@ from inboxrl.judge.facts import (
     words_match,
 )
 from inboxrl.judge.gaming import gaming_reason
-from inboxrl.judge.idk import is_dont_know
 
 
 def _date_ok(g: DateRef, c: DateRef) -> bool:

@@ -12,7 +12,7 @@ Why these choices:
   `PROMPT_VERSION` whenever the prompt changes, so old verdicts are not reused for a different question.
 - **One batch.** `judge_many` sends every uncached item through one `backend.generate` call (in chunks of
   `batch_size`), which is what makes a local judge affordable.
-- **"I don't know" is never judged**: it is not an attempt (see `judge/idk.py`); it is rejected without a call.
+- **"I don't know" is never judged**: it is not an attempt (see `agent/idk.py`); it is rejected without a call.
 - A backend failure (dead endpoint: every request of a batch fails) raises `JudgeError` instead of quietly
   rejecting answers: a wrong reward is worse than a stopped run. A single request the backend refuses (too long
   for the context) is a reject that says so, counted in `stats["errors"]` and not cached.
@@ -31,8 +31,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from inboxrl.agent.idk import is_dont_know
 from inboxrl.judge.base import Verdict
-from inboxrl.judge.idk import is_dont_know
 from inboxrl.models.base import ChatBackend, ChatRequest
 
 PROMPT_VERSION = "judge-v2"

@@ -1,9 +1,8 @@
 """Whether this machine computes in bfloat16 natively, and what `auto` means for a dtype setting.
 
 bf16 is a win only where the hardware has bf16 instructions (AVX512-BF16 or AMX on x86, BF16 on Arm, or a CUDA
-GPU that supports it); elsewhere torch emulates it and it costs instead: on an AVX2-only EPYC, bf16 rollouts ran
-at 0.33x float32's tokens/s (docs/benchmarks.md, "Local generation speed"). A config that hard-codes bf16 is right
-on one machine and 3x slow on the next, so the shipped configs say `auto` and this module decides per machine.
+GPU that supports it); elsewhere torch emulates it and it costs instead (docs/benchmarks.md, "Local generation
+speed"). A config that hard-codes bf16 is right on one machine and slow on the next, so the shipped configs say `auto` and this module decides per machine.
 Reading /proc/cpuinfo keeps the decision free of a torch import, so a config validates in milliseconds.
 """
 

@@ -87,7 +87,7 @@ class LocalBackend:
                         dtype: str | None = None, **options: Any) -> LocalBackend:
         """`dtype`: float32 (default, or `$INBOXRL_DTYPE`), bfloat16 (~2.5x faster where bf16 is native, ~3x
         slower where it is not; tiny numeric drift), auto (bfloat16 only where native), or int8 (dynamic int8
-        linears, faster still, outputs drift more); see docs/benchmarks.md."""
+        linears, faster still, outputs drift more); see docs/benchmarks.md, "Local generation speed"."""
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 

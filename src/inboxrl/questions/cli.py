@@ -163,11 +163,11 @@ def generate_cmd(
 
 
 def _open_store(db: Path) -> Any:
-    from inboxrl.store.schema import connect
+    from inboxrl.store.access import Store
 
-    conn = connect(str(db), readonly=True)
-    conn.execute("SELECT 1 FROM messages JOIN participants LIMIT 1").fetchall()
-    return conn
+    store = Store.open(db)
+    store.check()
+    return store.conn
 
 
 def _run_with_progress(conn: Any, inboxes: list[str], backend: Any, cfg: Any, cache: Any, support: Any,

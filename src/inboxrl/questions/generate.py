@@ -27,6 +27,7 @@ from inboxrl.questions.parse import parse_output
 from inboxrl.questions.schema import Question
 from inboxrl.questions.select import Batch, select_batches
 from inboxrl.questions.validate import Candidate, DropReason, Rejected, validate_items
+from inboxrl.store.access import Store
 
 # A backend that fails this many batches in a row before any success is dead: stop instead of failing them all.
 DEAD_BACKEND_AFTER = 4
@@ -95,14 +96,9 @@ class LazyBackend:
             self._backend.end_episode(episode_id)
 
 
-def owner_name(conn: sqlite3.Connection, inbox: str) -> str:
+def owner_name(conn: sqlite3.Connection | Store, inbox: str) -> str:
     """The display name most often written next to the address: what the owner is called in their own mail."""
-    row = conn.execute(
-        "SELECT name FROM participants WHERE address = ? AND name != '' AND name NOT LIKE '%@%' "
-        "GROUP BY name ORDER BY count(*) DESC, name LIMIT 1",
-        (inbox,),
-    ).fetchone()
-    return str(row[0]).strip() if row else ""
+    return Store.of(conn).owner_name(inbox)
 
 
 def question_id(inbox: str, message_ids: list[str], question: str) -> str:

@@ -13,6 +13,7 @@ import sqlite3
 from dataclasses import dataclass, field
 
 from inboxrl.questions.config import GenerateConfig
+from inboxrl.store.access import Store
 
 
 @dataclass
@@ -59,26 +60,15 @@ class Selection:
         return sum(len(b.emails) for b in self.batches)
 
 
-_SELECT = """
-SELECT m.id, m.message_id, m.subject, m.from_addr, m.from_name, m.date, m.body
-FROM messages m
-WHERE m.id IN (SELECT message_rowid FROM participants WHERE address = ?)
-  AND m.date_ok = 1 AND m.date IS NOT NULL
-  AND length(m.body) BETWEEN ? AND ?
-ORDER BY m.date, m.id
-"""
-
-
-def select_batches(conn: sqlite3.Connection, inbox: str, cfg: GenerateConfig) -> Selection:
+def select_batches(conn: sqlite3.Connection | Store, inbox: str, cfg: GenerateConfig) -> Selection:
+    store = Store.of(conn)
     inbox = inbox.strip().lower()
-    in_inbox, good_date = conn.execute(
-        "SELECT count(*), coalesce(sum(m.date_ok = 1 AND m.date IS NOT NULL), 0) FROM messages m "
-        "WHERE m.id IN (SELECT message_rowid FROM participants WHERE address = ?)",
-        (inbox,),
-    ).fetchone()
-    rows = conn.execute(_SELECT, (inbox, cfg.min_body_chars, cfg.max_body_chars)).fetchall()
+    in_inbox, good_date = store.inbox_counts(inbox)
+    rows = store.inbox_mail(inbox, cfg.min_body_chars, cfg.max_body_chars)
     emails = [Email(r[0], r[1], r[2] or "", r[3] or "", r[4] or "", r[5], r[6] or "") for r in rows]
-    _attach_recipients(conn, emails)
+    by_row = {e.rowid: e for e in emails}
+    for rowid, name, address in store.recipients(by_row):
+        by_row[rowid].to.append((name, address))
     if cfg.order == "random":
         # Seeded per inbox, so adding an inbox to a run does not reshuffle the others (and their cache stays hot).
         random.Random(f"{cfg.seed}:{inbox}").shuffle(emails)
@@ -96,16 +86,3 @@ def select_batches(conn: sqlite3.Connection, inbox: str, cfg: GenerateConfig) ->
         batches=batches,
     )
 
-
-def _attach_recipients(conn: sqlite3.Connection, emails: list[Email]) -> None:
-    by_row = {e.rowid: e for e in emails}
-    ids = list(by_row)
-    for start in range(0, len(ids), 500):  # stay under SQLite's bound-variable limit
-        chunk = ids[start : start + 500]
-        marks = ",".join("?" * len(chunk))
-        for row in conn.execute(
-            f"SELECT message_rowid, name, address FROM participants WHERE message_rowid IN ({marks}) "
-            "AND role IN ('to', 'cc') ORDER BY message_rowid, role DESC, address",
-            chunk,
-        ):
-            by_row[row[0]].to.append((row[1] or "", row[2]))

@@ -132,19 +132,15 @@ def near_duplicate(a: Question, b: Question) -> str | None:
 def source_keys(db: str | Path, questions: Sequence[Question]) -> dict[str, set[str]]:
     """Question id -> its source mails: `mail:<row>` for an id the store resolves (any copy's id resolves to the one
     stored row), `id:<message id>` for one it lacks."""
-    from inboxrl.store import schema
-    from inboxrl.store.grounding import resolve_ids
+    from inboxrl.store.access import Store, normalise_id
 
-    conn = schema.connect(str(db), readonly=True)
-    try:
+    with Store.open(db) as store:
         out: dict[str, set[str]] = {}
         for q in questions:
-            resolved = resolve_ids(conn, q.message_ids)
-            out[q.id] = {f"mail:{resolved[m]}" if m in resolved else f"id:{m.strip().strip('<>').lower()}"
+            resolved = store.resolve_many(q.message_ids)
+            out[q.id] = {f"mail:{resolved[m]}" if m in resolved else f"id:{normalise_id(m).lower()}"
                          for m in q.message_ids if m.strip()}
         return out
-    finally:
-        conn.close()
 
 
 @dataclass(frozen=True)
@@ -394,7 +390,7 @@ def split_by_source(questions: Sequence[Question], db: str | Path, *, frozen: Fr
                     salt: str = "inboxrl-split-v1", grounded_only: bool = True) -> SourceSplitResult:
     """The whole split from a question list and a store. Held-out parts are only ever grounded questions (every
     cited id resolves in the store); with `grounded_only=False` the others may still train, unless linked."""
-    from inboxrl.store.grounding import grounded_questions
+    from inboxrl.questions.grounding import grounded_questions
 
     pool = list({q.id: q for q in questions}.values())
     grounded = {q.id for q in grounded_questions(db, pool)}

@@ -42,8 +42,8 @@ class RewardConfig(BaseModel):
     format_error_penalty: float = Field(0.1, ge=0.0)
     invalid_read_penalty: float = Field(0.05, ge=0.0)
     # An answer refused because nothing was searched yet, and running out of turns, cost a little inside the
-    # no-answer tier. Without them the CPU demonstration's policy learned in 7 steps to repeat a refused guess until
-    # the turns ran out: that scored exactly like an honest "I don't know" and risked nothing (docs/benchmarks.md).
+    # no-answer tier, so stalling until the turns run out never pays like an honest "I don't know"
+    # (a policy learned that hack; docs/history/code-notes.md).
     refused_answer_penalty: float = Field(0.1, ge=0.0)
     out_of_turns_penalty: float = Field(0.1, ge=0.0)
 

@@ -5,8 +5,8 @@ rebuilt later from a trajectories.jsonl file (for instance with a different judg
 
 Message ids: the golden ids of ART-E questions are often the Message-ID of one copy of a mail while the store kept
 another copy (the store de-duplicates and records every copy's id in its `aliases` table). Given the store, two
-ids match when they resolve to the same stored message; without it, they match only when equal (angle brackets
-and surrounding whitespace ignored).
+ids match when they resolve to the same stored message (`store.access.Store.resolve`); without it, they match only
+when equal (angle brackets and surrounding whitespace ignored).
 """
 
 from __future__ import annotations
@@ -16,8 +16,9 @@ import sqlite3
 from collections.abc import Iterable
 from pathlib import Path
 
+from inboxrl.agent.idk import is_dont_know
 from inboxrl.judge.base import Verdict
-from inboxrl.judge.idk import is_dont_know
+from inboxrl.store.access import Store
 from inboxrl.tools.base import READ_TOOL, SEARCH_TOOL, normalise_id
 from inboxrl.trajectory import ANSWER_BEFORE_SEARCH, Rubric, Trajectory
 
@@ -29,16 +30,7 @@ class IdResolver:
     """
 
     def __init__(self, db: str | Path | sqlite3.Connection | None = None):
-        self._conn: sqlite3.Connection | None = None
-        self._own = False
-        if isinstance(db, sqlite3.Connection):
-            self._conn = db
-        elif db is not None:
-            p = Path(db)
-            if not p.exists():
-                raise FileNotFoundError(f"mail store not found: {p}")
-            self._conn = sqlite3.connect(f"file:{p}?mode=ro", uri=True, check_same_thread=False)
-            self._own = True
+        self._store: Store | None = Store.of(db) if db is not None else None  # a path is opened read-only
         self._cache: dict[str, str] = {}
 
     def key(self, mid: str) -> str:
@@ -46,11 +38,10 @@ class IdResolver:
         if n in self._cache:
             return self._cache[n]
         k = n
-        if self._conn is not None and n:
-            row = self._conn.execute(
-                "SELECT message_rowid FROM aliases WHERE alias IN (?, ?) LIMIT 1", (f"<{n}>", n)).fetchone()
-            if row is not None:
-                k = f"#row{row[0]}"
+        if self._store is not None and n:
+            rowid = self._store.resolve(n)
+            if rowid is not None:
+                k = f"#row{rowid}"
         self._cache[n] = k
         return k
 
@@ -58,9 +49,9 @@ class IdResolver:
         return {self.key(i) for i in ids if normalise_id(i)}
 
     def close(self) -> None:
-        if self._own and self._conn is not None:
-            self._conn.close()
-            self._conn = None
+        if self._store is not None:
+            self._store.close()  # closes only a connection it opened
+            self._store = None
 
 
 def _read_targets(event_arguments: dict, result_ids: list[str]) -> list[str]:

@@ -12,8 +12,8 @@ import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
 
+from inboxrl.agent.idk import is_dont_know
 from inboxrl.judge.base import Judge, Verdict
-from inboxrl.judge.idk import is_dont_know
 from inboxrl.scoring.cost import episode_cost
 from inboxrl.scoring.reward import RewardConfig, reward, tier
 from inboxrl.scoring.rubric import IdResolver, build_rubric

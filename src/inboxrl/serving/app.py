@@ -69,14 +69,10 @@ class ServerState:
 
     def inbox_exists(self, inbox: str) -> bool:
         if inbox not in self._inboxes:
-            from inboxrl.store.schema import connect
+            from inboxrl.store.access import Store
 
-            conn = connect(str(self.db), readonly=True)
-            try:
-                row = conn.execute("SELECT 1 FROM participants WHERE address = ? LIMIT 1", (inbox,)).fetchone()
-            finally:
-                conn.close()
-            self._inboxes[inbox] = row is not None
+            with Store.open(self.db) as store:
+                self._inboxes[inbox] = store.has_inbox(inbox)
         return self._inboxes[inbox]
 
     def keep(self, t: Trajectory) -> None:
@@ -336,13 +332,10 @@ async def _chat_chunks(c: dict[str, Any]) -> AsyncIterator[bytes]:
 
 def check_store(db: Path) -> None:
     """Fails at startup, in one line, on a file that is not a readable store."""
-    from inboxrl.store.schema import connect
+    from inboxrl.store.access import Store
 
     try:
-        conn = connect(str(db), readonly=True)
-        try:
-            conn.execute("SELECT 1 FROM participants LIMIT 1").fetchall()
-        finally:
-            conn.close()
-    except sqlite3.DatabaseError as e:
+        with Store.open(db) as store:
+            store.check()
+    except (sqlite3.DatabaseError, FileNotFoundError) as e:
         raise ValueError(f"{db}: not a readable inboxrl store ({e})") from None

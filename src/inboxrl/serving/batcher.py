@@ -1,8 +1,9 @@
 """Concurrent HTTP requests into the backend's lock-step batches.
 
-A local backend decodes a batch of 4 at ~1.7x the tokens/s of one sequence (FACTS), but a server gets requests one at
-a time from many connections. One worker thread owns the backend: whatever requests are waiting when it is free go
-to `generate` together, so N concurrent callers share one batch instead of queueing behind each other.
+A local backend decodes a batch at more tokens/s than one sequence (docs/benchmarks.md, "Local generation speed"),
+but a server gets requests one at a time from many connections. One worker thread owns the backend: whatever
+requests are waiting when it is free go to `generate` together, so N concurrent callers share one batch instead of
+queueing behind each other.
 """
 
 from __future__ import annotations

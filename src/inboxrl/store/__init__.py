@@ -1,1 +1,2 @@
-"""The mail store: parsing real mail and keeping it in SQLite with a full-text index."""
+"""The mail store: parsing real mail, keeping it in SQLite with a full-text index, and the one way to read it
+(`access.Store`)."""

@@ -11,8 +11,7 @@ Why this shape:
   which keeps the writer to plain `executemany` inserts.
 - On a bulk load into an empty store the FTS insert trigger and the secondary indexes (participants' unique
   index among them) are dropped, participants are appended, and both are built once at the end: FTS 'rebuild'
-  and CREATE INDEX cost far less than keeping them in step row by row (full corpus: 121 CPU-s in all with the
-  rebuild, 187 with the FTS trigger kept, see docs/benchmarks.md). Without the unique index, the writer itself
+  and CREATE INDEX cost far less than keeping them in step row by row (docs/history/ingest.md). Without the unique index, the writer itself
   keeps a duplicate copy from adding a participant twice (`_Writer.parts`). `meta.bulk_pending`
   remembers a bulk load that a kill interrupted; the next run finishes it. Until then the store is consistent
   (every committed unit complete) but neither searchable nor scoped by inbox.
@@ -546,8 +545,8 @@ def finish_bulk(conn: sqlite3.Connection) -> dict[str, float]:
         conn.execute(ddl)
     lap("indexes")
     if _meta(conn, "fts_stale") == "1":
-        # A larger in-memory term hash while rebuilding: fewer, bigger segments to merge (full corpus: 13.4 s
-        # instead of 15.9 s, docs/benchmarks.md). Set back afterwards, so later small ingests keep FTS5's default.
+        # A larger in-memory term hash while rebuilding: fewer, bigger segments to merge (measured faster,
+        # docs/history/ingest.md). Set back afterwards, so later small ingests keep FTS5's default.
         conn.execute("INSERT INTO messages_fts(messages_fts, rank) VALUES('hashsize', ?)", (FTS_REBUILD_HASH_BYTES,))
         conn.execute("INSERT INTO messages_fts(messages_fts) VALUES('rebuild')")
         conn.execute("INSERT INTO messages_fts(messages_fts, rank) VALUES('hashsize', ?)", (FTS_DEFAULT_HASH_BYTES,))

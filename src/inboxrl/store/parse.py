@@ -27,6 +27,8 @@ from email.parser import BytesHeaderParser
 from email.policy import compat32
 from html.parser import HTMLParser
 
+from inboxrl.store.access import normalise_id
+
 # Years outside this window are kept but flagged (date_ok=0): Enron holds dates from 1979 to 2044.
 DEFAULT_MIN_YEAR = 1990
 DEFAULT_MAX_YEAR = 2030
@@ -450,7 +452,7 @@ def content_hash(subject: str, body: str, sender: str) -> str:
 
 
 def normalise_message_id(value: str) -> str:
-    """Message-IDs as written, trimmed, always in angle brackets (the form question files cite)."""
+    """A Message-ID header's id: decoded, its first token, in the store's one id form (`access.normalise_id`)."""
     v = decode_header_value(value).strip()
     if not v:
         return ""
@@ -458,11 +460,7 @@ def normalise_message_id(value: str) -> str:
         v = v[: v.index(">") + 1]
     else:
         v = v.split()[0]
-    if not v.startswith("<"):
-        v = "<" + v
-    if not v.endswith(">"):
-        v = v + ">"
-    return v
+    return normalise_id(v)
 
 
 def parse_message(

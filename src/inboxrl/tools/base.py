@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from inboxrl.store import access as store_access
+
 # The tools' names: the agent loop, the rubric and the schemas all refer to these.
 SEARCH_TOOL = "search_inbox"
 READ_TOOL = "read_email"
@@ -17,12 +19,8 @@ FINAL_TOOL = "return_final_answer"
 TOOL_NAMES = (SEARCH_TOOL, READ_TOOL, FINAL_TOOL)
 
 
-def normalise_id(mid: object) -> str:
-    """'<abc@x>', 'abc@x' and ' <abc@x> ' are the same Message-ID: models cite ids with or without the brackets."""
-    m = str(mid).strip()
-    if m.startswith("<") and m.endswith(">"):
-        m = m[1:-1].strip()
-    return m
+# Models cite ids with or without the brackets: the store's one normaliser makes them the same id.
+normalise_id = store_access.normalise_id
 
 
 class UnknownToolError(ValueError):

@@ -1,10 +1,10 @@
 """The agent's three tools over the mail store, scoped to one inbox address and to mail sent before a date.
 
 Scope is the whole point of this module: the agent answers as if it were the question's date and it were that one
-user, so it must never see another inbox or the future. Searches find candidates fast (tools/scoped_search.py), but
-nothing is returned or read before one last check against the store's own tables (`_visible_sql`: the inbox is a
-participant, the date is trusted and before the question's day). A bug in the fast path can make a search miss,
-never leak.
+user, so it must never see another inbox or the future. Searches find candidates fast (store/search.py), but
+nothing is returned or read before one last check against the store's own tables (`store.access.visible_sql`: the
+inbox is a participant, the date is trusted and before the question's day). A bug in the fast path can make a
+search miss, never leak.
 
 The methods are plain Python (the CLI and tests call them directly); `call()` is the door the agent loop uses: it
 checks a model's arguments against the same signatures the schemas are built from and turns failures into
@@ -22,7 +22,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from inboxrl.store import access as store_access
 from inboxrl.store import schema as store_schema
+from inboxrl.store.search import ParticipantFilter, ScopedSearch
 from inboxrl.tools.base import (
     TOOL_NAMES,
     BadArgumentsError,
@@ -34,7 +36,6 @@ from inboxrl.tools.base import (
 )
 from inboxrl.tools.query import Terms, clean_text, parse_day, terms_from_keywords
 from inboxrl.tools.schemas import coerce_arguments, function_schema
-from inboxrl.tools.scoped_search import ParticipantFilter, ScopedSearch, tuple_cursor
 from inboxrl.tools.snippets import snippet
 
 __all__ = [
@@ -144,12 +145,12 @@ class InboxTools:
         if scope.after and self.after is None:
             raise ValueError(f"scope date is not a date: {scope.after!r}")
         try:  # fails here, with one clear line, on a file that is not a store
-            self.conn.execute("SELECT id, date_ok FROM messages LIMIT 1").fetchall()
-            self.conn.execute("SELECT address FROM participants LIMIT 1").fetchall()
+            store_access.Store(self.conn).check()
         except sqlite3.DatabaseError as e:
             if self._own_conn:
                 self.conn.close()
             raise StoreOpenError(f"{db}: not a readable inboxrl store ({e})") from None
+        self._store = store_access.Store(self.conn)  # ids and scope, the store's way
         self._search: ScopedSearch | None = None  # made on the first search: reads need no temp tables
         self._methods: dict[str, Callable[..., Any]] = {
             "search_inbox": self.search_inbox,
@@ -159,30 +160,13 @@ class InboxTools:
 
     # -- scope -------------------------------------------------------------------------------------------------
 
-    def _visible_sql(self, id_condition: str) -> tuple[str, list[Any]]:
-        """The one definition of "the agent may see this message", checked against the store's own tables."""
-        sql = (f"m.date_ok = 1 AND m.date IS NOT NULL AND {id_condition} AND EXISTS "
-               "(SELECT 1 FROM participants p WHERE p.address = ? AND p.message_rowid = m.id)")
-        args: list[Any] = [self.inbox]
-        if self.before:
-            sql += " AND m.date < ?"
-            args.append(self.before)
-        if self.after:
-            sql += " AND m.date >= ?"
-            args.append(self.after)
-        return sql, args
-
     def in_scope(self, rowid: int) -> bool:
-        cond, args = self._visible_sql("m.id = ?")
-        return self.conn.execute(f"SELECT 1 FROM messages m WHERE {cond}", [rowid, *args]).fetchone() is not None
+        return self._store.visible(rowid, self.inbox, self.before, self.after)
 
     @property
     def scope_size(self) -> int:
         """How many messages the agent can see (useful for reports; zero usually means a wrong inbox or date)."""
-        cond, args = self._visible_sql("m.id = s.id")
-        return self.conn.execute(
-            f"SELECT count(*) FROM (SELECT DISTINCT message_rowid AS id FROM participants WHERE address = ?) s "
-            f"JOIN messages m ON m.id = s.id WHERE {cond}", [self.inbox, *args]).fetchone()[0]
+        return self._store.scope_size(self.inbox, self.before, self.after)
 
     def canonical_id(self, message_id: str) -> str | None:
         """The stored Message-ID for any copy's id (aliases resolve), if that message is in scope; else None.
@@ -190,27 +174,12 @@ class InboxTools:
         The rubric needs this: question sets cite whichever copy of a duplicate they saw.
         """
         rowid = self._resolve(message_id)
-        if rowid is None:
-            return None
-        row = self.conn.execute("SELECT message_id FROM messages WHERE id = ?", (rowid,)).fetchone()
-        return row[0] if row else None
+        return self._store.message_id(rowid) if rowid is not None else None
 
     def _resolve(self, message_id: Any) -> int | None:
-        s = clean_text(message_id).strip()
-        if not s or len(s) > 1000:
-            return None
-        variants = [s]
-        if s.startswith("<") and s.endswith(">"):
-            variants.append(s[1:-1].strip())
-        else:
-            variants.append(f"<{s.strip('<>').strip()}>")
-        for v in variants:
-            row = self.conn.execute("SELECT message_rowid FROM aliases WHERE alias = ?", (v,)).fetchone()
-            if row is None:
-                row = self.conn.execute("SELECT id FROM messages WHERE message_id = ?", (v,)).fetchone()
-            if row is not None and self.in_scope(row[0]):
-                return int(row[0])
-        return None
+        """The stored row a cited id names (any copy's id), if this scope may see it."""
+        rowid = self._store.resolve(clean_text(message_id))
+        return rowid if rowid is not None and self.in_scope(rowid) else None
 
     # -- the tools (their docstrings are what the model reads: keep them short) --------------------------------
 
@@ -316,14 +285,11 @@ class InboxTools:
         if rowid is None:
             shown = clean_text(message_id).strip()[:200]
             raise ToolNotFound(f"No email with message_id {shown!r} in this inbox. Use an id from search_inbox.")
-        m = self.conn.execute(
-            "SELECT message_id, date, from_addr, from_name, subject, body, attachments FROM messages WHERE id = ?",
-            (rowid,),
-        ).fetchone()
+        m = self._store.message(rowid)
+        if m is None:  # resolved a moment ago: only a store changed under a reader gets here
+            raise ToolNotFound(f"No email with message_id {clean_text(message_id).strip()[:200]!r} in this inbox.")
         recipients: dict[str, list[str]] = {"to": [], "cc": [], "bcc": []}
-        for address, role in self.conn.execute(
-            "SELECT address, role FROM participants WHERE message_rowid = ? ORDER BY role, address", (rowid,)
-        ):
+        for address, role in self._store.participants(rowid):
             if role in recipients:
                 recipients[role].append(address)
         body: str = m[5] or ""
@@ -434,10 +400,7 @@ class InboxTools:
 
     def _visible_rows(self, rowids: list[int]) -> dict[int, tuple]:
         """rowid -> (id, message_id, date, from_addr, subject, body) of those rowids the agent may see."""
-        cond, args = self._visible_sql(f"m.id IN ({','.join('?' * len(rowids))})")
-        return {r[0]: r for r in tuple_cursor(self.conn).execute(  # re-checked: nothing out of scope is returned
-            f"SELECT m.id, m.message_id, m.date, m.from_addr, m.subject, m.body FROM messages m WHERE {cond}",
-            [*rowids, *args])}
+        return self._store.visible_rows(rowids, self.inbox, self.before, self.after)  # nothing out of scope returns
 
     # -- lifetime ----------------------------------------------------------------------------------------------------
 

@@ -23,9 +23,8 @@ from inboxrl.training.metric_buffer import buffer_of
 
 
 def peak_rss_gb() -> float:
-    """The process's peak resident memory so far: what a machine needs to run this config (the ninth CPU run
-    held 21 GB resident of 24 with a 0.5B model, and nothing logged it). Kept across the stage resets of
-    `training.memory`."""
+    """The process's peak resident memory so far: what a machine needs to run this config (the CPU demo came
+    close to a 24 GB machine's limit; docs/cpu-training.md). Kept across the stage resets of `training.memory`."""
     from inboxrl.training.memory import peak_gb
 
     return peak_gb()
@@ -33,7 +32,7 @@ def peak_rss_gb() -> float:
 
 def anon_rss_gb() -> float:
     """The process's resident memory now, without file pages (Linux `RssAnon`). The peak above counts the mail
-    store's read-only mmap too (up to 0.9 GB of the Enron store), pages the kernel can drop under pressure; this
+    store's read-only mmap too, pages the kernel can drop under pressure; this
     is the part it cannot. NaN where /proc is missing."""
     from inboxrl.training.memory import anon_gb
 

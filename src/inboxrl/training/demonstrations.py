@@ -1,7 +1,7 @@
 """Golden demonstrations for the supervised warm start: search -> read the source -> the golden answer.
 
-Why: in the third CPU run, 2 of 112 rollouts were right; GRPO had almost nothing to reinforce and learned to abstain
-(docs/benchmarks.md). A few epochs of supervised learning on golden episodes of the *training* questions show the
+Why: GRPO can only reinforce right answers the policy already samples, and the bundled model rarely samples one
+(docs/history/code-notes.md). A few epochs of supervised learning on golden episodes of the *training* questions show the
 policy the shape of a right episode (which hit to open, a short answer that reaches `sources`) before GRPO starts.
 
 A demonstration is not a second episode implementation: it is an ordinary episode of `agent.runner.run_episodes`
@@ -13,13 +13,12 @@ and rubric score it like any rollout (a demonstration that does not score as pla
 Each training question whose source a search from the question's own words can find gives a "correct"
 demonstration. A share of them (`dont_know_fraction`) also gives a "don't know" one: a search, a read of a hit that
 is *not* the source, then "I don't know" - so the warm start does not teach answering whatever was read.
-`negatives` chooses that search. "other_search" (the first seven CPU runs): one that misses every source, whose
+`negatives` chooses that search. "other_search": one that misses every source, whose
 words differ from the correct demonstration's, so the words alone can tell the two apart. "same_search": the first
 search whose hits hold a source *and* other mail; the negative reads its best other hit, and that question's correct
-demonstration reads the source from the same search, so the pair differs only in the mail read - the mistake the
-sixth run made most (11 of 25 wrong answers read another hit of a search that had found the source). Questions
-without a negative keep their most specific search, which often finds the source alone; a search with more than
-one hit pairs 601 of the 621 training questions of the CPU demo that have a negative (`benchmarks/negatives.py`).
+demonstration reads the source from the same search, so the pair differs only in the mail read - the policy's
+most common mistake. Questions without a negative keep their most specific search, which often finds the source
+alone; nearly every question with a negative has a search with more than one hit (`benchmarks/negatives.py`).
 """
 
 from __future__ import annotations

@@ -1,8 +1,7 @@
 """The supervised warm start: a few epochs of next-token loss on golden demonstrations, before GRPO.
 
-Why: GRPO can only reinforce right answers the policy already produces. The bundled 0.5B model, even with the
-guided harness, was right in 2 of 112 rollouts of the third CPU run, so its groups carried almost no positive signal
-(docs/benchmarks.md). Supervised steps on golden episodes of the training questions (`training.demonstrations`)
+Why: GRPO can only reinforce right answers the policy already produces, and the bundled 0.5B model, even with the
+guided harness, rarely samples one (docs/history/code-notes.md). Supervised steps on golden episodes of the training questions (`training.demonstrations`)
 cost no generation at all, which is the expensive part here, and move the policy to where GRPO has right answers
 to compare with wrong ones. This is the cold start DeepSeek-R1 and most agent RL recipes use.
 

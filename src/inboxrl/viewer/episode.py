@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from inboxrl.agent.events import Event
-from inboxrl.judge.idk import is_dont_know
+from inboxrl.agent.idk import is_dont_know
 from inboxrl.tools.base import FINAL_TOOL, READ_TOOL, SEARCH_TOOL
 from inboxrl.trajectory import ToolEvent, Trajectory
 

@@ -1,6 +1,6 @@
 """Full-text search constrained to one inbox's scope, designed for a whole-corpus store (200k-300k messages).
 
-What the design rests on (measured on this machine; see docs/benchmarks.md, "Search latency"):
+What the design rests on (measured; the figures are in docs/history/search.md):
 - Walking an FTS5 doclist in C is cheap (tens of nanoseconds a row), even for a word in half the corpus. Handing a
   row to Python costs far more, `bm25()` more again (microseconds a row), and `bm25()` also walks the whole doclist
   of every word once per query to get its IDF. `MATCH ? AND rowid IN (...)` / `rowid = ?` lookups are slow.
@@ -14,7 +14,7 @@ What the design rests on (measured on this machine; see docs/benchmarks.md, "Sea
   specific word.
 - bm25 scores at most `cap` in-scope matches (the most recently stored), and says so when it had to cut.
 - Snippets are made in Python (tools/snippets.py), not by FTS5's `snippet()`, for the cost reasons given there.
-- Per-query CPU (docs/benchmarks.md, "Search latency"): the store is read through mmap (set once per connection,
+- Per-query CPU (docs/history/search.md): the store is read through mmap (set once per connection,
   unless the caller chose a size), rows come back as plain tuples, bm25's top n are chosen by SQLite's sorter (only
   n rows reach Python, not up to `cap`), and a query whose words are too rare for the cap to bite skips the
   newest-first walk. What remains is mostly FTS5's own work: bm25() costs about 4 µs per scored row (it reads each

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from inboxrl.questions.schema import Question, load_questions
-from inboxrl.store import schema
+from inboxrl.store.access import Store
 
 
 @dataclass
@@ -23,49 +23,29 @@ class Grounding:
     missing: dict[str, list[str]] = field(default_factory=dict)
 
 
-def resolve_ids(conn: sqlite3.Connection, message_ids: list[str]) -> dict[str, int]:
+def resolve_ids(conn: sqlite3.Connection | Store, message_ids: list[str]) -> dict[str, int]:
     """Cited Message-ID -> stored row id, for the ids that resolve (any copy's id works)."""
-    out: dict[str, int] = {}
-    for mid in message_ids:
-        key = mid.strip()
-        if key and not key.startswith("<"):
-            key = f"<{key}>"
-        row = conn.execute("SELECT message_rowid FROM aliases WHERE alias = ?", (key,)).fetchone()
-        if row is not None:
-            out[mid] = row[0]
-    return out
-
-
-def _in_scope(conn: sqlite3.Connection, rowid: int, q: Question) -> bool:
-    row = conn.execute(
-        "SELECT 1 FROM participants p JOIN messages m ON m.id = p.message_rowid"
-        " WHERE p.message_rowid = ? AND p.address = ? AND m.date_ok = 1 AND m.date < ? LIMIT 1",
-        (rowid, q.inbox_address.strip().lower(), q.query_date),
-    ).fetchone()
-    return row is not None
+    return Store.of(conn).resolve_many(message_ids)
 
 
 def ground(db_path: str | Path, questions: str | Path | list[Question], in_scope: bool = False) -> Grounding:
     """Splits questions into grounded and not. With in_scope, a source must also lie in the question's inbox
-    and
-    before its date, i.e. be findable by the agent's tools."""
+    and before its date (the tools' own scope rule), i.e. be findable by the agent's tools."""
     qs = load_questions(questions) if isinstance(questions, (str, Path)) else list(questions)
-    conn = schema.connect(str(db_path), readonly=True)
-    try:
+    with Store.open(db_path) as store:
         g = Grounding()
         for q in qs:
-            resolved = resolve_ids(conn, q.message_ids)
+            resolved = store.resolve_many(q.message_ids)
             missing = [m for m in q.message_ids if m not in resolved]
             if in_scope:
-                missing += [m for m, rid in resolved.items() if not _in_scope(conn, rid, q)]
+                missing += [m for m, rid in resolved.items()
+                            if not store.visible(rid, q.inbox_address, before=q.query_date)]
             if q.message_ids and not missing:
                 g.grounded.append(q)
             else:
                 g.ungrounded.append(q)
                 g.missing[q.id] = missing
         return g
-    finally:
-        conn.close()
 
 
 def grounded_questions(
