@@ -24,7 +24,7 @@ def test_greedy_engine_matches_transformers_generate(enron_store: Path, question
     backend = load_backend("local/qwen2.5-coder-0.5b", threads=1, dtype="float32")
     spy = SpyBackend(backend)
     questions = grounded(enron_store, questions_path, 2)
-    cfg = AgentConfig(max_turns=3, max_tokens_per_turn=48, temperature=0.0, force_search_first=True)
+    cfg = AgentConfig(max_turns=2, max_tokens_per_turn=48, temperature=0.0, force_search_first=True)
     trajs = run_episodes(questions, spy, enron_store, cfg, batch_size=2)  # two episodes in lock-step batches
     model, stop = backend.model, sorted(backend.stop_ids)
 
