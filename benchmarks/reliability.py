@@ -28,6 +28,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from inboxrl.agent.scripted import completion_body, scripted_agent_reply
+
 REPO = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("INBOXRL_SHARED", REPO.parent / "shared"))
 KAMINSKI = SHARED / "data" / "enron-mbox" / "kaminski-v"
@@ -327,30 +329,6 @@ def run_files(work: Path) -> dict[str, Any]:
 # ----------------------------------------------------------------------------------------------- hostile endpoints
 
 
-def _completion(message: dict[str, Any]) -> bytes:
-    return json.dumps({"id": "x", "object": "chat.completion", "created": 0, "model": "m",
-                       "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
-                       "usage": {"prompt_tokens": 5, "completion_tokens": 5, "total_tokens": 10}}).encode()
-
-
-def _agent_reply(body: dict[str, Any]) -> bytes:
-    """A scripted agent over HTTP: search for the question's first long word, then answer citing the first hit."""
-    msgs = body["messages"]
-    tool_msgs = [m for m in msgs if m["role"] == "tool"]
-    if not tool_msgs:
-        words = [w.strip("?,.") for w in str(msgs[-1]["content"]).split() if len(w) > 5] or ["enron"]
-        call = {"name": "search_inbox", "arguments": json.dumps({"keywords": words[:1]})}
-    else:
-        try:
-            ids = [r["message_id"] for r in json.loads(tool_msgs[-1]["content"]).get("results", [])]
-        except (ValueError, AttributeError):
-            ids = []
-        call = {"name": "return_final_answer", "arguments": json.dumps({"answer": "I don't know",
-                                                                        "sources": ids[:1]})}
-    return _completion({"role": "assistant", "content": None,
-                        "tool_calls": [{"id": f"c{len(msgs)}", "type": "function", "function": call}]})
-
-
 class Server:
     """One loopback HTTP server whose POST behaviour is `mode`; `delay_s` slows every good reply."""
 
@@ -403,7 +381,7 @@ class Server:
                 elif m == "garbage{":
                     self._send(200, b"garbage{")
                 elif m == "content 12345":
-                    self._send(200, _completion({"role": "assistant", "content": 12345}))
+                    self._send(200, completion_body({"role": "assistant", "content": 12345}))
                 elif m == "HTML 200":
                     self._send(200, b"<html><body>Bad gateway</body></html>", "text/html")
                 elif m == "no choices":
@@ -411,14 +389,14 @@ class Server:
                 elif m == "JSON array":
                     self._send(200, b"[1, 2, 3]")
                 elif m == "tool call with numeric name":
-                    self._send(200, _completion({"role": "assistant", "content": None, "tool_calls": [
+                    self._send(200, completion_body({"role": "assistant", "content": None, "tool_calls": [
                         {"id": "c", "type": "function", "function": {"name": 7, "arguments": 8}}]}))
                 elif m == "arguments not JSON":
-                    self._send(200, _completion({"role": "assistant", "content": None, "tool_calls": [
+                    self._send(200, completion_body({"role": "assistant", "content": None, "tool_calls": [
                         {"id": "c", "type": "function", "function": {"name": "search_inbox",
                                                                      "arguments": "{keywords: [oops"}}]}))
                 elif m == "5 MB reply":
-                    self._send(200, _completion({"role": "assistant", "content": "z" * (5 << 20)}))
+                    self._send(200, completion_body({"role": "assistant", "content": "z" * (5 << 20)}))
                 elif m == "always 429":
                     self._send(429, b'{"error":{"message":"rate limited"}}', extra={"Retry-After": "0"})
                 elif m == "always 500":
@@ -428,7 +406,7 @@ class Server:
                 else:  # a working agent endpoint
                     if outer.delay_s:
                         time.sleep(outer.delay_s)
-                    self._send(200, _agent_reply(body or {"messages": [{"role": "user", "content": "x"}]}))
+                    self._send(200, scripted_agent_reply(body or {"messages": [{"role": "user", "content": "x"}]}))
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), H)
         self.httpd.daemon_threads = True

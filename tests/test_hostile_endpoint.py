@@ -17,35 +17,11 @@ from typing import Any
 
 import pytest
 
+from inboxrl.agent.scripted import completion_body, scripted_agent_reply
 from inboxrl.models.base import BackendError, ChatRequest
 from inboxrl.models.openai_backend import OpenAIBackend
 
 CLI = "from inboxrl.cli import app; app()"
-
-
-def _completion(message: dict[str, Any]) -> bytes:
-    return json.dumps({"id": "x", "object": "chat.completion", "created": 0, "model": "m",
-                       "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
-                       "usage": {"prompt_tokens": 5, "completion_tokens": 5, "total_tokens": 10}}).encode()
-
-
-def agent_reply(body: dict[str, Any]) -> bytes:
-    """SCRIPTED agent: search for the question's first long word, then answer citing the first hit."""
-    msgs = body["messages"]
-    tool_msgs = [m for m in msgs if m["role"] == "tool"]
-    if not tool_msgs:
-        words = [w.strip("?,.") for w in msgs[-1]["content"].split() if len(w) > 5] or ["enron"]
-        call = {"name": "search_inbox", "arguments": json.dumps({"keywords": words[:1]})}
-    else:
-        try:
-            ids = [r["message_id"] for r in json.loads(tool_msgs[-1]["content"]).get("results", [])]
-        except (ValueError, AttributeError):
-            ids = []
-        call = {"name": "return_final_answer", "arguments": json.dumps({"answer": "I don't know",
-                                                                        "sources": ids[:1]})}
-    n = len(msgs)
-    return _completion({"role": "assistant", "content": None,
-                        "tool_calls": [{"id": f"c{n}", "type": "function", "function": call}]})
 
 
 class HostileServer:
@@ -106,9 +82,9 @@ class HostileServer:
                 elif outer.mode == "garbage":
                     self._reply(200, b"garbage{")
                 elif outer.mode == "content_int":
-                    self._reply(200, _completion({"role": "assistant", "content": 12345}))
+                    self._reply(200, completion_body({"role": "assistant", "content": 12345}))
                 else:
-                    self._reply(200, agent_reply(body))
+                    self._reply(200, scripted_agent_reply(body))
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
@@ -150,7 +126,7 @@ def test_retries_are_reported_as_they_happen():
         calls["n"] += 1
         if calls["n"] <= 2:
             return 429, json.dumps({"error": {"message": "slow down"}}).encode(), {"Retry-After": "0"}
-        return 200, _completion({"role": "assistant", "content": "ok"}), {}
+        return 200, completion_body({"role": "assistant", "content": "ok"}), {}
 
     lines: list[str] = []
     with HostileServer(limited) as srv:

@@ -5,7 +5,9 @@ real models. Agent tests script episodes turn by turn; judge and question-genera
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from inboxrl.models.base import ChatRequest, ChatResponse
 
@@ -72,3 +74,32 @@ class ScriptedBackend:
 
     def end_episode(self, episode_id: str) -> None:
         self.ended.append(episode_id)
+
+
+# ---- the same script over HTTP: bodies of an OpenAI-compatible endpoint, for hostile-endpoint tests and the
+# reliability benchmark, which exercise the real endpoint client against a real loopback server
+
+
+def completion_body(message: dict[str, Any]) -> bytes:
+    """A chat-completion response body carrying `message`."""
+    return json.dumps({"id": "x", "object": "chat.completion", "created": 0, "model": "m",
+                       "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
+                       "usage": {"prompt_tokens": 5, "completion_tokens": 5, "total_tokens": 10}}).encode()
+
+
+def scripted_agent_reply(body: dict[str, Any]) -> bytes:
+    """SCRIPTED agent over HTTP: search for the question's first long word, then answer citing the first hit."""
+    msgs = body["messages"]
+    tool_msgs = [m for m in msgs if m["role"] == "tool"]
+    if not tool_msgs:
+        words = [w.strip("?,.") for w in str(msgs[-1]["content"]).split() if len(w) > 5] or ["enron"]
+        call = {"name": "search_inbox", "arguments": json.dumps({"keywords": words[:1]})}
+    else:
+        try:
+            ids = [r["message_id"] for r in json.loads(tool_msgs[-1]["content"]).get("results", [])]
+        except (ValueError, AttributeError):
+            ids = []
+        call = {"name": "return_final_answer", "arguments": json.dumps({"answer": "I don't know",
+                                                                        "sources": ids[:1]})}
+    return completion_body({"role": "assistant", "content": None,
+                            "tool_calls": [{"id": f"c{len(msgs)}", "type": "function", "function": call}]})
