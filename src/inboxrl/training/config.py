@@ -106,6 +106,9 @@ class WarmStartSettings(_Strict):
     negatives: Literal["other_search", "same_search"] = "other_search"
     max_minutes: float | None = Field(None, gt=0.0)  # its own budget, apart from the GRPO loop's max_minutes
     save_every: int = Field(10, ge=0)  # optimiser steps between resumable snapshots (0: none; the end is saved)
+    # None: as the run's gradient_checkpointing. Off, the warm start's short demonstrations (~1,500 tokens) run
+    # 1.4x faster at a higher peak; GRPO's long episodes keep the run's setting.
+    gradient_checkpointing: bool | None = None
 
 
 class TrainConfig(_Strict):

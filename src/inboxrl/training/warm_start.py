@@ -235,7 +235,8 @@ def prepare_policy(cfg: Any, model: Any, tokenizer: Any, train_questions: Sequen
                          f"warm start: the snapshot {snapshot} was taken on other demonstrations; starting again"})
     from inboxrl.training.memory import STAGES, peak_gb
 
-    if cfg.gradient_checkpointing:  # a long demonstration's activations are the warm start's memory peak
+    checkpointing = cfg.gradient_checkpointing if ws.gradient_checkpointing is None else ws.gradient_checkpointing
+    if checkpointing:  # a long demonstration's activations are the warm start's memory peak
         policy.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         policy.enable_input_require_grads()
     with STAGES.stage("warm_start"):
@@ -243,7 +244,7 @@ def prepare_policy(cfg: Any, model: Any, tokenizer: Any, train_questions: Sequen
                          accumulation=ws.accumulation, max_grad_norm=cfg.max_grad_norm, bf16=cfg.bf16, seed=cfg.seed,
                          max_minutes=ws.max_minutes, lr_scheduler=ws.lr_scheduler, on_step=on_step,
                          snapshot=snapshot, save_every=ws.save_every, on_resume=on_resume)
-    if cfg.gradient_checkpointing:  # GRPO sets its own up
+    if checkpointing:  # GRPO sets its own up
         policy.gradient_checkpointing_disable()
     memory = {"memory/warm_start_peak_gb": STAGES.pop("warm_start"), "memory/peak_rss_gb": peak_gb()}
     if res.stopped_by_budget:
