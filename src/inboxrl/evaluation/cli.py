@@ -1,12 +1,17 @@
-"""`inboxrl eval`: run models over a question file, judge every answer, write trajectories and metrics."""
+"""`inboxrl eval`: run models over a question file, judge every answer, write trajectories and metrics.
+`inboxrl compare`: two such runs (or trajectory files) paired question by question."""
 
 from __future__ import annotations
 
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import typer
+
+if TYPE_CHECKING:
+    from inboxrl.evaluation.compare import Comparison
 
 
 def _fail(msg: str, code: int = 1) -> None:
@@ -155,3 +160,92 @@ def register(app: typer.Typer) -> None:
                       f"[dim](inboxrl check {escape(str(out))})[/dim]")
         extra = f"; {res.backend_errors} backend errors (not written; re-run to retry)" if res.backend_errors else ""
         err.print(f"[dim]{res.written} new trajectories, {res.skipped} already done{extra} → {out}[/dim]")
+
+    @app.command("compare")
+    def compare_cmd(
+        before: Path = typer.Argument(..., help="Eval output directory (has trajectories.jsonl) or a trajectories "
+                                                "JSONL file, e.g. a training run's validation/step-000006.jsonl."),
+        after: Path = typer.Argument(..., help="The same, for the other model or run."),
+        model: str | None = typer.Option(None, "--model", "-m", help="Model of both sides, when a file holds "
+                                                                     "several."),
+        before_model: str | None = typer.Option(None, "--before-model", help="Model of BEFORE (overrides --model)."),
+        after_model: str | None = typer.Option(None, "--after-model", help="Model of AFTER (overrides --model)."),
+        resamples: int = typer.Option(10_000, "--resamples", min=100, help="Bootstrap resamples."),
+        seed: int = typer.Option(0, "--seed", help="Bootstrap seed (fixed: the same files give the same figures)."),
+        as_json: bool = typer.Option(False, "--json", help="Print the comparison as JSON instead of tables."),
+    ) -> None:
+        """Paired before/after on the same questions: each rate's change with its 95% bootstrap interval, the
+        outcome transitions and the questions that changed."""
+        from rich.console import Console
+
+        from inboxrl.evaluation.compare import CompareError, compare, load_side
+        from inboxrl.evaluation.metrics import json_safe
+
+        try:
+            b = load_side(before, before_model or model)
+            a = load_side(after, after_model or model)
+        except CompareError as e:
+            _fail(str(e), 2)
+        c = compare(b, a, resamples=resamples, seed=seed)
+        if not c.paired:
+            _fail(f"no question is scored on both sides ({len(b.episodes)} before, {len(a.episodes)} after, "
+                  f"{len(c.only_before) + len(c.only_after)} on one side only, {len(c.unscored)} unscored)", 2)
+        if as_json:
+            sys.stdout.write(json.dumps(json_safe(c.to_json()), indent=2) + "\n")
+            return
+        out = Console()
+        for line in compare_lines(c):
+            out.print(line, highlight=False)
+        out.print(rates_table(c))
+        out.print(transitions_table(c))
+        if c.changed:
+            out.print(f"changed ({len(c.changed)}): "
+                      + ", ".join(f"{q} {ob}→{oa}" for q, ob, oa in c.changed), highlight=False, markup=False)
+        else:
+            out.print("changed: none")
+
+
+def compare_lines(c: Comparison) -> list[str]:
+    """The header: what was compared, on how many questions, and what was left out and why."""
+    from rich.markup import escape
+
+    lines = []
+    for name, s in (("before", c.before), ("after", c.after)):
+        rep = f", {s.repeated} repeated episodes (the last of each question kept)" if s.repeated else ""
+        lines.append(f"{name}: {escape(str(s.path))} [cyan]{escape(s.model)}[/cyan], {len(s.episodes)} questions{rep}")
+    lines.append(f"[bold]paired on {len(c.paired)} questions[/bold] (95% intervals: paired percentile bootstrap, "
+                 f"{c.resamples:,} resamples, seed {c.seed})")
+    for label, ids in (("only in before, excluded", c.only_before), ("only in after, excluded", c.only_after),
+                       ("not scored on one side, excluded", c.unscored)):
+        if ids:
+            lines.append(f"[yellow]{len(ids)} {label}:[/yellow] {escape(', '.join(ids))}")
+    return lines
+
+
+def rates_table(c: Comparison) -> Any:
+    from rich.table import Table
+
+    from inboxrl.evaluation.compare import COMPARED
+    t = Table(header_style="bold")
+    for h in ("", "before", "after", "diff (points)", "95% CI of the diff"):
+        t.add_column(h, justify="left" if not h else "right")
+    for key, label in COMPARED:
+        d = c.rates[key]
+        t.add_row(label, f"{100 * d.before:.1f}%", f"{100 * d.after:.1f}%", f"{100 * d.diff:+.1f}",
+                  f"[{100 * d.lo:+.1f}, {100 * d.hi:+.1f}]")
+    return t
+
+
+def transitions_table(c: Comparison) -> Any:
+    from rich.table import Table
+
+    from inboxrl.evaluation.compare import OUTCOMES
+    t = Table(title="questions by outcome: before (rows) → after (columns)", header_style="bold")
+    t.add_column("before \\ after")
+    for o in OUTCOMES:
+        t.add_column(o, justify="right")
+    t.add_column("total", justify="right")
+    for ob in OUTCOMES:
+        row = c.transitions[ob]
+        t.add_row(ob, *(str(row[oa]) for oa in OUTCOMES), str(sum(row.values())))
+    return t

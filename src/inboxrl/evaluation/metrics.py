@@ -9,6 +9,7 @@ well must not look accurate. The keys (one dict per model, as in `metrics.json` 
 | accuracy | judged correct / n_scored |
 | hallucination_rate | attempted an answer and was wrong / n_scored |
 | dont_know_rate | answered "I don't know" / n_scored |
+| <rate>_ci95_lo, <rate>_ci95_hi | for accuracy, hallucination_rate, dont_know_rate: 95% percentile-bootstrap interval over the scored episodes (`evaluation.intervals`, fixed seed); NaN with no scored episode |
 | out_of_turns_rate | ran out of turns (or context) / n_scored |
 | format_error_rate | had at least one format error (any kind, repeated-call refusals included) / n_scored |
 | ended_by_format_error_rate | stopped by a format error ("end" mode) / n_scored |
@@ -29,12 +30,28 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import numpy as np
 
-from inboxrl.trajectory import Trajectory
+from inboxrl.evaluation.intervals import rate_interval
+from inboxrl.trajectory import Rubric, Trajectory
+
+# What each episode rate counts, from the rubric alone: `metrics` and the paired `compare` share these definitions.
+RATES: dict[str, Callable[[Rubric], bool]] = {
+    "accuracy": lambda r: r.attempted_answer and r.answer_correct,
+    "hallucination_rate": lambda r: r.attempted_answer and not r.answer_correct,
+    "dont_know_rate": lambda r: r.said_dont_know,
+    "out_of_turns_rate": lambda r: r.ran_out_of_turns,
+    "format_error_rate": lambda r: r.total_format_errors > 0,
+    "ended_by_format_error_rate": lambda r: r.ended_by_format_error,
+    "sources_correct_rate": lambda r: r.sources_correct,
+    "found_source_rate": lambda r: r.found_source_in_search,
+    "read_source_rate": lambda r: r.read_source,
+}
+# The rates that get a 95% interval in `metrics` (the issue's before/after figures).
+INTERVAL_RATES = ("accuracy", "hallucination_rate", "dont_know_rate")
 
 
 def percentile(values: Sequence[float], q: float) -> float:
@@ -50,29 +67,22 @@ def metrics(trajs: Iterable[Trajectory]) -> dict[str, Any]:
     """Metrics of one model's episodes (see the module docstring for every key)."""
     ts = list(trajs)
     scored = [t for t in ts if t.rubric is not None]
-    ns = len(scored)
-
-    def rate(pred: Any) -> float:
-        return sum(1 for t in scored if pred(t)) / ns if ns else math.nan
+    rubrics = [t.rubric for t in scored if t.rubric is not None]
+    ns = len(rubrics)
+    out: dict[str, Any] = {"n": len(ts), "n_scored": ns}
+    for k, pred in RATES.items():
+        hits = [bool(pred(r)) for r in rubrics]
+        out[k] = sum(hits) / ns if ns else math.nan
+        if k in INTERVAL_RATES:
+            out[f"{k}_ci95_lo"], out[f"{k}_ci95_hi"] = rate_interval(hits)
 
     fe: Counter[str] = Counter()
-    for t in scored:
-        assert t.rubric is not None
-        fe.update({k: v for k, v in t.rubric.format_errors.items() if v})
+    for r in rubrics:
+        fe.update({k: v for k, v in r.format_errors.items() if v})
     rewards = [t.reward for t in scored if t.reward is not None]
     return {
-        "n": len(ts),
-        "n_scored": ns,
-        "accuracy": rate(lambda t: t.rubric.attempted_answer and t.rubric.answer_correct),
-        "hallucination_rate": rate(lambda t: t.rubric.attempted_answer and not t.rubric.answer_correct),
-        "dont_know_rate": rate(lambda t: t.rubric.said_dont_know),
-        "out_of_turns_rate": rate(lambda t: t.rubric.ran_out_of_turns),
-        "format_error_rate": rate(lambda t: t.rubric.total_format_errors > 0),
-        "ended_by_format_error_rate": rate(lambda t: t.rubric.ended_by_format_error),
+        **out,
         "format_errors": dict(sorted(fe.items())),
-        "sources_correct_rate": rate(lambda t: t.rubric.sources_correct),
-        "found_source_rate": rate(lambda t: t.rubric.found_source_in_search),
-        "read_source_rate": rate(lambda t: t.rubric.read_source),
         "avg_turns": _mean([len(t.turns) for t in ts]),
         "avg_tool_calls": _mean([len(t.tool_events) for t in ts]),
         "latency_p50_s": percentile([t.wall_time_s for t in ts], 50),

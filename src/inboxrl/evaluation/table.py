@@ -8,8 +8,8 @@ from typing import Any
 COLUMNS: list[tuple[str, str, str]] = [
     # (metrics key, header, format)
     ("n_scored", "n", "int"),
-    ("accuracy", "accuracy", "pct"),
-    ("hallucination_rate", "halluc.", "pct"),
+    ("accuracy", "accuracy [95% CI]", "pct_ci"),
+    ("hallucination_rate", "wrong [95% CI]", "pct_ci"),
     ("dont_know_rate", "I don't know", "pct"),
     ("out_of_turns_rate", "out of turns", "pct"),
     ("format_error_rate", "format err.", "pct"),
@@ -23,8 +23,12 @@ COLUMNS: list[tuple[str, str, str]] = [
 ]
 
 
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
 def fmt(value: Any, kind: str) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+    if _missing(value):
         return "unknown" if kind == "usd" else "-"
     if kind == "pct":
         return f"{100 * value:.0f}%"
@@ -37,8 +41,22 @@ def fmt(value: Any, kind: str) -> str:
     return str(value)
 
 
+def fmt_ci(m: dict[str, Any], key: str) -> str:
+    """`20.8% [10.0–32.5]`: the rate and its 95% interval (`<key>_ci95_lo/hi`); the rate alone when a metrics file
+    predates the intervals."""
+    value: Any = m.get(key)
+    lo: Any = m.get(f"{key}_ci95_lo")
+    hi: Any = m.get(f"{key}_ci95_hi")
+    if _missing(value):
+        return "-"
+    if _missing(lo) or _missing(hi):
+        return f"{100 * value:.1f}%"
+    return f"{100 * value:.1f}% [{100 * lo:.1f}–{100 * hi:.1f}]"
+
+
 def rows(models: dict[str, dict[str, Any]]) -> list[list[str]]:
-    return [[name] + [fmt(m.get(k), f) for k, _, f in COLUMNS] for name, m in models.items()]
+    return [[name] + [fmt_ci(m, k) if f == "pct_ci" else fmt(m.get(k), f) for k, _, f in COLUMNS]
+            for name, m in models.items()]
 
 
 def rich_table(models: dict[str, dict[str, Any]], title: str | None = None) -> Any:
