@@ -88,4 +88,5 @@ def test_grouping_by_model_and_last_write_wins():
 def test_markdown_table_has_one_row_per_model():
     by = metrics_by_model([traj("1", CORRECT, model="a"), traj("2", WRONG, model="b")])
     lines = markdown_table(by).splitlines()
-    assert len(lines) == 4 and lines[2].startswith("| a | 1 | 100%") and lines[3].startswith("| b | 1 | 0%")
+    assert len(lines) == 4 and lines[2].startswith("| a | 1 | 100.0% [100.0–100.0]")
+    assert lines[3].startswith("| b | 1 | 0.0% [0.0–0.0] | 100.0% [100.0–100.0]")
