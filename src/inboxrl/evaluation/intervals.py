@@ -26,7 +26,8 @@ def _percentiles(stats: np.ndarray, level: float) -> tuple[float, float]:
 
 def rate_interval(hits: Sequence[bool], *, resamples: int = RESAMPLES, seed: int = SEED,
                   level: float = LEVEL) -> tuple[float, float]:
-    """(lo, hi) of the rate of True in `hits` over bootstrap resamples of the episodes; (nan, nan) for none."""
+    """(lo, hi) of the rate of True in `hits` over bootstrap resamples of the episodes; (nan, nan) for none.
+    0 of n gives (0, 0): a resample cannot hold an event that never happened (read it as "none in n")."""
     n = len(hits)
     if n == 0:
         return math.nan, math.nan
