@@ -279,3 +279,18 @@ def test_warm_start_learning_rate_decays_linearly_to_its_last_step() -> None:
     assert {step_learning_rate(2e-4, k, 4, "constant") for k in range(4)} == {2e-4}
     with pytest.raises(ValueError, match="cosine"):
         step_learning_rate(2e-4, 0, 4, "cosine")
+
+
+def test_warm_start_checkpointing_follows_its_own_setting_else_the_runs() -> None:
+    from inboxrl.training.config import TrainConfig, TrainConfigError
+    from inboxrl.training.warm_start import warm_start_checkpointing
+
+    demo = TrainConfig.load(Path(__file__).parents[1] / "configs" / "cpu-demo.yaml")
+    assert demo.gradient_checkpointing is True and warm_start_checkpointing(demo) is False  # GRPO on, warm start off
+    on = demo.model_copy(update={"warm_start": demo.warm_start.model_copy(update={"gradient_checkpointing": None})})
+    assert warm_start_checkpointing(on) is True  # unset: the run's
+    off = on.model_copy(update={"gradient_checkpointing": False})
+    assert warm_start_checkpointing(off) is False
+    with pytest.raises((TrainConfigError, ValueError)):
+        TrainConfig.load(Path(__file__).parents[1] / "configs" / "cpu-demo.yaml",
+                         {"warm_start.gradient_checkpoint": False})  # a typo is an error, not ignored

@@ -180,6 +180,12 @@ def warm_start(model: Any, samples: Sequence[Sample], *, epochs: float, learning
 
 
 WARM_START_DIR = "warm-start"
+
+
+def warm_start_checkpointing(cfg: Any) -> bool:
+    """Whether the warm start's backward passes recompute activations: its own setting, else the run's."""
+    own = cfg.warm_start.gradient_checkpointing
+    return bool(cfg.gradient_checkpointing if own is None else own)
 SNAPSHOT_FILE = "partial.pt"
 
 
@@ -235,7 +241,7 @@ def prepare_policy(cfg: Any, model: Any, tokenizer: Any, train_questions: Sequen
                          f"warm start: the snapshot {snapshot} was taken on other demonstrations; starting again"})
     from inboxrl.training.memory import STAGES, peak_gb
 
-    checkpointing = cfg.gradient_checkpointing if ws.gradient_checkpointing is None else ws.gradient_checkpointing
+    checkpointing = warm_start_checkpointing(cfg)
     if checkpointing:  # a long demonstration's activations are the warm start's memory peak
         policy.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         policy.enable_input_require_grads()
