@@ -6,7 +6,10 @@ evaluation reads the rubric and timings, training reads the sampled token ids, t
 
 from __future__ import annotations
 
+import gzip
+import io
 import json
+import re
 from collections.abc import Iterable, Iterator
 from enum import Enum
 from pathlib import Path
@@ -157,9 +160,38 @@ def write_jsonl(path: str | Path, trajectories: Iterable[Trajectory], append: bo
     return n
 
 
+def open_binary(path: str | Path) -> io.BufferedIOBase:
+    """A trajectories file for reading, as bytes; a `.gz` one (an exported run, benchmarks/export_run.py) is
+    decompressed on the fly."""
+    p = Path(path)
+    return gzip.open(p, "rb") if p.suffix == ".gz" else p.open("rb")
+
+
+def jsonl_or_gz(path: str | Path) -> Path:
+    """`path`, or `path.gz` when only the compressed file exists (an exported run keeps its trajectories gzipped)."""
+    p = Path(path)
+    gz = p.with_name(p.name + ".gz")
+    return gz if not p.is_file() and gz.is_file() else p
+
+
+_STEP_FILE = re.compile(r"^step-(\d+)\.jsonl(\.gz)?$")
+
+
+def step_files(directory: str | Path) -> list[tuple[int, Path]]:
+    """A run's `step-N.jsonl` (or exported `step-N.jsonl.gz`) files in `directory`, by step; a plain file wins over
+    a compressed one of the same step."""
+    d = Path(directory)
+    found: dict[int, Path] = {}
+    for f in sorted(d.glob("step-*.jsonl*")) if d.is_dir() else []:
+        m = _STEP_FILE.match(f.name)
+        if m and (int(m.group(1)) not in found or not m.group(2)):
+            found[int(m.group(1))] = f
+    return sorted(found.items())
+
+
 def read_jsonl(path: str | Path) -> Iterator[Trajectory]:
-    """Reads trajectories; a torn last line (a run killed mid-write) is skipped, not fatal."""
-    with Path(path).open(encoding="utf-8") as f:
+    """Reads trajectories (plain or `.gz`); a torn last line (a run killed mid-write) is skipped, not fatal."""
+    with open_binary(path) as f:
         for line in f:
             line = line.strip()
             if not line:

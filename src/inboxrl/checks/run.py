@@ -2,7 +2,8 @@
 
 An eval run directory holds `trajectories.jsonl`: its episodes are checked alone. A training run directory holds
 `validation/step-N.jsonl`: the last validation is checked, the one before it is the "previous" of the abstention
-check, and all earlier ones are the history of the divergence check.
+check, and all earlier ones are the history of the divergence check. An exported run (benchmarks/export_run.py)
+holds the same files gzipped (`.jsonl.gz`), and is checked the same way.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from pathlib import Path
 from inboxrl.checks import calls, collapse, divergence, shotgun, unsupported
 from inboxrl.checks.report import CheckReport, episode_ids
 from inboxrl.scoring.reward import RewardConfig
-from inboxrl.trajectory import Trajectory, read_jsonl
+from inboxrl.trajectory import Trajectory, jsonl_or_gz, read_jsonl, step_files
 
 EVAL_TRAJECTORIES = "trajectories.jsonl"
 VALIDATION_DIR = "validation"
@@ -46,20 +47,15 @@ def run_checks(trajectories: Sequence[Trajectory], previous: Sequence[Trajectory
 
 def validation_files(run_dir: Path) -> list[Path]:
     """A training run's validation files, by step."""
-    def step(p: Path) -> int:
-        try:
-            return int(p.stem.split("-", 1)[1])
-        except (IndexError, ValueError):
-            return -1
-
-    return sorted((p for p in (run_dir / VALIDATION_DIR).glob("step-*.jsonl") if step(p) >= 0), key=step)
+    return [p for _, p in step_files(run_dir / VALIDATION_DIR)]
 
 
 def check_run_dir(run_dir: str | Path, reward_cfg: RewardConfig | None = None) -> CheckReport:
     """The checks of an eval run directory, or of a training run directory's last validation."""
     d = Path(run_dir)
-    if (d / EVAL_TRAJECTORIES).is_file():
-        return run_checks(list(read_jsonl(d / EVAL_TRAJECTORIES)), reward_cfg=reward_cfg)
+    eval_file = jsonl_or_gz(d / EVAL_TRAJECTORIES)
+    if eval_file.is_file():
+        return run_checks(list(read_jsonl(eval_file)), reward_cfg=reward_cfg)
     files = validation_files(d)
     if not files:
         raise CheckError(f"{d}: no {EVAL_TRAJECTORIES} (eval run) and no {VALIDATION_DIR}/step-N.jsonl "

@@ -22,8 +22,8 @@ def register(app: typer.Typer) -> None:
 
     @app.command("view")
     def view_cmd(
-        run_dirs: list[Path] = typer.Argument(..., help="Run directories (`inboxrl eval --out`, `inboxrl train`) "
-                                                        "or trajectories .jsonl files."),
+        run_dirs: list[Path] = typer.Argument(..., help="Run directories (`inboxrl eval --out`, `inboxrl train`, "
+                                                        "benchmarks/export_run.py) or trajectories .jsonl files."),
         db: Path | None = typer.Option(None, "--db", help="Mail store, to open the emails episodes link to."),
         labels: Path | None = typer.Option(None, "--labels", help="Blind-label sheet to write (a calibration file "
                                                                   "for `inboxrl judge calibrate`); never inside a run."),
@@ -55,7 +55,8 @@ def register(app: typer.Typer) -> None:
 
     @app.command("show")
     def show_cmd(
-        trajectories: Path = typer.Argument(..., help="A trajectories .jsonl file, or an eval run directory."),
+        trajectories: Path = typer.Argument(..., help="A trajectories .jsonl (or .jsonl.gz) file, or an eval run "
+                                                           "directory."),
         question: str = typer.Option(..., "--question", "-q", help="Question id."),
         model: str | None = typer.Option(None, "--model", "-m", help="Only this model's episode(s)."),
         verbose: bool = typer.Option(False, "--verbose", "-v", help="Also print the model's raw output."),
@@ -64,10 +65,10 @@ def register(app: typer.Typer) -> None:
         from rich.console import Console
 
         from inboxrl.agent.trace import TraceRenderer
-        from inboxrl.trajectory import read_jsonl
+        from inboxrl.trajectory import jsonl_or_gz, read_jsonl
         from inboxrl.viewer import episode
 
-        path = trajectories / "trajectories.jsonl" if trajectories.is_dir() else trajectories
+        path = jsonl_or_gz(trajectories / "trajectories.jsonl") if trajectories.is_dir() else trajectories
         if not path.is_file():
             _fail(f"no trajectories file at {path}")
         found = [t for t in read_jsonl(path) if t.question_id == question and (model is None or t.model == model)]

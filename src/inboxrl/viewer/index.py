@@ -3,6 +3,7 @@
 A run of 10,000 episodes is hundreds of MB of JSON. The lists (questions, outcomes, filters) need a dozen small
 fields per episode; the episode page needs one whole trajectory. So each line is parsed once at start-up, its
 small fields are kept with its byte offset, and the full record is re-read from disk only when one is opened.
+A gzipped file (an exported run) is indexed by offsets into its decompressed bytes.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from inboxrl.trajectory import Trajectory
+from inboxrl.trajectory import Trajectory, open_binary
 
 # Outcomes, in the order the pages list them.
 OUTCOMES = ("right", "wrong", "idk", "out_of_turns", "format_error", "unscored")
@@ -85,7 +86,7 @@ class FileIndex:
         refs: list[EpisodeRef] = []
         skipped = 0
         seen: dict[str, int] = {}
-        with p.open("rb") as f:
+        with open_binary(p) as f:
             offset = 0
             for line in f:
                 start, offset = offset, offset + len(line)
@@ -108,6 +109,6 @@ class FileIndex:
 
     def load(self, ref: EpisodeRef) -> Trajectory:
         """The whole trajectory of one line, read from disk."""
-        with self.path.open("rb") as f:
+        with open_binary(self.path) as f:  # a .gz one seeks by decompressing up to the line: fine for exports
             f.seek(ref.offset)
             return Trajectory.model_validate_json(f.readline())

@@ -5,6 +5,8 @@
 - A training run dir: `metrics.jsonl` (train and validation records), `validation/step-N.jsonl` (one column per
   validation step) and `rollouts/step-N.jsonl` (each step's GRPO groups).
 - A bare `.jsonl` file of trajectories: one column per model.
+- An exported run (benchmarks/export_run.py): the same files, trajectories gzipped (`.jsonl.gz`); its evals under
+  `eval/LABEL/` are shown as runs of their own beside it.
 
 Detector flags (`metrics.json` "checks", per model or for the whole file; `checks/<name>` counts in training
 records) are shown when present; a run without them shows none.
@@ -13,17 +15,17 @@ records) are shown when present; a run without them shows none.
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from inboxrl.trajectory import jsonl_or_gz, step_files
 from inboxrl.viewer.index import EpisodeRef, FileIndex
 
 TRAJECTORIES = "trajectories.jsonl"
 EVAL_METRICS = "metrics.json"
 TRAIN_METRICS = "metrics.jsonl"
-_STEP = re.compile(r"step-(\d+)\.jsonl$")
+EXPORTED_EVALS = "eval"  # benchmarks/export_run.py: RUN/eval/LABEL/ holds an eval run
 
 
 class RunError(ValueError):
@@ -136,10 +138,10 @@ class Runs:
     def __init__(self, paths: list[str | Path]):
         self.runs: list[Run] = []
         self.columns: list[Column] = []  # every column, including rollouts, by id
-        names = [Path(p).resolve().name for p in paths]
-        for i, p in enumerate(paths):
-            path = Path(p).resolve()
-            name = names[i] if names.count(names[i]) == 1 else str(path)
+        found = [q for p in paths for q in _with_exported_evals(Path(p).resolve())]
+        names = [n for _, n in found]
+        for i, (path, short) in enumerate(found):
+            name = short if names.count(short) == 1 else str(path)
             self.runs.append(self._load(i, path, name))
 
     @property
@@ -154,24 +156,25 @@ class Runs:
         return col
 
     def _load(self, i: int, path: Path, name: str) -> Run:
-        if path.is_file() and path.suffix == ".jsonl":
+        if path.is_file() and path.name.endswith((".jsonl", ".jsonl.gz")):
             run = Run(id=i, path=path, name=name, kind="eval")
             self._eval_columns(run, path, {})
             return run
         if not path.is_dir():
             raise RunError(f"{path}: no such run directory")
-        if (path / TRAJECTORIES).is_file():
+        trajectories = jsonl_or_gz(path / TRAJECTORIES)
+        if trajectories.is_file():
             run = Run(id=i, path=path, name=name, kind="eval")
             doc = _read_json(path / EVAL_METRICS) if (path / EVAL_METRICS).is_file() else {}
             run.eval_metrics = doc
-            self._eval_columns(run, path / TRAJECTORIES, doc)
+            self._eval_columns(run, trajectories, doc)
             return run
         if (path / TRAIN_METRICS).is_file() or (path / "validation").is_dir():
             run = Run(id=i, path=path, name=name, kind="training")
             if (path / TRAIN_METRICS).is_file():
                 run.records = _read_records(path / TRAIN_METRICS)
             val = {int(r.get("step", 0)): r for r in run.records if r.get("kind") == "validation"}
-            for step, f in _step_files(path / "validation"):
+            for step, f in step_files(path / "validation"):
                 idx = FileIndex.build(f)
                 run.skipped_lines += idx.skipped
                 col = self._add(run, f"step {step}", "validation", idx, idx.refs, step)
@@ -180,7 +183,7 @@ class Runs:
                 col.checks = {"detectors": {k[len("checks/"):]: {"count": v} for k, v in rec.items()
                                             if k.startswith("checks/")}}
                 run.columns.append(col)
-            for step, f in _step_files(path / "rollouts"):
+            for step, f in step_files(path / "rollouts"):
                 idx = FileIndex.build(f)
                 run.skipped_lines += idx.skipped
                 run.rollouts.append(self._add(run, f"rollouts step {step}", "rollouts", idx, idx.refs, step))
@@ -209,15 +212,16 @@ class Runs:
             run.columns.append(col)
 
 
-def _step_files(d: Path) -> list[tuple[int, Path]]:
-    if not d.is_dir():
-        return []
-    out = []
-    for f in d.glob("step-*.jsonl"):
-        m = _STEP.search(f.name)
-        if m:
-            out.append((int(m.group(1)), f))
-    return sorted(out)
+def _is_run(d: Path) -> bool:
+    return jsonl_or_gz(d / TRAJECTORIES).is_file() or (d / TRAIN_METRICS).is_file() or (d / "validation").is_dir()
+
+
+def _with_exported_evals(path: Path) -> list[tuple[Path, str]]:
+    """(path, name) of `path`, then of the eval runs an exported run holds under `eval/`, named `RUN/LABEL` (an
+    export of evals alone gives only those)."""
+    d = path / EXPORTED_EVALS
+    evals = [(e, f"{path.name}/{e.name}") for e in sorted(d.iterdir()) if _is_run(e)] if d.is_dir() else []
+    return ([(path, path.name)] if _is_run(path) or not evals else []) + evals
 
 
 def detector_names(columns: list[Column]) -> list[str]:
