@@ -35,9 +35,11 @@ LLAMA_CPP_VERSION = "0.3.36"  # the pin of the `llamacpp` extra in pyproject.tom
 CMAKE_ARGS = ("-DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_AVX512=ON "
               "-DGGML_AVX512_VNNI=ON -DGGML_AVX512_BF16=ON -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF "
               "-DGGML_AMX_BF16=OFF")
-BUILD_COMMAND = f"CMAKE_ARGS=\"{CMAKE_ARGS}\" pip install -e '.[llamacpp]'"
+# --no-cache-dir: pip would otherwise reuse a wheel built earlier with other flags (CMAKE_ARGS is not in its key).
+BUILD_COMMAND = (f"CMAKE_ARGS=\"{CMAKE_ARGS}\" pip install --no-cache-dir "
+                 f"\"llama-cpp-python[server]=={LLAMA_CPP_VERSION}\"")
 BUILD_HINT = (f"build it with (about 6 minutes of both cores; see docs/llamacpp.md):\n  {BUILD_COMMAND}\n"
-              f"(the extra pins llama-cpp-python[server]=={LLAMA_CPP_VERSION}; a build without these CMAKE_ARGS "
+              "(the same as the extra: pip install -e '.[llamacpp]' with those CMAKE_ARGS; a build without them "
               "dies with SIGILL on this kind of CPU)")
 # What `python -m llama_cpp.server` imports besides llama_cpp itself (the package's `server` extra).
 SERVER_MODULES = ("llama_cpp", "uvicorn", "fastapi", "sse_starlette", "starlette_context", "pydantic_settings")
@@ -65,11 +67,6 @@ def require(modules: Sequence[str] = ("llama_cpp",)) -> None:
             missing.append(m)
     if missing:
         raise MissingLlamaCpp(f"not installed: {', '.join(missing)}; {BUILD_HINT}")
-
-
-def exit_missing(e: MissingLlamaCpp) -> None:
-    print(f"error: {e}", file=sys.stderr)
-    raise SystemExit(2)
 
 
 def bundled_gguf() -> Path:

@@ -1,0 +1,277 @@
+"""The llama.cpp benchmarks without llama.cpp: their arguments, the clear error (exit 2, the build command) when
+llama-cpp-python is not installed, the server's start / readiness / stop on every way out, the timings parser and
+the results file. The server here is a stand-in (`python -m http.server` serving a /v1/models file), not llama.cpp:
+llama-cpp-python is a 6-minute compile that no default install or CI has (docs/llamacpp.md)."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+BENCH = REPO / "benchmarks"
+sys.path.insert(0, str(BENCH))
+
+import bench_llamacpp_engine as engine  # the benchmarks folder is not a package
+import bench_llamacpp_eval as evalb
+import llamacpp_common as lc
+
+# Runs a benchmark script as `python benchmarks/X.py ARGS` would, with llama_cpp made absent (None in sys.modules
+# is how Python marks a module that cannot be imported), whether or not this machine has built it.
+WITHOUT_LLAMA_CPP = textwrap.dedent("""
+    import runpy, sys
+    sys.modules["llama_cpp"] = None
+    script, *args = sys.argv[1:]
+    sys.argv = [script, *args]
+    runpy.run_path(script, run_name="__main__")
+""")
+
+
+def _run_without_llama_cpp(script: str, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    return subprocess.run([sys.executable, "-c", WITHOUT_LLAMA_CPP, str(BENCH / script), *args], env=env,
+                          capture_output=True, text=True, timeout=120, check=False)
+
+
+@pytest.mark.parametrize("script", ["bench_llamacpp_eval.py", "bench_llamacpp_engine.py"])
+def test_missing_llama_cpp_exits_2_with_the_build_command(script: str) -> None:
+    r = _run_without_llama_cpp(script)
+    assert r.returncode == 2, r.stderr
+    assert "not installed: llama_cpp" in r.stderr
+    assert "CMAKE_ARGS=" in r.stderr and "-DGGML_NATIVE=OFF" in r.stderr and "-DGGML_AMX_TILE=OFF" in r.stderr
+    assert "pip install" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_require_names_every_missing_module() -> None:
+    lc.require(("json",))  # present: no error
+    with pytest.raises(lc.MissingLlamaCpp) as e:
+        lc.require(("json", "no_such_module_inboxrl_x", "no_such_module_inboxrl_y"))
+    assert "no_such_module_inboxrl_x, no_such_module_inboxrl_y" in str(e.value)
+    assert lc.CMAKE_ARGS in str(e.value)
+
+
+def test_eval_arguments() -> None:
+    a = evalb.parse_args([])
+    assert a.engines == ["llamacpp", "local"] and a.concurrency == 1 and a.threads == 2 and a.dtype == "auto"
+    assert a.questions == Path("runs/cpu-demo/data/val.jsonl") and a.config == REPO / "configs" / "cpu-demo.yaml"
+    assert a.out.parent == Path("runs/bench-llamacpp-eval") and a.limit is None and a.harness is None
+    a = evalb.parse_args(["--limit", "5", "--engines", "local", "--harness", "free", "--out", "x"])
+    assert (a.limit, a.engines, a.harness, a.out) == (5, ["local"], "free", Path("x"))
+    for bad in (["--limit", "0"], ["--harness", "loose"], ["--engines", "vllm"], ["--concurrency", "0"]):
+        with pytest.raises(SystemExit) as e:
+            evalb.parse_args(bad)
+        assert e.value.code == 2
+
+
+def test_eval_refuses_a_missing_store_and_a_used_out_dir(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert evalb.main(["--engines", "local", "--db", str(tmp_path / "none.db")]) == 2
+    assert "no mail store" in capsys.readouterr().err
+    db, qs = tmp_path / "mail.db", tmp_path / "q.jsonl"
+    db.write_bytes(b"")
+    assert evalb.main(["--engines", "local", "--db", str(db), "--questions", str(qs)]) == 2
+    assert "--split-only" in capsys.readouterr().err
+    qs.write_text("")
+    (tmp_path / "out" / "local").mkdir(parents=True)
+    (tmp_path / "out" / "local" / "trajectories.jsonl").write_text("")
+    assert evalb.main(["--engines", "local", "--db", str(db), "--questions", str(qs), "--out",
+                       str(tmp_path / "out")]) == 2
+    assert "pass a new --out" in capsys.readouterr().err
+
+
+def test_engine_arguments() -> None:
+    a = engine.parse_args([])
+    assert a.batches == [1, 8] and a.prompts == 8 and a.max_tokens >= 64 and not a.no_lora
+    a = engine.parse_args(["--batches", "4", "--no-lora"])
+    assert a.batches == [1, 4] and a.prompts == 4 and a.no_lora  # batch 1 always: the agreement comes from it
+    with pytest.raises(SystemExit):
+        engine.parse_args(["--batches", "0"])
+
+
+def test_engine_finds_the_converter_or_says_how_to_get_it(tmp_path: Path) -> None:
+    with pytest.raises(lc.MissingLlamaCpp, match="pip download --no-deps --no-binary :all: llama-cpp-python=="):
+        engine.convert_script(None)
+    with pytest.raises(lc.MissingLlamaCpp, match="not found under"):
+        engine.convert_script(tmp_path)
+    script = tmp_path / "vendor" / "llama.cpp" / engine.CONVERT
+    script.parent.mkdir(parents=True)
+    script.write_text("")
+    assert engine.convert_script(tmp_path) == script  # the sdist root
+    assert engine.convert_script(script.parent) == script  # or the llama.cpp tree itself
+
+
+def test_lora_settings_come_from_the_training_config() -> None:
+    s = engine.lora_settings(REPO / "configs" / "cpu-demo.yaml")
+    assert s["r"] == 16 and s["lora_alpha"] == 32 and "down_proj" in s["target_modules"]
+
+
+def test_common_prefix() -> None:
+    assert engine.common_prefix([1, 2, 3], [1, 2, 4, 5]) == 2
+    assert engine.common_prefix([], [1]) == 0 and engine.common_prefix([7, 8], [7, 8]) == 2
+
+
+def test_server_command_is_the_measured_one(tmp_path: Path) -> None:
+    cmd = lc.llamacpp_server_command(tmp_path / "m.gguf", 8123, threads=2, n_ctx=8192, alias="a/b")
+    assert cmd[:3] == [sys.executable, "-m", "llama_cpp.server"]
+    flags = dict(zip(cmd[3::2], cmd[4::2]))
+    assert flags["--chat_format"] == "chatml" and flags["--n_threads"] == "2" and flags["--port"] == "8123"
+    assert flags["--model"] == str(tmp_path / "m.gguf") and flags["--host"] == "127.0.0.1"
+    assert lc.llamacpp_server_env("127.0.0.1", 8123) == {"HOST": "127.0.0.1", "PORT": "8123"}
+
+
+# ---- the server's life, against a stand-in -------------------------------------------------------------------
+
+def _stand_in(tmp_path: Path, port: int) -> list[str]:
+    """A real HTTP server that answers /v1/models with JSON, like llama.cpp's, and writes its pid."""
+    root = tmp_path / "www"
+    (root / "v1").mkdir(parents=True, exist_ok=True)
+    (root / "v1" / "models").write_text(json.dumps({"object": "list", "data": [{"id": "stand-in"}]}))
+    code = ("import os, sys, http.server, functools; "
+            f"open({str(tmp_path / 'pid')!r}, 'w').write(str(os.getpid())); "
+            f"h = functools.partial(http.server.SimpleHTTPRequestHandler, directory={str(root)!r}); "
+            f"http.server.ThreadingHTTPServer(('127.0.0.1', {port}), h).serve_forever()")
+    return [sys.executable, "-c", code]
+
+
+def _gone(pid: int, within_s: float = 10.0) -> bool:
+    end = time.monotonic() + within_s
+    while time.monotonic() < end:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        if Path(f"/proc/{pid}/stat").is_file() and Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z":
+            return True  # exited, not yet reaped by its parent
+        time.sleep(0.1)
+    return False
+
+
+def _refused(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) != 0
+
+
+def test_serving_waits_until_ready_then_stops(tmp_path: Path) -> None:
+    port = lc.free_port()
+    log = tmp_path / "server.log"
+    with lc.serving(_stand_in(tmp_path, port), port, log, ready_timeout_s=30) as srv:
+        assert srv.url == f"http://127.0.0.1:{port}" and srv.ready_s < 30 and srv.proc.poll() is None
+        with urllib.request.urlopen(srv.url + "/v1/models", timeout=5) as r:
+            assert json.loads(r.read())["data"][0]["id"] == "stand-in"
+    assert srv.proc.poll() is not None and _refused(port)
+    assert "GET /v1/models" in log.read_text()  # the server's output went to its log
+
+
+def test_serving_stops_the_server_on_an_error_inside(tmp_path: Path) -> None:
+    port = lc.free_port()
+    with pytest.raises(RuntimeError, match="boom"), lc.serving(_stand_in(tmp_path, port), port,
+                                                               tmp_path / "log", ready_timeout_s=30):
+        raise RuntimeError("boom")
+    assert _gone(int((tmp_path / "pid").read_text())) and _refused(port)
+
+
+def test_a_server_that_dies_or_never_answers_is_a_clear_error(tmp_path: Path) -> None:
+    port = lc.free_port()
+    died = [sys.executable, "-c", "import sys; print('cannot load model'); sys.exit(3)"]
+    with pytest.raises(lc.ServerError, match=r"exited with code 3[\s\S]*cannot load model"), \
+            lc.serving(died, port, tmp_path / "a.log", ready_timeout_s=30):
+        pass
+    pidfile = tmp_path / "silent.pid"
+    silent = [sys.executable, "-c",
+              f"import os, time; open({str(pidfile)!r}, 'w').write(str(os.getpid())); time.sleep(600)"]
+    with pytest.raises(lc.ServerError, match="no answer from"), \
+            lc.serving(silent, port, tmp_path / "b.log", ready_timeout_s=1.5):
+        pass
+    assert _gone(int(pidfile.read_text()))  # the silent one was stopped, not left behind
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_and_sigterm_stop_the_server(tmp_path: Path, sig: signal.Signals) -> None:
+    port = lc.free_port()
+    driver = textwrap.dedent(f"""
+        import sys, time
+        sys.path.insert(0, {str(BENCH)!r})
+        import llamacpp_common as lc
+        with lc.serving({_stand_in(tmp_path, port)!r}, {port}, __import__("pathlib").Path({str(tmp_path / 'log')!r}),
+                        ready_timeout_s=30):
+            print("ready", flush=True)
+            time.sleep(600)
+    """)
+    p = subprocess.Popen([sys.executable, "-c", driver], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert p.stdout is not None and p.stdout.readline().strip() == "ready"
+        server_pid = int((tmp_path / "pid").read_text())
+        p.send_signal(sig)
+        p.wait(timeout=30)
+        assert _gone(server_pid) and _refused(port)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+
+
+# ---- what is read and written ------------------------------------------------------------------------------------
+
+LLAMA_LOG = """\
+Llama.generate: 412 prefix-match hit, remaining 88 prompt tokens to eval
+llama_perf_context_print:        load time =     512.00 ms
+llama_perf_context_print: prompt eval time =    1100.00 ms /    88 tokens (   12.50 ms per token,    80.00 tokens per second)
+llama_perf_context_print:        eval time =    2000.00 ms /    32 runs   (   62.50 ms per token,    16.00 tokens per second)
+llama_perf_context_print:       total time =    3200.00 ms /   120 tokens
+llama_perf_context_print: prompt eval time =     900.00 ms /    72 tokens (   12.50 ms per token,    80.00 tokens per second)
+llama_perf_context_print:        eval time =    1000.00 ms /    16 runs   (   62.50 ms per token,    16.00 tokens per second)
+"""
+
+
+def test_timings_are_summed_over_completions() -> None:
+    t = lc.parse_timings(LLAMA_LOG)
+    assert t["completions"] == 2 and t["prefill_tokens"] == 160 and t["decode_steps"] == 48
+    assert t["prefill_tok_s"] == pytest.approx(80.0) and t["decode_tok_s"] == pytest.approx(16.0)
+    empty = lc.parse_timings("no timings here")
+    assert empty["completions"] == 0 and math.isnan(empty["decode_tok_s"])
+
+
+def test_results_file_shape(tmp_path: Path) -> None:
+    rec = lc.run_record(["--limit", "3"])
+    assert rec["command"].startswith("python ") and rec["command"].endswith("--limit 3")
+    assert rec["date"].endswith("Z") and rec["machine"]["cores"] and "llama_cpp_python" in rec["versions"]
+    doc = {**rec, "engines": {"a": {"tok_s": float("nan"), "path": tmp_path, "ids": (1, 2)}}}
+    path = lc.write_result(doc, "llamacpp-test", tmp_path / "results")
+    assert path.parent == tmp_path / "results" and path.name.startswith("llamacpp-test-")
+    back = json.loads(path.read_text())  # NaN would not parse with a strict reader; it is null
+    assert back["engines"]["a"] == {"tok_s": None, "path": str(tmp_path), "ids": [1, 2]}
+    assert not list((tmp_path / "results").glob("*.tmp"))
+
+
+def test_engine_summary_has_every_row_of_the_table() -> None:
+    from inboxrl.evaluation.metrics import metrics
+
+    s = evalb.engine_summary(metrics([]), [], wall_s=0.0, load_s=1.0, engine_timings=lc.parse_timings(LLAMA_LOG))
+    missing = {k for k, _ in evalb.ROWS} - set(s)
+    assert missing == {"forced_openings_sent"}  # added by each engine's runner
+    assert s["episodes"] == 0 and s["sampled_tok_s"] is None and s["decode_tok_s"] == pytest.approx(16.0)
+    table = lc.markdown_table(["", "x"], [[label, s.get(k)] for k, label in evalb.ROWS])
+    assert table.count("\n") == len(evalb.ROWS) + 1 and "| decode tok/s (engine) | 16.0 |" in table
+
+
+def test_llama_cpp_is_an_opt_in_extra_only() -> None:
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib
+    extras = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    assert extras["llamacpp"] == [f"llama-cpp-python[server]=={lc.LLAMA_CPP_VERSION}"]
+    others = [d for name, deps in extras.items() if name != "llamacpp" for d in deps]
+    assert not [d for d in others if "llama" in d.lower()]  # a minutes-long compile in no other extra
+    install = (REPO / "scripts" / "install.sh").read_text()
+    assert "llamacpp" not in install and "llama-cpp-python" not in install
