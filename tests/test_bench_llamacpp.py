@@ -275,3 +275,92 @@ def test_llama_cpp_is_an_opt_in_extra_only() -> None:
     assert not [d for d in others if "llama" in d.lower()]  # a minutes-long compile in no other extra
     install = (REPO / "scripts" / "install.sh").read_text()
     assert "llamacpp" not in install and "llama-cpp-python" not in install
+
+
+def test_eval_through_a_stand_in_server_writes_the_comparison(enron_store: Path, questions_path: Path,
+                                                              tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    """The llama.cpp half of bench_llamacpp_eval.py end to end, with tests/llamacpp_standin.py (a scripted model
+    over real HTTP) in place of `python -m llama_cpp.server`: start, readiness, `inboxrl eval`'s code through it,
+    the timings from its log, the results file, the table, and the server stopped afterwards."""
+    ports: list[int] = []
+
+    def command(gguf: Path, port: int, **kw: object) -> list[str]:
+        ports.append(port)
+        return [sys.executable, str(REPO / "tests" / "llamacpp_standin.py"), str(port)]
+
+    monkeypatch.setattr(lc, "llamacpp_server_command", command)
+    monkeypatch.setattr(lc, "require", lambda modules=(): None)  # llama_cpp itself is never imported on this path
+    out, results = tmp_path / "out", tmp_path / "results"
+    code = evalb.main(["--engines", "llamacpp", "--db", str(enron_store), "--questions", str(questions_path),
+                       "--limit", "2", "--gguf", str(tmp_path / "unused.gguf"), "--out", str(out),
+                       "--results-dir", str(results)])
+    printed = capsys.readouterr().out
+    assert code == 0
+    [path] = results.glob("llamacpp-eval-*.json")
+    doc = json.loads(path.read_text())
+    e = doc["engines"]["llamacpp"]
+    assert e["episodes"] == 2 and e["dont_know"] == 2 and e["right"] == 0 and e["tool_mode"] == "json"
+    assert e["harness"] == "guided" and e["forced_openings_sent"] is False and doc["harness"] == "guided"
+    assert e["engine_timings"]["completions"] == 4  # search, then answer, in each of the 2 episodes
+    assert e["decode_tok_s"] == pytest.approx(20.0) and e["sampled_tokens"] == 20
+    assert doc["questions"]["n"] == 2 and doc["commit"] and doc["agent_config"]["tool_mode"] == "json"
+    assert (out / "llamacpp" / "trajectories.jsonl").is_file() and (out / "llamacpp" / "server.log").is_file()
+    assert "| I don't know | 2 |" in printed and "| llamacpp |" in printed.splitlines()[0]
+    assert _refused(ports[0])
+
+
+class ScriptedLlama:
+    """A scripted stand-in for `llama_cpp.Llama` (no model): `generate` yields a fixed reply and records the prompts;
+    `reset` is counted. Enough to check the stream bookkeeping of bench_llamacpp_engine.LlamaStreams."""
+
+    def __init__(self, reply: list[int]) -> None:
+        self.reply, self.prompts, self.resets = reply, [], 0
+
+    def reset(self) -> None:
+        self.resets += 1
+
+    def generate(self, tokens: list[int], **kw: object):  # type: ignore[no-untyped-def]
+        assert kw["temp"] == 0.0 and kw["repeat_penalty"] == 1.0  # greedy, nothing penalised
+        self.prompts.append(list(tokens))
+        while True:
+            yield from self.reply
+
+
+def test_llama_streams_stop_at_end_of_turn_or_limit_and_count_the_cached_prefix() -> None:
+    llm = ScriptedLlama([5, 6, 99, 7])
+    s = engine.LlamaStreams(llm, stop_ids={99})
+    r = s.greedy([1, 2, 3, 4], max_tokens=10)
+    assert r["out_ids"] == [5, 6, 99] and r["computed"] == 4  # the end-of-turn id ends the reply, and is kept
+    r = s.greedy([1, 2, 3, 4, 5, 6, 99, 8], max_tokens=2)  # the next turn: the previous sequence is cached
+    assert r["out_ids"] == [5, 6] and r["computed"] == 1
+    s.forget()
+    assert llm.resets == 1 and s.greedy([1, 2], max_tokens=1)["computed"] == 2
+    run = s.run([[1, 2, 3], [4, 5, 6]], max_tokens=3)
+    assert run["sampled"] == 6 and len(run["rows"]) == 2 and run["wall_s"] >= run["decode_s"] >= 0
+    assert llm.prompts[-1] == [4, 5, 6]
+
+
+def test_the_lora_converter_reads_a_peft_adapter(tmp_path: Path) -> None:
+    """llama.cpp's own convert_lora_to_gguf.py (from the llama-cpp-python sdist, no build needed) on an adapter
+    made as the benchmark makes it, over a tiny random Qwen2. Runs where INBOXRL_LLAMA_CPP_SRC names the sdist."""
+    src = os.environ.get("INBOXRL_LLAMA_CPP_SRC")
+    if not src:
+        pytest.skip("set INBOXRL_LLAMA_CPP_SRC to an unpacked llama-cpp-python sdist (docs/llamacpp.md)")
+    import gguf
+    from transformers import AutoModelForCausalLM, Qwen2Config
+
+    cfg = Qwen2Config(vocab_size=1024, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                      num_attention_heads=4, num_key_value_heads=2, tie_word_embeddings=True)
+    AutoModelForCausalLM.from_config(cfg).save_pretrained(tmp_path / "base")
+    settings = engine.lora_settings(REPO / "configs" / "cpu-demo.yaml")
+    pm, _ = engine.make_peft(tmp_path / "base", settings, b_std=0.01)
+    pm.save_pretrained(tmp_path / "adapter")
+    out = tmp_path / "adapter.gguf"
+    engine.convert(engine.convert_script(Path(src)), tmp_path / "adapter", tmp_path / "base", out)
+    reader = gguf.GGUFReader(out)
+    names = [t.name for t in reader.tensors]
+    assert len(names) == 2 * 2 * len(settings["target_modules"])  # A and B, per module, per layer
+    assert "blk.0.attn_q.weight.lora_a" in names and "blk.1.ffn_down.weight.lora_b" in names
+    alpha = reader.fields["adapter.lora.alpha"]
+    assert float(alpha.parts[alpha.data[0]][0]) == settings["lora_alpha"]
