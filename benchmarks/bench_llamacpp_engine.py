@@ -125,7 +125,9 @@ def inhouse_run(b: Any, chats: list[list[dict[str, Any]]], tools: Any, batch: in
         for r, q in zip(resps, reqs):
             if r.error:
                 raise RuntimeError(f"in-house engine: {r.error}")
-            rows.append({"prompt_ids": list(r.input_ids or []), "out_ids": list(r.output_ids or [])})
+            if not r.input_ids or not r.output_ids:
+                raise RuntimeError(f"in-house engine: no prompt or output ids for {q.episode_id}")
+            rows.append({"prompt_ids": list(r.input_ids), "out_ids": list(r.output_ids)})
             b.end_episode(q.episode_id)
     return {**tot, "rows": rows, **_rates(tot)}
 
@@ -179,9 +181,12 @@ class LlamaStreams:
                 "computed": len(prompt) - reused}
 
     def run(self, prompts: list[list[int]], max_tokens: int) -> dict[str, Any]:
+        """Each prompt as a new episode's first turn, prefilled in full (the in-house engine at batch 1 has no
+        cached prefix either), one after the other."""
         tot = {"sampled": 0, "prefill_tokens": 0, "prefill_s": 0.0, "decode_s": 0.0, "wall_s": 0.0}
         rows = []
         for p in prompts:
+            self.forget()
             r = self.greedy(p, max_tokens)
             rows.append(r)
             tot["sampled"] += len(r["out_ids"])
@@ -198,18 +203,18 @@ class LlamaStreams:
 def swap_adapter(llm: Any, path: Path, old: Any, scale: float = 1.0) -> tuple[Any, float]:
     """Loads a LoRA GGUF into the loaded model and makes it the context's only adapter, as `Llama.__init__` does
     for `lora_path` (llama_cpp/llama.py), then frees the previous one. The high-level API has no call for this."""
-    import llama_cpp
+    import llama_cpp.llama_cpp as low  # the ctypes bindings, imported as llama_cpp/llama.py does
 
     t0 = time.perf_counter()
-    adapter = llama_cpp.llama_adapter_lora_init(llm.model, str(path).encode("utf-8"))
+    adapter = low.llama_adapter_lora_init(llm.model, str(path).encode("utf-8"))
     if not adapter:
         raise RuntimeError(f"llama.cpp could not load the LoRA adapter {path}")
-    adapters = (llama_cpp.llama_adapter_lora_p_ctypes * 1)(adapter)
+    adapters = (low.llama_adapter_lora_p_ctypes * 1)(adapter)
     scales = (ctypes.c_float * 1)(scale)
-    if llama_cpp.llama_set_adapters_lora(llm.ctx, adapters, 1, scales):
+    if low.llama_set_adapters_lora(llm.ctx, adapters, 1, scales):
         raise RuntimeError(f"llama.cpp could not apply the LoRA adapter {path}")
     if old:
-        llama_cpp.llama_adapter_lora_free(old)
+        low.llama_adapter_lora_free(old)
     return adapter, time.perf_counter() - t0
 
 
@@ -315,6 +320,7 @@ def _summary_rows(speed: list[dict[str, Any]]) -> list[list[Any]]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    os.environ["INBOXRL_DTYPE"] = args.dtype  # what precision_record() reports is what was loaded
     try:
         lc.require(("llama_cpp",))
         script = None if args.no_lora else convert_script(args.llama_cpp_src)

@@ -336,9 +336,9 @@ def test_llama_streams_stop_at_end_of_turn_or_limit_and_count_the_cached_prefix(
     assert r["out_ids"] == [5, 6] and r["computed"] == 1
     s.forget()
     assert llm.resets == 1 and s.greedy([1, 2], max_tokens=1)["computed"] == 2
-    run = s.run([[1, 2, 3], [4, 5, 6]], max_tokens=3)
-    assert run["sampled"] == 6 and len(run["rows"]) == 2 and run["wall_s"] >= run["decode_s"] >= 0
-    assert llm.prompts[-1] == [4, 5, 6]
+    run = s.run([[1, 2, 3], [1, 2, 4]], max_tokens=3)  # new episodes: each prompt in full, nothing carried over
+    assert run["sampled"] == 6 and run["prefill_tokens"] == 6 and llm.resets == 3
+    assert len(run["rows"]) == 2 and run["wall_s"] >= run["decode_s"] >= 0 and llm.prompts[-1] == [1, 2, 4]
 
 
 def test_the_lora_converter_reads_a_peft_adapter(tmp_path: Path) -> None:
