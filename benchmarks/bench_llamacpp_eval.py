@@ -75,6 +75,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--concurrency", type=int, default=1, help="requests in flight to llama.cpp's server")
     ap.add_argument("--n-ctx", type=int, default=8192, help="llama.cpp context (its server's default is 2048, "
                                                             "shorter than a 5-turn episode with 3,000-char bodies)")
+    ap.add_argument("--logits-all", action="store_true", help="the server's own default: logits of every prompt "
+                                                                "token (slower prefill; only logprobs need them)")
     ap.add_argument("--gguf", type=Path, help="GGUF to serve (default: the bundled Qwen, as the project finds it)")
     ap.add_argument("--port", type=int, default=0, help="server port (default: a free one)")
     ap.add_argument("--ready-timeout", type=float, default=300.0, help="seconds to wait for the server")
@@ -154,7 +156,8 @@ def run_llamacpp(qs: list[Any], args: argparse.Namespace, cfg: Any, judge: Any) 
     port = args.port or lc.free_port()
     out = args.out / "llamacpp"
     log = out / "server.log"
-    cmd = lc.llamacpp_server_command(gguf, port, threads=args.threads, n_ctx=args.n_ctx, alias=ENDPOINT_MODEL)
+    cmd = lc.llamacpp_server_command(gguf, port, threads=args.threads, n_ctx=args.n_ctx, alias=ENDPOINT_MODEL,
+                                     logits_all=args.logits_all)
     print(f"llama.cpp: starting {' '.join(cmd[1:4])} on 127.0.0.1:{port} (log {log})", file=sys.stderr, flush=True)
     with lc.serving(cmd, port, log, ready_timeout_s=args.ready_timeout,
                     env=lc.llamacpp_server_env("127.0.0.1", port)) as srv:

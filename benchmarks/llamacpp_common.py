@@ -180,12 +180,15 @@ def _is_main_thread() -> bool:
 
 
 def llamacpp_server_command(gguf: Path, port: int, *, threads: int, n_ctx: int, alias: str,
-                            host: str = "127.0.0.1") -> list[str]:
+                            host: str = "127.0.0.1", logits_all: bool = False) -> list[str]:
     """`python -m llama_cpp.server` as the issue measured it: chatml (the server then ignores `tools`, so the agent
-    must run in `tool_mode: json`), verbose so that every completion prints llama.cpp's timings to the log."""
+    must run in `tool_mode: json`), verbose so that every completion prints llama.cpp's timings to the log.
+    `logits_all`: the server's default (true) computes the vocabulary projection for every prompt token and copies
+    it out, which only logprobs need; `Llama`'s own default is false."""
     return [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf), "--model_alias", alias,
             "--chat_format", "chatml", "--n_threads", str(threads), "--n_threads_batch", str(threads),
-            "--n_ctx", str(n_ctx), "--host", host, "--port", str(port), "--verbose", "true"]
+            "--n_ctx", str(n_ctx), "--logits_all", "true" if logits_all else "false", "--host", host,
+            "--port", str(port), "--verbose", "true"]
 
 
 def llamacpp_server_env(host: str, port: int) -> dict[str, str]:
