@@ -69,6 +69,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--judge", default="lexical", help="judge spec, as `inboxrl eval --judge`")
     ap.add_argument("--engines", nargs="+", choices=ENGINES, default=list(ENGINES))
     ap.add_argument("--threads", type=int, default=2, help="threads of both engines")
+    ap.add_argument("--local-model", default=LOCAL_MODEL, help="in-process model spec (the GGUF's model)")
     ap.add_argument("--dtype", default="auto", help="in-process engine: INBOXRL_DTYPE (auto as the baselines)")
     ap.add_argument("--local-batch", type=int, default=8, help="in-process episodes in one batch (eval's "
                                                                "--concurrency for a local model)")
@@ -196,15 +197,16 @@ def run_local(qs: list[Any], args: argparse.Namespace, cfg: Any, judge: Any) -> 
         b.generate = generate
         return b
 
-    print(f"in-process: {LOCAL_MODEL}, INBOXRL_DTYPE={args.dtype}, {len(qs)} episodes, batch {args.local_batch}",
-          file=sys.stderr, flush=True)
-    metrics, trajs, wall = _eval(qs, LOCAL_MODEL, args, cfg, judge, out, args.local_batch, backend_factory=factory)
+    print(f"in-process: {args.local_model}, INBOXRL_DTYPE={args.dtype}, {len(qs)} episodes, batch "
+          f"{args.local_batch}", file=sys.stderr, flush=True)
+    metrics, trajs, wall = _eval(qs, args.local_model, args, cfg, judge, out, args.local_batch,
+                                 backend_factory=factory)
     timings = {**totals,
                "prefill_tok_s": totals["prefill_tokens"] / totals["prefill_s"] if totals["prefill_s"] else None,
                "decode_tok_s": totals["sampled_tokens"] / totals["decode_s"] if totals["decode_s"] else None}
     wall -= load[0]  # the load happens inside evaluate(); reported apart, as the server's start is
     s = engine_summary(metrics, trajs, wall, load[0], timings)
-    return {**s, "engine": "in-process (LocalBackend)", "model": LOCAL_MODEL, "precision": precision_record(),
+    return {**s, "engine": "in-process (LocalBackend)", "model": args.local_model, "precision": precision_record(),
             "tool_mode": "json", "batch": args.local_batch, "forced_openings_sent": True, "out": str(out)}
 
 

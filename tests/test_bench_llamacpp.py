@@ -366,3 +366,28 @@ def test_the_lora_converter_reads_a_peft_adapter(tmp_path: Path) -> None:
     assert "blk.0.attn_q.weight.lora_a" in names and "blk.1.ffn_down.weight.lora_b" in names
     alpha = reader.fields["adapter.lora.alpha"]
     assert float(alpha.parts[alpha.data[0]][0]) == settings["lora_alpha"]
+
+
+@pytest.mark.slow
+def test_eval_in_process_half_counts_the_engine_work(enron_store: Path, questions_path: Path, tmp_path: Path,
+                                                    capsys: pytest.CaptureFixture[str],
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """The in-process half of bench_llamacpp_eval.py on the tiny random Qwen2 (inboxrl.training.tiny, the real
+    tokenizer and template; not the 0.5B model): episodes run, the backend's counters are summed call by call, and
+    the model's load is kept out of the wall time."""
+    from inboxrl.training.tiny import build_tiny_model
+
+    monkeypatch.setenv("INBOXRL_DTYPE", "float32")  # the script sets it for its process; undone after the test
+    results = tmp_path / "results"
+    code = evalb.main(["--engines", "local", "--local-model", f"local/{build_tiny_model()}", "--db", str(enron_store),
+                       "--questions", str(questions_path), "--limit", "2", "--threads", "1", "--dtype", "float32",
+                       "--out", str(tmp_path / "out"), "--results-dir", str(results)])
+    capsys.readouterr()
+    assert code == 0
+    [path] = results.glob("llamacpp-eval-*.json")
+    e = json.loads(path.read_text())["engines"]["local"]
+    assert e["episodes"] == 2 and e["forced_openings_sent"] is True and e["precision"]["local_dtype"] == "float32"
+    t = e["engine_timings"]
+    assert t["sampled_tokens"] == e["sampled_tokens"] > 0 and t["batches"] >= 1
+    assert t["prefill_tokens"] > 0 and e["prefill_tok_s"] > 0 and e["decode_tok_s"] > 0
+    assert e["load_s"] > 0 and e["wall_s"] >= 0 and e["harness"] == "guided"
