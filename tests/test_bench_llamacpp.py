@@ -391,3 +391,26 @@ def test_eval_in_process_half_counts_the_engine_work(enron_store: Path, question
     assert t["sampled_tokens"] == e["sampled_tokens"] > 0 and t["batches"] >= 1
     assert t["prefill_tokens"] > 0 and e["prefill_tok_s"] > 0 and e["decode_tok_s"] > 0
     assert e["load_s"] > 0 and e["wall_s"] >= 0 and e["harness"] == "guided"
+
+
+@pytest.mark.slow
+def test_engine_bench_in_house_runs_give_the_prompt_ids_llama_cpp_is_fed() -> None:
+    """bench_llamacpp_engine.inhouse_run on the tiny random Qwen2 (not the 0.5B model) with bench_generation's agent
+    prompt: per chat the prompt ids (what llama.cpp then gets) and the greedy output ids, at batch 1 and 2."""
+    import bench_generation as bg
+
+    from inboxrl.models.registry import load_backend
+    from inboxrl.training.tiny import build_tiny_model
+
+    b = load_backend(f"local/{build_tiny_model()}", threads=1, dtype="float32", shared=False)
+    tools = bg.TOOLS if b.template_tools else None
+    chats = [[{"role": "system", "content": bg.SYSTEM}, {"role": "user", "content": q}]
+             for q in ("Who sent the ALP invitation?", "When is the Durasoft course?")]
+    one = engine.inhouse_run(b, chats, tools, 1, 8, "one")
+    two = engine.inhouse_run(b, chats, tools, 2, 8, "two")
+    text = b.tokenizer.decode(one["rows"][0]["prompt_ids"])
+    assert "Who sent the ALP invitation?" in text and "search_inbox" in text and text.rstrip().endswith("assistant")
+    assert [r["prompt_ids"] for r in one["rows"]] == [r["prompt_ids"] for r in two["rows"]]
+    assert all(0 < len(r["out_ids"]) <= 8 for r in one["rows"] + two["rows"])
+    assert one["sampled"] == sum(len(r["out_ids"]) for r in one["rows"]) and one["tok_s"] > 0
+    assert one["prefill_tokens"] >= sum(len(r["prompt_ids"]) for r in one["rows"]) - 1
