@@ -12,7 +12,7 @@ question id occurs more than once in the file (GRPO groups, several models in on
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from pydantic import BaseModel, Field
 
@@ -50,3 +50,23 @@ def episode_ids(trajs: Sequence[Trajectory]) -> list[str]:
 
 def result(flagged: Sequence[str], detail: str) -> DetectorResult:
     return DetectorResult(count=len(flagged), flagged=list(flagged), detail=detail)
+
+
+def per_episode(trajs: Sequence[Trajectory], ids: Sequence[str], counts: Callable[[Trajectory], bool],
+                finding: Callable[[Trajectory], str | None], detail: Callable[[int, int], str]) -> DetectorResult:
+    """A detector that judges each episode alone: of the episodes `counts` keeps, those whose `finding` is a text
+    are flagged; `detail(flagged, counted)` describes them, followed by two of the findings as examples."""
+    flagged: list[str] = []
+    examples: list[str] = []
+    n = 0
+    for t, eid in zip(trajs, ids):
+        if not counts(t):
+            continue
+        n += 1
+        found = finding(t)
+        if found:
+            flagged.append(eid)
+            if len(examples) < 2:
+                examples.append(f"{eid}: {found}")
+    text = detail(len(flagged), n)
+    return result(flagged, text + (f"; e.g. {'; '.join(examples)}" if examples else ""))

@@ -12,7 +12,7 @@ import re
 from collections.abc import Sequence
 
 from inboxrl.checks.episodes import attempted
-from inboxrl.checks.report import DetectorResult, result
+from inboxrl.checks.report import DetectorResult, per_episode
 from inboxrl.judge.asked import DATES, NAMES, NUMBERS, TIMES, asked_facts
 from inboxrl.judge.facts import YESNO_Q, DateRef, TimeRef, extract, name_groups, words_match
 from inboxrl.trajectory import Trajectory
@@ -65,18 +65,13 @@ def shotgun_kinds(question: str, golden: str | None, answer: str) -> list[str]:
 
 
 def detect(trajs: Sequence[Trajectory], ids: Sequence[str]) -> DetectorResult:
-    flagged: list[str] = []
-    examples: list[str] = []
-    n = 0
-    for t, eid in zip(trajs, ids):
-        if not attempted(t) or YESNO_Q.match(t.question or "") or not asked_facts(t.question):
-            continue
-        n += 1
+    def counts(t: Trajectory) -> bool:
+        return attempted(t) and not YESNO_Q.match(t.question or "") and bool(asked_facts(t.question))
+
+    def finding(t: Trajectory) -> str | None:
         kinds = shotgun_kinds(t.question, t.golden_answer, t.final_answer or "")
-        if kinds:
-            flagged.append(eid)
-            if len(examples) < 2:
-                examples.append(f"{eid}: too many {'/'.join(kinds)} in {(t.final_answer or '')[:80]!r}")
-    detail = (f"{len(flagged)} of {n} answers to questions asking for a name, date, time or number give more of "
-              f"them than the golden answer (more than one without a golden answer)")
-    return result(flagged, detail + (f"; e.g. {'; '.join(examples)}" if examples else ""))
+        return f"too many {'/'.join(kinds)} in {(t.final_answer or '')[:80]!r}" if kinds else None
+
+    return per_episode(trajs, ids, counts, finding, lambda k, n: (
+        f"{k} of {n} answers to questions asking for a name, date, time or number give more of them than the golden "
+        f"answer (more than one without a golden answer)"))

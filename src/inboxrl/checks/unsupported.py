@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from inboxrl.checks.episodes import attempted, shown_text
-from inboxrl.checks.report import DetectorResult, result
+from inboxrl.checks.report import DetectorResult, per_episode
 from inboxrl.judge.facts import DateRef, TimeRef, extract, name_forms, name_groups, squash, stem
 from inboxrl.trajectory import Trajectory
 
@@ -90,18 +90,10 @@ def unsupported_facts(answer: str, shown: str) -> list[str]:
 
 
 def detect(trajs: Sequence[Trajectory], ids: Sequence[str]) -> DetectorResult:
-    flagged: list[str] = []
-    examples: list[str] = []
-    n = 0
-    for t, eid in zip(trajs, ids):
-        if not attempted(t):
-            continue
-        n += 1
+    def finding(t: Trajectory) -> str | None:
         missing = unsupported_facts(t.final_answer or "", shown_text(t))
-        if missing:
-            flagged.append(eid)
-            if len(examples) < 2:
-                examples.append(f"{eid}: {', '.join(missing[:3])}")
-    detail = (f"{len(flagged)} of {n} answers carry a date, amount, number or name shown in no email read, no "
-              f"snippet and not the question")
-    return result(flagged, detail + (f"; e.g. {'; '.join(examples)}" if examples else ""))
+        return ", ".join(missing[:3]) if missing else None
+
+    return per_episode(trajs, ids, attempted, finding, lambda k, n: (
+        f"{k} of {n} answers carry a date, amount, number or name shown in no email read, no snippet and not the "
+        f"question"))

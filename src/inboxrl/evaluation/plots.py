@@ -268,20 +268,15 @@ def plot_models_and_checks(records: Sequence[dict[str, Any]], out_dir: str | Pat
 
 
 def _cell(v: Any, kind: str = "") -> str:
+    """An HTML cell's text in the eval table's formats (`evaluation.table.fmt`), with one decimal for rates."""
     from html import escape
+
+    from inboxrl.evaluation.table import fmt
 
     n = _num(v)
     if n is None:
         return "–" if v is None else escape(str(v))
-    if kind == "pct":
-        return f"{100 * n:.1f}%"
-    if kind == "usd":
-        return f"{n:.2f}"
-    if kind == "f1":
-        return f"{n:.1f}"
-    if kind == "f3":
-        return f"{n:.3f}"
-    return f"{n:g}"
+    return escape(fmt(n, {"pct": "pct1", "": "g"}.get(kind, kind)))
 
 
 def write_report_html(records: Sequence[dict[str, Any]], out_dir: str | Path, plots: Sequence[Path],

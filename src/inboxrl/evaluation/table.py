@@ -38,6 +38,12 @@ def fmt(value: Any, kind: str) -> str:
         return f"{round(value):,}"
     if kind == "usd":
         return f"{value:.2f}"
+    if kind == "pct1":
+        return f"{100 * value:.1f}%"
+    if kind == "f3":
+        return f"{value:.3f}"
+    if kind == "g":
+        return f"{value:g}"
     return str(value)
 
 
