@@ -372,6 +372,13 @@ def main(argv: list[str] | None = None) -> int:
                           "identical": a == c, "inhouse_ids": a, "llamacpp_ids": c,
                           "inhouse_text": tok.decode(a), "llamacpp_text": tok.decode(c)})
 
+    doc = {**record, "benchmark": "llamacpp-engine", "gguf": str(gguf), "precision": precision_record(),
+           "threads": args.threads, "max_tokens": args.max_tokens, "prompts": len(chats),
+           "load_s": {"inhouse": inhouse_load, "llamacpp": llama_load},
+           "speed": speed, "agreement": agreement, "lora": None,
+           "notes": ["llama.cpp batch B = B sequential streams (llama-cpp-python decodes one sequence)",
+                     "llama.cpp computes on the Q4_K_M weights; the in-house engine on them de-quantised"]}
+    path = lc.write_result(doc, "llamacpp-engine", args.results_dir)  # (a) and (b) are kept whatever (c) does
     lora = None
     if script is not None:
         work = args.work_dir or Path(tempfile.mkdtemp(prefix="llamacpp-lora-"))
@@ -380,17 +387,16 @@ def main(argv: list[str] | None = None) -> int:
             lora = lora_phase(args, script, b, streams, prompts[0], {"inhouse": per_batch[1]["rows"][0]["out_ids"],
                                                                      "llamacpp": lrun["rows"][0]["out_ids"]},
                               chats[0], tools, work)
+        except Exception as e:  # noqa: BLE001 - recorded in the results and printed; (a) and (b) stand
+            import traceback
+
+            traceback.print_exc()
+            lora = {"error": f"{type(e).__name__}: {e}"}
         finally:
             if args.work_dir is None:
                 shutil.rmtree(work, ignore_errors=True)
-
-    doc = {**record, "benchmark": "llamacpp-engine", "gguf": str(gguf), "precision": precision_record(),
-           "threads": args.threads, "max_tokens": args.max_tokens, "prompts": len(chats),
-           "load_s": {"inhouse": inhouse_load, "llamacpp": llama_load},
-           "speed": speed, "agreement": agreement, "lora": lora,
-           "notes": ["llama.cpp batch B = B sequential streams (llama-cpp-python decodes one sequence)",
-                     "llama.cpp computes on the Q4_K_M weights; the in-house engine on them de-quantised"]}
-    path = lc.write_result(doc, "llamacpp-engine", args.results_dir)
+        doc["lora"] = lora
+        lc.write_result(doc, "llamacpp-engine", path=path)
 
     print(lc.markdown_table(["engine", "batch", "tok/s (wall)", "decode tok/s", "prefill tok/s", "sampled",
                              "wall s"], _summary_rows(speed)))
@@ -399,7 +405,9 @@ def main(argv: list[str] | None = None) -> int:
                              "identical"],
                             [[a["prompt"], a["prompt_tokens"], len(a["inhouse_ids"]), len(a["llamacpp_ids"]),
                               a["common_prefix"], a["identical"]] for a in agreement]))
-    if lora:
+    if lora and "error" in lora:
+        print(f"\n(c) LoRA failed: {lora['error']}")
+    elif lora:
         print()
         rows = [[k, s["save_s"], s["convert_s"], s["load_apply_s"], s["total_s"]]
                 for k, s in enumerate(lora["llamacpp_steps"])]
@@ -410,7 +418,7 @@ def main(argv: list[str] | None = None) -> int:
               f"it: llama.cpp {lora['check']['llamacpp_changed_by_adapter']}, in-house "
               f"{lora['check']['inhouse_changed_by_adapter']}")
     print(f"\nwritten {path}", file=sys.stderr)
-    return 0
+    return 1 if lora and "error" in lora else 0
 
 
 if __name__ == "__main__":

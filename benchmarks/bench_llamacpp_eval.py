@@ -230,6 +230,7 @@ def main(argv: list[str] | None = None) -> int:
     from inboxrl.configfile import ConfigFileError
     from inboxrl.evaluation.run import EvalAborted
     from inboxrl.judge.registry import load_judge
+    from inboxrl.models.base import BackendError
     from inboxrl.questions.schema import QuestionFileError, load_questions
 
     try:
@@ -246,25 +247,26 @@ def main(argv: list[str] | None = None) -> int:
     cfg = cfg.with_harness_default(LOCAL_MODEL).model_copy(update={"tool_mode": "json"})
     judge = load_judge(args.judge)
 
-    record = lc.run_record(argv)
     engines: dict[str, Any] = {}
-    try:
-        for e in args.engines:
-            engines[e] = (run_llamacpp if e == "llamacpp" else run_local)(qs, args, cfg, judge)
-    except lc.ServerError as e:
-        return fail(f"llama.cpp server: {e}")
-    except EvalAborted as e:
-        return fail(f"{e} (the finished trajectories are in {args.out})")
-    doc = {**record, "benchmark": "llamacpp-eval", "questions": {"file": str(args.questions), "n": len(qs),
-                                                                 "ids": [q.id for q in qs]},
+    doc = {**lc.run_record(argv), "benchmark": "llamacpp-eval",
+           "questions": {"file": str(args.questions), "n": len(qs), "ids": [q.id for q in qs]},
            "db": str(args.db), "config": str(args.config), "harness": cfg.harness_name(), "judge": args.judge,
            "threads": args.threads, "agent_config": cfg.model_dump(mode="json"), "engines": engines,
            "notes": [NOTE_WEIGHTS, NOTE_HARNESS]}
-    path = lc.write_result(doc, "llamacpp-eval", args.results_dir)
+    path = lc.result_path("llamacpp-eval", args.results_dir)
+    failed = False
+    for e in args.engines:
+        try:
+            engines[e] = (run_llamacpp if e == "llamacpp" else run_local)(qs, args, cfg, judge)
+        except (lc.ServerError, EvalAborted, BackendError) as err:  # the other engine still runs
+            print(f"error: {e}: {err} (finished trajectories are in {args.out})", file=sys.stderr)
+            engines[e] = {"error": str(err)}
+            failed = True
+        lc.write_result(doc, "llamacpp-eval", path=path)  # after each engine: a later failure keeps this one
     print(lc.markdown_table(["", *engines], [[label, *(engines[e].get(k) for e in engines)] for k, label in ROWS]))
     print(f"\n{len(qs)} questions from {args.questions}, harness {cfg.harness_name()}, judge {args.judge}; "
           f"written {path}", file=sys.stderr)
-    return 0
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -285,10 +285,16 @@ def json_safe(obj: Any) -> Any:
     return obj
 
 
-def write_result(doc: dict[str, Any], name: str, results_dir: Path = RESULTS) -> Path:
-    """`<results_dir>/<name>-<UTC yyyymmdd-hhmm>.json`, written whole (temp file, then renamed)."""
-    results_dir.mkdir(parents=True, exist_ok=True)
-    path = results_dir / f"{name}-{time.strftime('%Y%m%d-%H%M', time.gmtime())}.json"
+def result_path(name: str, results_dir: Path = RESULTS) -> Path:
+    """`<results_dir>/<name>-<UTC yyyymmdd-hhmm>.json`."""
+    return results_dir / f"{name}-{time.strftime('%Y%m%d-%H%M', time.gmtime())}.json"
+
+
+def write_result(doc: dict[str, Any], name: str, results_dir: Path = RESULTS, path: Path | None = None) -> Path:
+    """Writes the results file whole (temp file, then renamed); `path` rewrites one already started (a benchmark
+    writes after each phase, so a later failure or Ctrl-C keeps what was measured)."""
+    path = path or result_path(name, results_dir)
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(json_safe(doc), indent=2) + "\n", encoding="utf-8")
     os.replace(tmp, path)

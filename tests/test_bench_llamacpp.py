@@ -414,3 +414,21 @@ def test_engine_bench_in_house_runs_give_the_prompt_ids_llama_cpp_is_fed() -> No
     assert all(0 < len(r["out_ids"]) <= 8 for r in one["rows"] + two["rows"])
     assert one["sampled"] == sum(len(r["out_ids"]) for r in one["rows"]) and one["tok_s"] > 0
     assert one["prefill_tokens"] >= sum(len(r["prompt_ids"]) for r in one["rows"]) - 1
+
+
+def test_eval_keeps_a_failed_engine_as_an_error_in_the_results(enron_store: Path, questions_path: Path,
+                                                               tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    """A server that dies at start (as a SIGILL build would): exit code 1, its error in the results file, no
+    traceback."""
+    monkeypatch.setattr(lc, "llamacpp_server_command", lambda gguf, port, **kw: [
+        sys.executable, "-c", "import sys; sys.stderr.write('Illegal instruction\\n'); sys.exit(132)"])
+    monkeypatch.setattr(lc, "require", lambda modules=(): None)
+    results = tmp_path / "results"
+    code = evalb.main(["--engines", "llamacpp", "--db", str(enron_store), "--questions", str(questions_path),
+                       "--limit", "1", "--gguf", str(tmp_path / "unused.gguf"), "--out", str(tmp_path / "out"),
+                       "--results-dir", str(results)])
+    err = capsys.readouterr().err
+    assert code == 1 and "exited with code 132" in err and "Illegal instruction" in err and "Traceback" not in err
+    [path] = results.glob("llamacpp-eval-*.json")
+    assert "exited with code 132" in json.loads(path.read_text())["engines"]["llamacpp"]["error"]
