@@ -58,6 +58,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--prompts", type=int, help="agent prompts (default: the largest batch)")
     ap.add_argument("--max-tokens", type=int, default=96, help="greedy tokens per reply (at least 64 for the "
                                                                "agreement; a reply may end sooner)")
+    ap.add_argument("--stop-at-eot", action="store_true", help="end each reply at the end-of-turn token (default: "
+                                                                 "always --max-tokens ids, so every prompt compares "
+                                                                 "that many and the speed is over fixed lengths)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--dtype", default="auto", help="in-house engine dtype (auto: bf16 where native, as rollouts)")
     ap.add_argument("--n-ctx", type=int, default=4096, help="llama.cpp context")
@@ -102,11 +105,42 @@ def common_prefix(a: list[int], b: list[int]) -> int:
     return n
 
 
+def reply(ids: list[int], stop_ids: set[int]) -> list[int]:
+    """The ids up to and with the first end-of-turn id: the reply an agent would have read."""
+    for i, t in enumerate(ids):
+        if t in stop_ids:
+            return ids[:i + 1]
+    return ids
+
+
+def agreement_row(i: int, prompt: list[int], mine: list[int], theirs: list[int], stop_ids: set[int],
+                  decode: Any) -> dict[str, Any]:
+    ra, rb = reply(mine, stop_ids), reply(theirs, stop_ids)
+    return {"prompt": i, "prompt_tokens": len(prompt), "common_prefix": common_prefix(mine, theirs),
+            "compared": min(len(mine), len(theirs)), "identical": mine == theirs, "reply_identical": ra == rb,
+            "inhouse_reply_tokens": len(ra), "llamacpp_reply_tokens": len(rb), "inhouse_ids": mine,
+            "llamacpp_ids": theirs, "inhouse_text": decode(mine), "llamacpp_text": decode(theirs)}
+
+
 # ---- the in-house engine --------------------------------------------------------------------------------------
 
 def inhouse_run(b: Any, chats: list[list[dict[str, Any]]], tools: Any, batch: int, max_tokens: int,
-                tag: str) -> dict[str, Any]:
-    """The chats in groups of `batch`, greedy; per chat its prompt and output ids; the backend's own counters."""
+                tag: str, through_eot: bool = False) -> dict[str, Any]:
+    """The chats in groups of `batch`, greedy; per chat its prompt and output ids; the backend's own counters.
+    `through_eot`: no id ends a reply, each gets `max_tokens` ids (the backend's stop set is swapped meanwhile)."""
+    from inboxrl.models.engine import Stops
+
+    saved = b.stops
+    if through_eot:
+        b.stops = Stops(frozenset(), b.eot_id)
+    try:
+        return _inhouse_run(b, chats, tools, batch, max_tokens, tag)
+    finally:
+        b.stops = saved
+
+
+def _inhouse_run(b: Any, chats: list[list[dict[str, Any]]], tools: Any, batch: int, max_tokens: int,
+                 tag: str) -> dict[str, Any]:
     from inboxrl.models.base import ChatRequest
 
     tot = {"sampled": 0, "prefill_tokens": 0, "prefill_s": 0.0, "decode_s": 0.0, "wall_s": 0.0}
@@ -294,7 +328,7 @@ def lora_phase(args: argparse.Namespace, script: Path, b: Any, streams: LlamaStr
     # the same adapter in both engines, greedy on the first prompt
     with_lora = streams.greedy(prompt, args.max_tokens)
     lb = LocalBackend.from_model(shadow, b.tokenizer, name="local/lora-check", threads=args.threads)
-    mine = inhouse_run(lb, [chat], tools, 1, args.max_tokens, "lora")["rows"][0]["out_ids"]
+    mine = inhouse_run(lb, [chat], tools, 1, args.max_tokens, "lora", not args.stop_at_eot)["rows"][0]["out_ids"]
     llama_ids = with_lora["out_ids"]
     tok = b.tokenizer
     return {
@@ -339,7 +373,8 @@ def main(argv: list[str] | None = None) -> int:
     b = load_backend(f"local/{lc.BUNDLED_KEY}", threads=args.threads, dtype=args.dtype, shared=False)
     inhouse_load = time.perf_counter() - t0
     llm, llama_load = load_llama(gguf, args)
-    streams = LlamaStreams(llm, set(b.stop_ids))
+    through = not args.stop_at_eot
+    streams = LlamaStreams(llm, set() if through else set(b.stop_ids))
     print(f"loaded: in-house {inhouse_load:.1f} s ({precision_record()['local_dtype']}), "
           f"llama.cpp {llama_load:.1f} s", file=sys.stderr, flush=True)
 
@@ -354,7 +389,7 @@ def main(argv: list[str] | None = None) -> int:
     per_batch: dict[int, dict[str, Any]] = {}
     for batch in args.batches:
         print(f"(a) in-house, batch {batch}", file=sys.stderr, flush=True)
-        per_batch[batch] = inhouse_run(b, chats, tools, batch, args.max_tokens, f"b{batch}")
+        per_batch[batch] = inhouse_run(b, chats, tools, batch, args.max_tokens, f"b{batch}", through)
         speed.append({"engine": "in-house", "batch": batch, **{k: v for k, v in per_batch[batch].items()
                                                                 if k != "rows"}})
     prompts = [r["prompt_ids"] for r in per_batch[1]["rows"]]
@@ -364,16 +399,12 @@ def main(argv: list[str] | None = None) -> int:
         speed.append({"engine": "llama.cpp", "batch": batch, "sequential": True,
                       **{k: v for k, v in lrun.items() if k != "rows"}})
 
-    tok = b.tokenizer
-    agreement = []
-    for i, (mine, theirs) in enumerate(zip(per_batch[1]["rows"], lrun["rows"])):
-        a, c = mine["out_ids"], theirs["out_ids"]
-        agreement.append({"prompt": i, "prompt_tokens": len(mine["prompt_ids"]), "common_prefix": common_prefix(a, c),
-                          "identical": a == c, "inhouse_ids": a, "llamacpp_ids": c,
-                          "inhouse_text": tok.decode(a), "llamacpp_text": tok.decode(c)})
+    agreement = [agreement_row(i, mine["prompt_ids"], mine["out_ids"], theirs["out_ids"], set(b.stop_ids),
+                               b.tokenizer.decode)
+                  for i, (mine, theirs) in enumerate(zip(per_batch[1]["rows"], lrun["rows"]))]
 
     doc = {**record, "benchmark": "llamacpp-engine", "gguf": str(gguf), "precision": precision_record(),
-           "threads": args.threads, "max_tokens": args.max_tokens, "prompts": len(chats),
+           "threads": args.threads, "max_tokens": args.max_tokens, "through_eot": through, "prompts": len(chats),
            "load_s": {"inhouse": inhouse_load, "llamacpp": llama_load},
            "speed": speed, "agreement": agreement, "lora": None,
            "notes": ["llama.cpp batch B = B sequential streams (llama-cpp-python decodes one sequence)",
@@ -401,10 +432,11 @@ def main(argv: list[str] | None = None) -> int:
     print(lc.markdown_table(["engine", "batch", "tok/s (wall)", "decode tok/s", "prefill tok/s", "sampled",
                              "wall s"], _summary_rows(speed)))
     print()
-    print(lc.markdown_table(["prompt", "prompt tokens", "in-house tokens", "llama.cpp tokens", "common prefix",
-                             "identical"],
-                            [[a["prompt"], a["prompt_tokens"], len(a["inhouse_ids"]), len(a["llamacpp_ids"]),
-                              a["common_prefix"], a["identical"]] for a in agreement]))
+    print(lc.markdown_table(["prompt", "prompt tokens", "ids compared", "common prefix", "identical",
+                             "reply tokens in-house / llama.cpp", "same reply"],
+                            [[a["prompt"], a["prompt_tokens"], a["compared"], a["common_prefix"], a["identical"],
+                              f"{a['inhouse_reply_tokens']} / {a['llamacpp_reply_tokens']}", a["reply_identical"]]
+                             for a in agreement]))
     if lora and "error" in lora:
         print(f"\n(c) LoRA failed: {lora['error']}")
     elif lora:

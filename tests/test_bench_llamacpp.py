@@ -115,9 +115,15 @@ def test_lora_settings_come_from_the_training_config() -> None:
     assert s["r"] == 16 and s["lora_alpha"] == 32 and "down_proj" in s["target_modules"]
 
 
-def test_common_prefix() -> None:
+def test_common_prefix_and_agreement_rows() -> None:
     assert engine.common_prefix([1, 2, 3], [1, 2, 4, 5]) == 2
     assert engine.common_prefix([], [1]) == 0 and engine.common_prefix([7, 8], [7, 8]) == 2
+    assert engine.reply([4, 5, 99, 6], {99}) == [4, 5, 99] and engine.reply([4, 5], {99}) == [4, 5]
+    row = engine.agreement_row(0, [1, 2, 3], [4, 5, 99, 6, 7], [4, 5, 99, 8, 9], {99}, str)
+    assert (row["common_prefix"], row["compared"], row["identical"], row["reply_identical"]) == (3, 5, False, True)
+    assert row["inhouse_reply_tokens"] == row["llamacpp_reply_tokens"] == 3 and row["prompt_tokens"] == 3
+    row = engine.agreement_row(1, [1], [4, 6, 99], [4, 5, 99], {99}, str)
+    assert row["common_prefix"] == 1 and not row["reply_identical"] and row["inhouse_text"] == "[4, 6, 99]"
 
 
 def test_server_command_is_the_measured_one(tmp_path: Path) -> None:
@@ -414,6 +420,9 @@ def test_engine_bench_in_house_runs_give_the_prompt_ids_llama_cpp_is_fed() -> No
     assert all(0 < len(r["out_ids"]) <= 8 for r in one["rows"] + two["rows"])
     assert one["sampled"] == sum(len(r["out_ids"]) for r in one["rows"]) and one["tok_s"] > 0
     assert one["prefill_tokens"] >= sum(len(r["prompt_ids"]) for r in one["rows"]) - 1
+    stops = b.stops
+    through = engine.inhouse_run(b, chats[:1], tools, 1, 12, "through", through_eot=True)
+    assert len(through["rows"][0]["out_ids"]) == 12 and b.stops is stops  # no early end; the stop set restored
 
 
 def test_eval_keeps_a_failed_engine_as_an_error_in_the_results(enron_store: Path, questions_path: Path,
