@@ -5,13 +5,14 @@ Prompts: bench_generation.py's real agent prompts (system prompt, tool schemas, 
 tokenised once by the in-house backend; llama.cpp is given the very same token ids.
 
 (a) Speed: sampled tokens/s over the wall time (prefill included) and decode/prefill tokens/s, greedy, at batch 1 and
-    8 (`--batches`). The in-house engine decodes a batch in lock-step. llama-cpp-python's `Llama` decodes one
-    sequence (its server serves one request at a time), so llama.cpp's batch B is B sequential streams: its figure
-    is what a user of the package gets. llama.cpp's own C++ server batches (`--parallel`); the package does not
-    build or expose it.
-(b) Agreement: per prompt, the first --max-tokens greedy ids of each engine (both stop at the end of turn), the
-    length of their common prefix and both texts. llama.cpp computes on the GGUF's Q4_K_M weights, the in-house
-    engine on the same weights de-quantised to bf16/float32: exact agreement is not expected.
+    8 (`--batches`), --max-tokens ids per prompt (past the end of turn unless --stop-at-eot). The in-house engine
+    decodes a batch in lock-step. llama-cpp-python's `Llama` decodes one sequence (its server serves one request at
+    a time), so llama.cpp's batch B is B sequential streams: its figure is what a user of the package gets.
+    llama.cpp's own C++ server batches (`--parallel`); the package does not build or expose it.
+(b) Agreement: per prompt, the --max-tokens greedy ids of each engine, the length of their common prefix, both
+    texts, and whether the replies (up to the first end-of-turn id) are the same. llama.cpp computes on the GGUF's
+    Q4_K_M weights, the in-house engine on the same weights de-quantised to bf16/float32: exact agreement is not
+    expected.
 (c) A new LoRA adapter per GRPO step: a PEFT adapter made with the config's LoRA settings (`get_peft_model` on the
     float32 model, B drawn at random as after training) is saved, converted to GGUF with llama.cpp's
     `convert_lora_to_gguf.py` (from the llama-cpp-python sdist: --llama-cpp-src) and loaded into the already
@@ -21,7 +22,8 @@ tokenised once by the in-house backend; llama.cpp is given the very same token i
 
 Writes benchmarks/results/llamacpp-engine-<UTC date>.json and prints tables.
 
-    pip download --no-deps --no-binary :all: llama-cpp-python==0.3.36 -d /tmp/llsrc && tar xzf /tmp/llsrc/*.tar.gz -C /tmp/llsrc
+    pip download --no-deps --no-binary :all: llama-cpp-python==0.3.36 -d /tmp/llsrc
+    tar xzf /tmp/llsrc/llama_cpp_python-0.3.36.tar.gz -C /tmp/llsrc
     python benchmarks/bench_llamacpp_engine.py --llama-cpp-src /tmp/llsrc/llama_cpp_python-0.3.36
     python benchmarks/bench_llamacpp_engine.py --no-lora --batches 1 --prompts 2      # quick look
 """
