@@ -441,3 +441,12 @@ def test_eval_keeps_a_failed_engine_as_an_error_in_the_results(enron_store: Path
     assert code == 1 and "exited with code 132" in err and "Illegal instruction" in err and "Traceback" not in err
     [path] = results.glob("llamacpp-eval-*.json")
     assert "exited with code 132" in json.loads(path.read_text())["engines"]["llamacpp"]["error"]
+
+
+def test_the_one_go_script_parses_and_takes_its_flags_from_the_benchmarks() -> None:
+    script = BENCH / "llamacpp_all.sh"
+    r = subprocess.run(["bash", "-n", str(script)], capture_output=True, text=True, check=False)
+    assert r.returncode == 0, r.stderr
+    text = script.read_text()
+    assert "lc.LLAMA_CPP_VERSION, lc.CMAKE_ARGS" in text and "--no-cache-dir" in text  # no second copy of them
+    assert "bench_llamacpp_engine.py --llama-cpp-src" in text and 'bench_llamacpp_eval.py "$@"' in text
