@@ -161,7 +161,7 @@ def run_llamacpp(qs: list[Any], args: argparse.Namespace, cfg: Any, judge: Any) 
                                      logits_all=args.logits_all)
     print(f"llama.cpp: starting {' '.join(cmd[1:4])} on 127.0.0.1:{port} (log {log})", file=sys.stderr, flush=True)
     with lc.serving(cmd, port, log, ready_timeout_s=args.ready_timeout,
-                    env=lc.llamacpp_server_env("127.0.0.1", port, args.threads)) as srv:
+                    env=lc.llamacpp_server_env("127.0.0.1", port)) as srv:
         print(f"llama.cpp: ready in {srv.ready_s:.1f} s; {len(qs)} episodes, {args.concurrency} at a time",
               file=sys.stderr, flush=True)
         metrics, trajs, wall = _eval(qs, ENDPOINT_MODEL, args, cfg, judge, out, args.concurrency,

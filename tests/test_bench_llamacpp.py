@@ -133,8 +133,7 @@ def test_server_command_is_the_measured_one(tmp_path: Path) -> None:
     assert flags["--chat_format"] == "chatml" and flags["--n_threads"] == "2" and flags["--port"] == "8123"
     assert flags["--model"] == str(tmp_path / "m.gguf") and flags["--host"] == "127.0.0.1"
     assert flags["--logits_all"] == "false" and flags["--n_ctx"] == "8192" and flags["--model_alias"] == "a/b"
-    assert lc.llamacpp_server_env("127.0.0.1", 8123, 2) == {"HOST": "127.0.0.1", "PORT": "8123",
-                                                             "OMP_NUM_THREADS": "2"}
+    assert lc.llamacpp_server_env("127.0.0.1", 8123) == {"HOST": "127.0.0.1", "PORT": "8123"}
 
 
 # ---- the server's life, against a stand-in -------------------------------------------------------------------
