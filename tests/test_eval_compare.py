@@ -144,3 +144,14 @@ def test_load_side_keeps_the_last_episode_of_a_question(tmp_path):
     write_jsonl(tmp_path / "t.jsonl", [traj("q", RIGHT, "m"), traj("q", WRONG, "m")])
     side = load_side(tmp_path / "t.jsonl")
     assert side.repeated == 1 and side.episodes["q"].rubric == WRONG
+
+
+def test_compare_reads_an_exported_runs_gzipped_evals() -> None:
+    """The committed thirteenth run (benchmarks/results/cpu-demo-v13): README's before/after, from the files alone."""
+    root = Path(__file__).parents[1] / "benchmarks" / "results" / "cpu-demo-v13" / "eval"
+    res = CliRunner().invoke(app, ["compare", str(root / "prompted"), str(root / "trained"), "--json"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.output)
+    assert out["n_paired"] == 42
+    acc = out["rates"]["accuracy"]
+    assert (round(acc["before"], 3), round(acc["after"], 3)) == (0.071, 0.31)
