@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 COLUMNS: list[tuple[str, str, str]] = [
@@ -27,24 +28,21 @@ def _missing(value: Any) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
 
 
+_FORMATS: dict[str, Callable[[Any], str]] = {
+    "pct": lambda v: f"{100 * v:.0f}%",
+    "pct1": lambda v: f"{100 * v:.1f}%",
+    "f1": lambda v: f"{v:.1f}",
+    "f3": lambda v: f"{v:.3f}",
+    "int": lambda v: f"{round(v):,}",
+    "usd": lambda v: f"{v:.2f}",
+    "g": lambda v: f"{v:g}",
+}
+
+
 def fmt(value: Any, kind: str) -> str:
     if _missing(value):
         return "unknown" if kind == "usd" else "-"
-    if kind == "pct":
-        return f"{100 * value:.0f}%"
-    if kind == "f1":
-        return f"{value:.1f}"
-    if kind == "int":
-        return f"{round(value):,}"
-    if kind == "usd":
-        return f"{value:.2f}"
-    if kind == "pct1":
-        return f"{100 * value:.1f}%"
-    if kind == "f3":
-        return f"{value:.3f}"
-    if kind == "g":
-        return f"{value:g}"
-    return str(value)
+    return _FORMATS.get(kind, str)(value)
 
 
 def fmt_ci(m: dict[str, Any], key: str) -> str:
