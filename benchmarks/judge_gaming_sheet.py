@@ -38,8 +38,11 @@ from inboxrl.judge.facts import STOPWORDS, YESNO_Q, extract
 from inboxrl.judge.gaming import PLACES, asks_place, room_codes
 
 ROOT = Path(__file__).resolve().parent.parent
+# The labelled sheets that existed when the frozen sheets were made, by name: a sheet added later (the test split's
+# blind labels) must not change which questions a frozen sheet holds.
 SEEN_SHEETS = [ROOT / "src/inboxrl/data/judge_calibration.jsonl",
-               *sorted((ROOT / "benchmarks/results").glob("*blind-labels*.jsonl"))]
+               *(ROOT / "benchmarks/results" / f"cpu-demo{part}-blind-labels.jsonl"
+                 for part in ("", "-train-rollouts", "-train-typed"))]
 SLICES = {"eval": 0, "dev": 1}
 
 _MONTHS = (r"(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|Sept?(?:ember)?|"
