@@ -11,7 +11,8 @@ reader who knows which run wrote an answer may lean towards the run they hope wi
 answer and the candidate, and no run name. The same answer from two runs is one row, so it gets one label. Run
 `sheet` again with more files to append the answers the sheet lacks; rows already there keep their labels.
 
-`score` prints, for each file, right and wrong by the labels next to the lexical judge's, and the judge's
+`score` prints, for each file, right and wrong by the labels next to the lexical judge's, each later file's
+difference from the first with its paired 95% interval (`evaluation.intervals`, as `inboxrl compare`), and the judge's
 agreement, false-accept and false-reject rates on the whole sheet: the sheet is a calibration file, read and
 scored by `inboxrl.judge.calibrate` exactly as `inboxrl judge calibrate --file sheet.jsonl --judge lexical` does. A row labelled
 right whose `kind` is "partial" (the asked fact is there, a detail of the golden answer is missing or a wrong one
@@ -24,8 +25,10 @@ import argparse
 import json
 import random
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
+from inboxrl.evaluation.intervals import paired_difference
 from inboxrl.judge.calibrate import CalibrationFileError, calibrate, load_calibration
 from inboxrl.judge.registry import load_judge
 from inboxrl.trajectory import Trajectory, read_jsonl
@@ -71,21 +74,36 @@ def score(sheet_path: Path, files: list[Path]) -> dict[str, object]:
     labels = {_key(str(r.question_id), r.candidate): r.label for r in rows}
     partial = {_key(str(r.question_id), r.candidate) for r in rows if r.label and r.kind == "partial"}
     out: dict[str, object] = {}
+    by_question: list[dict[str, dict[str, bool]]] = []  # per file: question id -> the reader's outcome
     for f in files:
         trajs = list(read_jsonl(f))
         counts = {"n": len(trajs), "reader_right": 0, "reader_wrong": 0, "reader_right_strict": 0,
                   "judge_right": 0, "judge_wrong": 0, "unlabelled": 0}
+        outcomes: dict[str, dict[str, bool]] = {}
         for t in trajs:
+            read = {"reader_right": False, "reader_wrong": False, "reader_right_strict": False}
             if not _attempted(t):
+                outcomes[t.question_id] = read  # "I don't know" or no answer: neither right nor wrong
                 continue
             k = _key(t.question_id, t.final_answer or "")
             counts["judge_right" if t.rubric is not None and t.rubric.answer_correct else "judge_wrong"] += 1
             if k not in labels:
                 counts["unlabelled"] += 1
+                outcomes.pop(t.question_id, None)  # not read: left out of the paired figures
                 continue
-            counts["reader_right" if labels[k] else "reader_wrong"] += 1
-            counts["reader_right_strict"] += labels[k] and k not in partial
+            read = {"reader_right": labels[k], "reader_wrong": not labels[k],
+                    "reader_right_strict": labels[k] and k not in partial}
+            for name, hit in read.items():
+                counts[name] += hit
+            outcomes[t.question_id] = read
         out[str(f)] = counts
+        by_question.append(outcomes)
+    if len(files) > 1:  # each later file against the first, paired by question, as `inboxrl compare` does
+        out["paired_with_first"] = {
+            str(f): {name: asdict(paired_difference({q: o[name] for q, o in by_question[0].items()},
+                                                    {q: o[name] for q, o in after.items()}))
+                     for name in ("reader_right", "reader_right_strict", "reader_wrong")}
+            for f, after in zip(files[1:], by_question[1:])}
     out["lexical_judge_on_sheet"] = calibrate(load_judge("lexical"), rows).to_dict()
     return out
 
