@@ -43,14 +43,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from inboxrl.trajectory import Trajectory, jsonl_or_gz, open_binary, step_files
+from inboxrl.trajectory import EVAL_TRAJECTORIES, Trajectory, eval_trajectories, open_binary, step_files
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = REPO / "benchmarks" / "results"
 # Copied as they are: small, read by `inboxrl report` and the viewer, diffable in review.
 TRAIN_FILES = ("config.json", "metrics.jsonl", "data/split.json")
 EVAL_METRICS = "metrics.json"
-EVAL_TRAJECTORIES = "trajectories.jsonl"
 VERSIONS = ("inboxrl", "torch", "transformers", "trl", "peft", "accelerate", "pydantic")
 CPU_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile", "amx_int8")
 _LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -155,7 +154,7 @@ def _train_files(run: Path) -> tuple[dict[str, bytes], dict[str, Any]]:
 
 
 def _eval_files(label: str, d: Path) -> tuple[dict[str, bytes], dict[str, Any]]:
-    traj = jsonl_or_gz(d / EVAL_TRAJECTORIES)
+    traj = eval_trajectories(d)
     if not traj.is_file() or not (d / EVAL_METRICS).is_file():
         raise ExportError(f"--eval {label}={d}: not an eval run directory (expected {EVAL_TRAJECTORIES} and "
                           f"{EVAL_METRICS} from `inboxrl eval --out`)")

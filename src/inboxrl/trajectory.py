@@ -174,6 +174,14 @@ def jsonl_or_gz(path: str | Path) -> Path:
     return gz if not p.is_file() and gz.is_file() else p
 
 
+EVAL_TRAJECTORIES = "trajectories.jsonl"  # an eval run directory's episodes (`inboxrl eval --out`, `serve --out`)
+
+
+def eval_trajectories(directory: str | Path) -> Path:
+    """An eval run directory's trajectories file, gzipped in an exported run; it may not exist."""
+    return jsonl_or_gz(Path(directory) / EVAL_TRAJECTORIES)
+
+
 _STEP_FILE = re.compile(r"^step-(\d+)\.jsonl(\.gz)?$")
 
 

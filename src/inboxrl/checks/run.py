@@ -14,9 +14,8 @@ from pathlib import Path
 from inboxrl.checks import calls, collapse, divergence, shotgun, unsupported
 from inboxrl.checks.report import CheckReport, episode_ids
 from inboxrl.scoring.reward import RewardConfig
-from inboxrl.trajectory import Trajectory, jsonl_or_gz, read_jsonl, step_files
+from inboxrl.trajectory import EVAL_TRAJECTORIES, Trajectory, eval_trajectories, read_jsonl, step_files
 
-EVAL_TRAJECTORIES = "trajectories.jsonl"
 VALIDATION_DIR = "validation"
 
 
@@ -53,7 +52,7 @@ def validation_files(run_dir: Path) -> list[Path]:
 def check_run_dir(run_dir: str | Path, reward_cfg: RewardConfig | None = None) -> CheckReport:
     """The checks of an eval run directory, or of a training run directory's last validation."""
     d = Path(run_dir)
-    eval_file = jsonl_or_gz(d / EVAL_TRAJECTORIES)
+    eval_file = eval_trajectories(d)
     if eval_file.is_file():
         return run_checks(list(read_jsonl(eval_file)), reward_cfg=reward_cfg)
     files = validation_files(d)

@@ -15,9 +15,8 @@ from typing import Any
 
 from inboxrl.evaluation.intervals import RESAMPLES, SEED, PairedDifference, paired_difference
 from inboxrl.evaluation.metrics import RATES, latest_per_pair
-from inboxrl.trajectory import Rubric, Trajectory, jsonl_or_gz, read_jsonl
+from inboxrl.trajectory import EVAL_TRAJECTORIES, Rubric, Trajectory, eval_trajectories, read_jsonl
 
-TRAJECTORIES = "trajectories.jsonl"  # the eval run directory's file (evaluation.run.TRAJECTORIES)
 # (metrics key, label) of the compared rates, in the order they are printed.
 COMPARED: tuple[tuple[str, str], ...] = (
     ("accuracy", "accuracy"),
@@ -54,9 +53,9 @@ class Side:
 
 def trajectories_file(path: Path) -> Path:
     if path.is_dir():
-        f = jsonl_or_gz(path / TRAJECTORIES)  # an exported run keeps it gzipped
+        f = eval_trajectories(path)
         if not f.is_file():
-            raise CompareError(f"{path} is a directory without {TRAJECTORIES} (pass an eval output directory or a "
+            raise CompareError(f"{path} is a directory without {EVAL_TRAJECTORIES} (pass an eval output directory or a "
                                f"trajectories JSONL file)")
         return f
     if not path.is_file():

@@ -39,9 +39,9 @@ from inboxrl.evaluation.metrics import json_safe, latest_per_pair, metrics
 from inboxrl.models.base import BackendError
 from inboxrl.models.hardware import precision_record
 from inboxrl.questions.schema import Question
-from inboxrl.trajectory import Trajectory, read_jsonl, write_jsonl
+from inboxrl.trajectory import EVAL_TRAJECTORIES, Trajectory, read_jsonl, write_jsonl
 
-TRAJECTORIES = "trajectories.jsonl"
+TRAJECTORIES = EVAL_TRAJECTORIES
 METRICS = "metrics.json"
 
 

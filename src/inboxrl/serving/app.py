@@ -29,13 +29,13 @@ from inboxrl.serving.access import Access
 from inboxrl.serving.batcher import BatchingBackend
 from inboxrl.serving.metrics import ServerMetrics
 from inboxrl.serving.schemas import AskRequest, ChatCompletionRequest
-from inboxrl.trajectory import Trajectory, write_jsonl
+from inboxrl.trajectory import EVAL_TRAJECTORIES, Trajectory, write_jsonl
 
 log = logging.getLogger("inboxrl.serve")
 
 MAX_BODY_BYTES = 2 * 1024 * 1024  # a long chat fits; a flood does not reach the JSON parser
 ROUTES = ("/v1/ask", "/v1/chat/completions", "/v1/models", "/health", "/metrics")
-TRAJECTORIES = "trajectories.jsonl"  # the same file name `inboxrl eval` writes, so the viewer opens --out as a run
+TRAJECTORIES = EVAL_TRAJECTORIES  # the file `inboxrl eval` writes, so the viewer opens --out as a run
 
 
 @dataclass

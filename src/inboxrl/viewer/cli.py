@@ -65,10 +65,10 @@ def register(app: typer.Typer) -> None:
         from rich.console import Console
 
         from inboxrl.agent.trace import TraceRenderer
-        from inboxrl.trajectory import jsonl_or_gz, read_jsonl
+        from inboxrl.trajectory import eval_trajectories, read_jsonl
         from inboxrl.viewer import episode
 
-        path = jsonl_or_gz(trajectories / "trajectories.jsonl") if trajectories.is_dir() else trajectories
+        path = eval_trajectories(trajectories) if trajectories.is_dir() else trajectories
         if not path.is_file():
             _fail(f"no trajectories file at {path}")
         found = [t for t in read_jsonl(path) if t.question_id == question and (model is None or t.model == model)]

@@ -19,10 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from inboxrl.trajectory import jsonl_or_gz, step_files
+from inboxrl.trajectory import EVAL_TRAJECTORIES, eval_trajectories, step_files
 from inboxrl.viewer.index import EpisodeRef, FileIndex
 
-TRAJECTORIES = "trajectories.jsonl"
 EVAL_METRICS = "metrics.json"
 TRAIN_METRICS = "metrics.jsonl"
 EXPORTED_EVALS = "eval"  # benchmarks/export_run.py: RUN/eval/LABEL/ holds an eval run
@@ -162,7 +161,7 @@ class Runs:
             return run
         if not path.is_dir():
             raise RunError(f"{path}: no such run directory")
-        trajectories = jsonl_or_gz(path / TRAJECTORIES)
+        trajectories = eval_trajectories(path)
         if trajectories.is_file():
             run = Run(id=i, path=path, name=name, kind="eval")
             doc = _read_json(path / EVAL_METRICS) if (path / EVAL_METRICS).is_file() else {}
@@ -188,7 +187,7 @@ class Runs:
                 run.skipped_lines += idx.skipped
                 run.rollouts.append(self._add(run, f"rollouts step {step}", "rollouts", idx, idx.refs, step))
             return run
-        raise RunError(f"{path}: not a run directory (expected {TRAJECTORIES} from `inboxrl eval --out`, or "
+        raise RunError(f"{path}: not a run directory (expected {EVAL_TRAJECTORIES} from `inboxrl eval --out`, or "
                        f"{TRAIN_METRICS} from `inboxrl train`)")
 
     def _eval_columns(self, run: Run, f: Path, doc: dict[str, Any]) -> None:
@@ -213,7 +212,7 @@ class Runs:
 
 
 def _is_run(d: Path) -> bool:
-    return jsonl_or_gz(d / TRAJECTORIES).is_file() or (d / TRAIN_METRICS).is_file() or (d / "validation").is_dir()
+    return eval_trajectories(d).is_file() or (d / TRAIN_METRICS).is_file() or (d / "validation").is_dir()
 
 
 def _with_exported_evals(path: Path) -> list[tuple[Path, str]]:
