@@ -30,18 +30,19 @@ from __future__ import annotations
 import argparse
 import gzip
 import hashlib
-import importlib.metadata
 import json
 import os
-import platform
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from provenance import git_state, machine, versions  # the benchmarks folder is not a package
 
 from inboxrl.trajectory import EVAL_TRAJECTORIES, Trajectory, eval_trajectories, open_binary, step_files
 
@@ -51,7 +52,6 @@ DEFAULT_OUT = REPO / "benchmarks" / "results"
 TRAIN_FILES = ("config.json", "metrics.jsonl", "data/split.json")
 EVAL_METRICS = "metrics.json"
 VERSIONS = ("inboxrl", "torch", "transformers", "trl", "peft", "accelerate", "pydantic")
-CPU_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile", "amx_int8")
 _LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
@@ -79,50 +79,6 @@ def trajectories_without_ids(path: Path) -> tuple[bytes, int, int]:
                 continue
             out.append(t.without_token_ids().model_dump_json().encode() + b"\n")
     return b"".join(out), len(out), skipped
-
-
-def git_state(repo: Path = REPO) -> dict[str, Any]:
-    """The commit of the tree this script runs from, and whether tracked files differ from it."""
-    def git(*args: str) -> str:
-        return subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, check=True).stdout
-
-    try:
-        return {"commit": git("rev-parse", "HEAD").strip(),
-                "dirty": bool(git("status", "--porcelain", "--untracked-files=no").strip())}
-    except (OSError, subprocess.CalledProcessError):
-        return {"commit": None, "dirty": None}
-
-
-def machine() -> dict[str, Any]:
-    """The CPU, its bf16/AMX flags, cores, RAM and OS of the machine exporting (normally the one that ran)."""
-    info: dict[str, str] = {}
-    try:
-        for line in Path("/proc/cpuinfo").read_text(errors="replace").splitlines():
-            key, _, value = line.partition(":")
-            info.setdefault(key.strip(), value.strip())
-    except OSError:
-        pass
-    ram_gb = None
-    try:
-        kb = next(int(x.split()[1]) for x in Path("/proc/meminfo").read_text().splitlines()
-                  if x.startswith("MemTotal:"))
-        ram_gb = round(kb / 2**20, 1)
-    except (OSError, StopIteration, ValueError, IndexError):
-        pass
-    flags = set(info.get("flags", "").split())
-    return {"cpu": info.get("model name") or platform.processor() or None,
-            "cpu_flags": {f: f in flags for f in CPU_FLAGS}, "cores": os.cpu_count(), "ram_gb": ram_gb,
-            "os": platform.platform(), "python": platform.python_version()}
-
-
-def versions() -> dict[str, str | None]:
-    out: dict[str, str | None] = {}
-    for name in VERSIONS:
-        try:
-            out[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            out[name] = None
-    return out
 
 
 def parse_eval(arg: str) -> tuple[str, Path]:
@@ -213,7 +169,7 @@ def export_run(name: str, train: Path | None, evals: list[tuple[str, Path]], com
         "tree": tree,
         "run_commit": run_commit,
         "machine": machine(),
-        "versions": versions(),
+        "versions": versions(VERSIONS),
         "sources": {"train": str(train.resolve()) if train else None,
                     "eval": {label: str(d.resolve()) for label, d in evals}},
         "not_exported": {"never": ["adapter weights (final/, warm-start/)", "checkpoints/", "rollouts/",

@@ -12,7 +12,6 @@ import importlib.util
 import json
 import math
 import os
-import platform
 import re
 import signal
 import socket
@@ -29,6 +28,10 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import provenance  # a sibling module: the benchmarks folder is not a package
+
 LLAMA_CPP_VERSION = "0.3.36"  # the pin of the `llamacpp` extra in pyproject.toml
 # The native build (GGML_NATIVE=ON) compiles, then dies with SIGILL at the first token: this kind of VM reports AMX
 # but does not run it. These flags build for AVX2/AVX-512 without AMX.
@@ -219,56 +222,22 @@ def parse_timings(text: str) -> dict[str, float]:
             "decode_tok_s": e_n / (e_ms / 1000) if e_ms > 0 else math.nan}
 
 
-def _git(*args: str) -> str | None:
-    try:
-        out = subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, timeout=10, check=True)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip()
-
-
-def _cpu_model() -> str:
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine()
-
-
-def _mem_gb() -> float | None:
-    with contextlib.suppress(OSError, ValueError, IndexError):
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                return round(int(line.split()[1]) / 1024 / 1024, 1)
-    return None
-
-
-def _version(dist: str) -> str | None:
-    from importlib import metadata
-
-    try:
-        return metadata.version(dist)
-    except metadata.PackageNotFoundError:
-        return None
-
-
 def run_record(argv: Sequence[str] | None = None) -> dict[str, Any]:
     """Where a figure comes from: command, UTC date, commit, machine, load, package versions. `argv`: the
     script's arguments (default: this process's)."""
     import shlex
 
-    status = _git("status", "--porcelain", "--untracked-files=no")
     script = Path(sys.argv[0])
     with contextlib.suppress(ValueError):
         script = script.resolve().relative_to(REPO)
+    tree = provenance.git_state()
     return {
         "command": shlex.join(["python", str(script), *(sys.argv[1:] if argv is None else argv)]),
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "commit": _git("rev-parse", "--short=12", "HEAD"),
-        "dirty": bool(status) if status is not None else None,
-        "machine": {"cpu": _cpu_model(), "cores": os.cpu_count(), "mem_gb": _mem_gb(),
-                    "python": platform.python_version(), "load_avg_1m": round(os.getloadavg()[0], 2)},
-        "versions": {d: _version(d) for d in ("llama_cpp_python", "torch", "transformers", "peft", "inboxrl")},
+        "commit": tree["commit"][:12] if tree["commit"] else None,
+        "dirty": tree["dirty"],
+        "machine": provenance.machine(),
+        "versions": provenance.versions(("llama_cpp_python", "torch", "transformers", "peft", "inboxrl")),
     }
 
 
