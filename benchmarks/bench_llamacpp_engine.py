@@ -257,13 +257,12 @@ def swap_adapter(llm: Any, path: Path, old: Any, scale: float = 1.0) -> tuple[An
 # ---- the LoRA adapter ---------------------------------------------------------------------------------------------
 
 def lora_settings(config: Path) -> dict[str, Any]:
-    import yaml
+    """The training config's LoRA as PEFT's keyword arguments, read by the training config loader itself."""
+    from inboxrl.training.config import TrainConfig
 
-    data = yaml.safe_load(config.read_text(encoding="utf-8")) or {}
-    lora = data.get("lora") or {}
-    return {"r": int(lora.get("rank", 16)), "lora_alpha": float(lora.get("alpha", 32)),
-            "lora_dropout": float(lora.get("dropout", 0.0)),
-            "target_modules": list(lora.get("target_modules") or ["q_proj", "k_proj", "v_proj", "o_proj"])}
+    lora = TrainConfig.load(config).lora
+    return {"r": lora.rank, "lora_alpha": lora.alpha, "lora_dropout": lora.dropout,
+            "target_modules": list(lora.target_modules)}
 
 
 def make_peft(base_dir: Path, settings: dict[str, Any], b_std: float, seed: int = 0) -> tuple[Any, float]:
