@@ -176,7 +176,8 @@ def run_memory(args: argparse.Namespace) -> dict:
         memory.tune_allocator()
     cfg = TrainConfig.load(args.config, _overrides(args.set))
     st = memory.STAGES
-    out: dict = {"seq": args.seq, "tune_allocator": args.tune_allocator, "stages": {}, "seconds": {}}
+    out: dict = {"seq": args.seq, "tune_allocator": args.tune_allocator, "model_token_share": args.model_token_share,
+                 "stages": {}, "seconds": {}}
 
     def record(name: str, t0: float) -> None:
         m = st.metrics()
@@ -200,7 +201,10 @@ def run_memory(args: argparse.Namespace) -> dict:
     g = torch.Generator().manual_seed(0)
     ids = torch.randint(0, 150_000, (1, args.seq), generator=g)
     labels = ids.clone()
-    labels[:, : args.seq // 5] = -100  # the prompt is context, the rest completion (tool results included)
+    labels[:, : args.seq // 5] = -100  # the prompt is context, the rest completion
+    # Tool results inside the completion: 1 - share of every 100 positions, unscored since training.model_tokens
+    tool = (torch.arange(args.seq) - args.seq // 5) % 100 >= round(100 * args.model_token_share)
+    labels[:, tool & (torch.arange(args.seq) >= args.seq // 5)] = -100
     bf16 = cfg.bf16 == "auto" and bf16_native() or cfg.bf16 is True
     for ckpt in [m == "checkpointed" for m in args.loss_modes.split(",")]:
         name = "loss_checkpointed" if ckpt else "loss"
@@ -257,6 +261,9 @@ def main() -> None:
     ap.add_argument("--seq", type=int, default=1024, help="--memory: tokens of the episode the loss runs over")
     ap.add_argument("--loss-modes", default="plain,checkpointed",
                     help="--memory: loss passes to measure, without and/or with activation checkpointing")
+    ap.add_argument("--model-token-share", type=float, default=1.0,
+                    help="--memory: share of the completion the loss scores (the model's own tokens; 1.0 = every "
+                         "position, as before training.model_tokens; the CPU demo's episodes are about 0.2)")
     ap.add_argument("--no-tune-allocator", dest="tune_allocator", action="store_false",
                     help="--memory: leave glibc's malloc settings alone")
     ap.add_argument("--set", action="append", default=[], help="config override KEY=VALUE (repeatable)")

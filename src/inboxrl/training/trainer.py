@@ -190,9 +190,10 @@ def _score_completion_tokens_only() -> Iterator[None]:
 
 
 def _trainer_class(base: type) -> type:
-    """TRL's GRPOTrainer, with each micro-batch cut to its own length before the loss (`training.padding`), and our
-    figures in its log records."""
+    """TRL's GRPOTrainer, with each micro-batch cut to its own length before the loss (`training.padding`), its LM
+    head over the model's own tokens only (`training.model_tokens`), and our figures in its log records."""
     from inboxrl.training.metric_buffer import MetricBuffer
+    from inboxrl.training.model_tokens import model_tokens_only, scored_mask
     from inboxrl.training.padding import trim_padding
 
     class InboxRLGRPOTrainer(base):  # type: ignore[misc, valid-type]
@@ -215,8 +216,11 @@ def _trainer_class(base: type) -> type:
 
         def compute_loss(self, model: Any, inputs: dict[str, Any], return_outputs: bool = False,
                          num_items_in_batch: Any = None) -> Any:
-            return super().compute_loss(model, trim_padding(inputs), return_outputs=return_outputs,
-                                        num_items_in_batch=num_items_in_batch)
+            inputs = trim_padding(inputs)
+            scored = scored_mask(inputs)
+            with model_tokens_only(model, scored) if scored is not None else contextlib.nullcontext():
+                return super().compute_loss(model, inputs, return_outputs=return_outputs,
+                                            num_items_in_batch=num_items_in_batch)
 
     return InboxRLGRPOTrainer
 
