@@ -156,10 +156,17 @@ def run_full(args: argparse.Namespace) -> dict:
     return rep
 
 
+ALLOCATORS = {"default": None, "arenas": {"arenas": 2}, "mmap4": {"arenas": 2, "mmap_threshold_mb": 4}}
+
+
 def run_memory(args: argparse.Namespace) -> dict:
-    """Peak resident memory of each stage of a cpu-demo step, one at a time, on the real model: the fp32 policy,
-    the loss over one episode of `--seq` tokens (TRL's fused LM head, bf16 autocast) with and without activation
-    checkpointing, the deep-copied bf16 rollout model against the in-place one (training.shadow), and a prefill."""
+    """Peak resident memory and time of each stage of a cpu-demo step, one at a time, on the real model: the loss
+    over one episode of `--seq` tokens as the trainer runs it (TRL's fused LM head over the completion, bf16
+    autocast; `--model-token-share` of it scored) with and without activation checkpointing, the deep-copied bf16
+    rollout model against the in-place one (training.shadow), and a prefill. Each loss mode runs once unmeasured
+    (first calls pay one-off costs), then `--repeats` times; its seconds are the median."""
+    import statistics
+
     import torch
     from peft import LoraConfig, get_peft_model
     from trl.trainer.utils import add_fused_lm_head
@@ -170,25 +177,31 @@ def run_memory(args: argparse.Namespace) -> dict:
     from inboxrl.training.base_model import load_base
     from inboxrl.training.config import TrainConfig
     from inboxrl.training.shadow import refresh
+    from inboxrl.training.trainer import _score_completion_tokens_only
 
     torch.set_num_threads(args.threads)
-    if args.tune_allocator:
-        memory.tune_allocator()
+    tuning = ALLOCATORS[args.allocator]
+    if tuning is not None:
+        memory.tune_allocator(**tuning)
     cfg = TrainConfig.load(args.config, _overrides(args.set))
+    base_dtype = args.base_dtype or cfg.base_dtype
     st = memory.STAGES
-    out: dict = {"seq": args.seq, "tune_allocator": args.tune_allocator, "model_token_share": args.model_token_share,
-                 "stages": {}, "seconds": {}}
+    out: dict = {"seq": args.seq, "allocator": args.allocator, "base_dtype": base_dtype,
+                 "model_token_share": args.model_token_share, "repeats": args.repeats, "stages": {}, "seconds": {},
+                 "seconds_each": {}}
 
-    def record(name: str, t0: float) -> None:
+    def record(name: str, t0: float, seconds: list[float] | None = None) -> None:
         m = st.metrics()
         out["stages"][name] = {"peak_gb": m[f"memory/{name}_peak_gb"], "after_gb": m[f"memory/{name}_after_gb"],
                                "anon_after_gb": memory.anon_gb()}
-        out["seconds"][name] = time.perf_counter() - t0
-        print(f"[memory] {name}: {out['stages'][name]}", file=sys.stderr, flush=True)
+        out["seconds"][name] = statistics.median(seconds) if seconds else time.perf_counter() - t0
+        if seconds:
+            out["seconds_each"][name] = seconds
+        print(f"[memory] {name}: {out['stages'][name]} {out['seconds'][name]:.2f} s", file=sys.stderr, flush=True)
 
     t0 = time.perf_counter()
     with st.stage("load"):
-        model, tok, _, _ = load_base(cfg.model)
+        model, tok, _, _ = load_base(cfg.model, dtype=base_dtype)
     record("load", t0)
     add_fused_lm_head(model, temperature=cfg.temperature, outputs=("log_probs", "entropy"))
     peft_cfg = LoraConfig(r=cfg.lora.rank, lora_alpha=cfg.lora.alpha, lora_dropout=cfg.lora.dropout,
@@ -206,21 +219,32 @@ def run_memory(args: argparse.Namespace) -> dict:
     tool = (torch.arange(args.seq) - args.seq // 5) % 100 >= round(100 * args.model_token_share)
     labels[:, tool & (torch.arange(args.seq) >= args.seq // 5)] = -100
     bf16 = cfg.bf16 == "auto" and bf16_native() or cfg.bf16 is True
+
+    def loss_pass() -> None:
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bool(bf16)):
+            o = policy(input_ids=ids, labels=labels, fused_lm_head=True)
+        loss = -(o.log_probs.sum() / (labels != -100).sum())
+        loss.backward()
+        del o, loss
+        policy.zero_grad(set_to_none=True)
+
     for ckpt in [m == "checkpointed" for m in args.loss_modes.split(",")]:
         name = "loss_checkpointed" if ckpt else "loss"
         if ckpt:
             policy.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
             policy.enable_input_require_grads()
+        else:
+            policy.gradient_checkpointing_disable()
         policy.train()
-        t0 = time.perf_counter()
-        with st.stage(name):
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bool(bf16)):
-                o = policy(input_ids=ids, labels=labels, fused_lm_head=True)
-            loss = -(o.log_probs.sum() / (labels != -100).sum())
-            loss.backward()
-            del o, loss
-            policy.zero_grad(set_to_none=True)
-        record(name, t0)
+        with _score_completion_tokens_only():
+            loss_pass()  # unmeasured: first calls pay one-off costs
+            seconds = []
+            with st.stage(name):
+                for _ in range(args.repeats):
+                    t0 = time.perf_counter()
+                    loss_pass()
+                    seconds.append(time.perf_counter() - t0)
+        record(name, t0, seconds)
     policy.gradient_checkpointing_disable()
     policy.eval()
     t0 = time.perf_counter()
@@ -264,13 +288,22 @@ def main() -> None:
     ap.add_argument("--model-token-share", type=float, default=1.0,
                     help="--memory: share of the completion the loss scores (the model's own tokens; 1.0 = every "
                          "position, as before training.model_tokens; the CPU demo's episodes are about 0.2)")
-    ap.add_argument("--no-tune-allocator", dest="tune_allocator", action="store_false",
-                    help="--memory: leave glibc's malloc settings alone")
+    ap.add_argument("--allocator", choices=sorted(ALLOCATORS), default="default",
+                    help="--memory: glibc malloc settings (training.memory.tune_allocator): default = untouched, "
+                         "arenas = at most 2 arenas, mmap4 = that and a fixed 4 MB mmap threshold")
+    ap.add_argument("--base-dtype", choices=["float32", "bfloat16"], default=None,
+                    help="--memory: dtype of the frozen base (default: the config's base_dtype)")
+    ap.add_argument("--repeats", type=int, default=1, help="--memory: measured passes of each loss mode")
     ap.add_argument("--set", action="append", default=[], help="config override KEY=VALUE (repeatable)")
     ap.add_argument("--out", type=Path, default=None, help="also write the JSON report here")
     args = ap.parse_args()
     if args.memory:
+        import provenance
+
         rep = run_memory(args)
+        rep["provenance"] = {"command": " ".join(sys.argv), "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                             **provenance.git_state(), "machine": provenance.machine(),
+                             "load_average": os.getloadavg()}
         print(json.dumps(rep, indent=1))
         if args.out:
             args.out.write_text(json.dumps(rep, indent=1))

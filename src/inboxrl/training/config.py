@@ -26,7 +26,7 @@ class TrainConfigError(ConfigFileError):
     so code that reads any part's config catches it like the others."""
 
 
-_AUTO_PRECISION = ("bf16", "rollout_dtype", "validation_dtype")
+_AUTO_PRECISION = ("bf16", "base_dtype", "rollout_dtype", "validation_dtype")
 
 
 class _Strict(BaseModel):
@@ -180,6 +180,10 @@ class TrainConfig(_Strict):
     # bf16 autocast for the trainer's forward/backward (GPUs; on CPUs with AVX512-BF16 or AMX it is faster too;
     # on an AVX2-only CPU it is slower than float32). "auto" turns it on only where bf16 is native.
     bf16: bool = False
+    # The frozen base's dtype while training; the LoRA weights stay float32 (PEFT). Under bf16 autocast a float32
+    # base is cast to bf16 at every forward anyway: a bf16 base skips those casts and their cache and halves the
+    # weights, and the rollouts already sample from bf16 weights. "auto": bfloat16 where bf16 is native.
+    base_dtype: Literal["float32", "bfloat16"] = "float32"
     gradient_checkpointing: bool = False
     vllm: VllmSettings = Field(default_factory=VllmSettings)
     warm_start: WarmStartSettings = Field(default_factory=WarmStartSettings)
@@ -199,6 +203,8 @@ class TrainConfig(_Strict):
             data["bf16"] = bf16_native(device)
         for key in ("rollout_dtype", "validation_dtype"):
             data[key] = resolve_dtype(data.get(key), device)
+        if data.get("base_dtype") == "auto":
+            data["base_dtype"] = resolve_dtype("auto", device) or "float32"
         return data
 
     @model_validator(mode="after")
@@ -238,9 +244,10 @@ class TrainConfig(_Strict):
         bf16 setting on a CPU without native bf16 is called out: it runs, about 3x slower than float32."""
         from inboxrl.models.hardware import bf16_native, describe
 
-        line = (f"bf16 autocast {'on' if self.bf16 else 'off'}, rollouts {self.rollout_dtype or 'float32'}, "
+        line = (f"bf16 autocast {'on' if self.bf16 else 'off'}, base {self.base_dtype}, "
+                f"rollouts {self.rollout_dtype or 'float32'}, "
                 f"validation {self.validation_dtype or 'float32'} ({describe()})")
-        wants_bf16 = self.bf16 or "bfloat16" in (self.rollout_dtype, self.validation_dtype)
+        wants_bf16 = self.bf16 or "bfloat16" in (self.base_dtype, self.rollout_dtype, self.validation_dtype)
         if self.device == "cpu" and wants_bf16 and not bf16_native("cpu"):
             line += "; bf16 is emulated here and slower than float32: consider `auto`"
         return line

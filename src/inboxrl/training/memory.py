@@ -101,14 +101,18 @@ def trim() -> bool:
     return bool(lib.malloc_trim(0)) if lib is not None else False
 
 
-def tune_allocator(mmap_threshold_mb: int = 4, arenas: int = 2) -> bool:
-    """Fixes glibc's mmap threshold (large tensors are unmapped when freed) and caps its arenas (one per thread
-    otherwise, each holding freed memory of its own). True when applied."""
+def tune_allocator(*, arenas: int | None = 2, mmap_threshold_mb: int | None = None) -> bool:
+    """Caps glibc's arenas (one per thread otherwise, each holding freed memory of its own) and, if asked, fixes
+    its mmap threshold (large tensors are then unmapped when freed, and faulted in afresh on every allocation).
+    True when applied."""
     lib = _glibc()
     if lib is None:
         return False
-    ok = lib.mallopt(_M_MMAP_THRESHOLD, int(mmap_threshold_mb) * 2**20)
-    ok &= lib.mallopt(_M_ARENA_MAX, int(arenas))
+    ok = 1
+    if mmap_threshold_mb is not None:
+        ok &= lib.mallopt(_M_MMAP_THRESHOLD, int(mmap_threshold_mb) * 2**20)
+    if arenas is not None:
+        ok &= lib.mallopt(_M_ARENA_MAX, int(arenas))
     return bool(ok)
 
 

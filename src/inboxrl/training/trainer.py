@@ -294,7 +294,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, on_event: Callable[[str, di
     from inboxrl.judge.registry import load_judge
     from inboxrl.training.base_model import load_base
 
-    model, tok, base_path, base_spec = load_base(cfg.model)
+    model, tok, base_path, base_spec = load_base(cfg.model, dtype=cfg.base_dtype)
     try:
         judge = load_judge(cfg.judge)
     except Exception as e:  # noqa: BLE001 - any loader failure becomes one line
