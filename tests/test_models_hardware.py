@@ -38,12 +38,14 @@ def test_cpu_flags_of_a_machine_without_cpuinfo_are_empty(tmp_path: Path) -> Non
 def test_auto_precision_resolves_per_machine_and_the_config_records_what_ran(
         monkeypatch: pytest.MonkeyPatch, tmp_path: Path, native: bool) -> None:
     monkeypatch.setattr(hardware, "cpu_bf16_native", lambda: native)
-    cfg = TrainConfig.from_dict({**MINIMAL, "bf16": "auto", "rollout_dtype": "auto", "validation_dtype": "auto"})
+    cfg = TrainConfig.from_dict({**MINIMAL, "bf16": "auto", "rollout_dtype": "auto", "validation_dtype": "auto",
+                                 "base_dtype": "auto"})
     assert cfg.bf16 is native
+    assert cfg.base_dtype == ("bfloat16" if native else "float32")
     assert cfg.rollout_dtype == cfg.validation_dtype == ("bfloat16" if native else None)
     saved = json.loads(cfg.model_dump_json())  # what a run writes to RUN_DIR/config.json
     assert saved["bf16"] is native
-    assert "auto" not in (saved["rollout_dtype"], saved["validation_dtype"])
+    assert "auto" not in (saved["rollout_dtype"], saved["validation_dtype"], saved["base_dtype"])
     # explicit values are kept whatever the machine (int8 too)
     fixed = TrainConfig.from_dict({**MINIMAL, "bf16": True, "rollout_dtype": "int8"})
     assert fixed.bf16 is True and fixed.rollout_dtype == "int8" and fixed.validation_dtype is None
@@ -57,7 +59,7 @@ def test_auto_precision_resolves_per_machine_and_the_config_records_what_ran(
 def test_explicit_bf16_on_a_cpu_without_it_is_called_out(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(hardware, "cpu_bf16_native", lambda: False)
     slow = TrainConfig.from_dict({**MINIMAL, "bf16": True, "validation_dtype": "bfloat16"}).precision()
-    assert slow.startswith("bf16 autocast on, rollouts float32, validation bfloat16")
+    assert slow.startswith("bf16 autocast on, base float32, rollouts float32, validation bfloat16")
     assert "emulated" in slow
     auto = TrainConfig.from_dict({**MINIMAL, "bf16": "auto"}).precision()
     assert "autocast off" in auto and "emulated" not in auto

@@ -109,15 +109,19 @@ def warm_start(model: Any, samples: Sequence[Sample], *, epochs: float, learning
                max_grad_norm: float = 1.0, bf16: bool = False, seed: int = 0, max_minutes: float | None = None,
                lr_scheduler: str = "constant", on_step: Callable[[int, int, float], None] | None = None,
                snapshot: Path | None = None, save_every: int = 0,
-               on_resume: Callable[[int | None], None] | None = None) -> WarmStartResult:
+               on_resume: Callable[[int | None], None] | None = None,
+               checkpointing_min_tokens: int | None = None) -> WarmStartResult:
     """Trains the model's trainable parameters (the LoRA adapter) in place. `on_step(step, total, loss)` reports
     progress. A time budget stops it after the optimiser step that crosses it. `lr_scheduler="linear"` decays the
     learning rate towards zero over the planned steps, so the last steps move the adapter least (at a constant rate
     the end point is as noisy as the last few batches); the rate is a function of the step, so a resume keeps it.
     With `snapshot`, it resumes from that file if it exists and rewrites it every `save_every` optimiser steps
     (the caller deletes it at the end); `on_resume` hears of a snapshot found: the step it resumes after, or None when it belongs to other
-    demonstrations and the warm start begins again."""
+    demonstrations and the warm start begins again. With checkpointing on, demonstrations of at most
+    `checkpointing_min_tokens` tokens keep their activations (training.checkpointing)."""
     import torch
+
+    from inboxrl.training.checkpointing import checkpointing_for
 
     usable = [s for s in samples if any(s.env_mask)]
     t0 = time.time()
@@ -158,7 +162,8 @@ def warm_start(model: Any, samples: Sequence[Sample], *, epochs: float, learning
             opt.zero_grad(set_to_none=True)
             acc = 0.0
             for s in chunk:
-                loss = example_loss(model, s, torch, bf16) / len(chunk)
+                with checkpointing_for(model, len(s.prompt_ids) + len(s.completion_ids), checkpointing_min_tokens):
+                    loss = example_loss(model, s, torch, bf16) / len(chunk)
                 loss.backward()
                 acc += float(loss.detach())
             torch.nn.utils.clip_grad_norm_(params, max_grad_norm)
@@ -249,7 +254,8 @@ def prepare_policy(cfg: Any, model: Any, tokenizer: Any, train_questions: Sequen
         res = warm_start(policy, samples, epochs=ws.epochs, learning_rate=ws.learning_rate,
                          accumulation=ws.accumulation, max_grad_norm=cfg.max_grad_norm, bf16=cfg.bf16, seed=cfg.seed,
                          max_minutes=ws.max_minutes, lr_scheduler=ws.lr_scheduler, on_step=on_step,
-                         snapshot=snapshot, save_every=ws.save_every, on_resume=on_resume)
+                         snapshot=snapshot, save_every=ws.save_every, on_resume=on_resume,
+                         checkpointing_min_tokens=cfg.checkpointing_min_tokens)
     if checkpointing:  # GRPO sets its own up
         policy.gradient_checkpointing_disable()
     memory = {"memory/warm_start_peak_gb": STAGES.pop("warm_start"), "memory/peak_rss_gb": peak_gb()}
