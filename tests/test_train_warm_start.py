@@ -286,9 +286,11 @@ def test_warm_start_checkpointing_follows_its_own_setting_else_the_runs() -> Non
     from inboxrl.training.warm_start import warm_start_checkpointing
 
     demo = TrainConfig.load(Path(__file__).parents[1] / "configs" / "cpu-demo.yaml")
-    assert demo.gradient_checkpointing is True and warm_start_checkpointing(demo) is False  # GRPO on, warm start off
-    on = demo.model_copy(update={"warm_start": demo.warm_start.model_copy(update={"gradient_checkpointing": None})})
-    assert warm_start_checkpointing(on) is True  # unset: the run's
+    assert demo.warm_start.gradient_checkpointing is None and warm_start_checkpointing(demo) is True  # the run's
+    own_off = demo.model_copy(update={"warm_start": demo.warm_start.model_copy(
+        update={"gradient_checkpointing": False})})
+    assert warm_start_checkpointing(own_off) is False  # its own setting wins
+    on = demo
     off = on.model_copy(update={"gradient_checkpointing": False})
     assert warm_start_checkpointing(off) is False
     with pytest.raises((TrainConfigError, ValueError)):

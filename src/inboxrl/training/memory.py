@@ -5,9 +5,10 @@ episode, validation) set it. Linux lets a process reset its own high-water mark 
 each stage's peak is exact, not sampled. That reset also resets `getrusage`'s `ru_maxrss`, so the lifetime peak is
 kept here as the maximum over every reading.
 
-Why the allocator: glibc raises its mmap threshold each time a large block is freed (up to 32 MB), after which the
-tensors of a rollout or a loss land on the heap and are never returned to the system; a fixed threshold keeps large
-tensors in mmaps, which `free` unmaps, and `malloc_trim` gives back what the heaps still hold.
+Why the allocator: glibc keeps one arena per thread, each holding freed memory of its own; two are capped here. A
+fixed mmap threshold (large tensors unmapped when freed) kept the peak lower still, but every large allocation then
+faulted its pages in afresh: a loss pass took up to 1.9x as long (docs/cpu-training.md), so it is off by default.
+`malloc_trim` gives back what the heaps still hold after each stage.
 """
 
 from __future__ import annotations

@@ -277,7 +277,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, on_event: Callable[[str, di
 
     from inboxrl.training.memory import tune_allocator
 
-    tune_allocator()  # large tensors unmapped when freed (training.memory)
+    tune_allocator()  # at most 2 arenas, each holding freed memory of its own (training.memory)
     if cfg.threads:
         import torch
 
