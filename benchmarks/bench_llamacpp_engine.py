@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import ctypes
+import json
 import os
 import shutil
 import subprocess
@@ -74,6 +75,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--lora-steps", type=int, default=3, help="adapters saved, converted and loaded in a row")
     ap.add_argument("--lora-b-std", type=float, default=0.01, help="std of the random LoRA B (a fresh PEFT "
                                                                    "adapter has B = 0: no effect to check)")
+    ap.add_argument("--lora-adapter", type=Path, default=None,
+                    help="a trained PEFT adapter of the bundled model for (c) instead of a random one, e.g. "
+                         "RUN_DIR/final (its own LoRA settings then apply)")
     ap.add_argument("--no-lora", action="store_true", help="skip (c)")
     ap.add_argument("--work-dir", type=Path, help="adapters go here (default: a temporary directory, removed)")
     ap.add_argument("--results-dir", type=Path, default=lc.RESULTS)
@@ -265,14 +269,18 @@ def lora_settings(config: Path) -> dict[str, Any]:
             "target_modules": list(lora.target_modules)}
 
 
-def make_peft(base_dir: Path, settings: dict[str, Any], b_std: float, seed: int = 0) -> tuple[Any, float]:
-    """The float32 policy with a LoRA adapter whose B is random (a trained adapter's is not zero)."""
+def make_peft(base_dir: Path, settings: dict[str, Any], b_std: float, seed: int = 0,
+              adapter: Path | None = None) -> tuple[Any, float]:
+    """The float32 policy with a LoRA adapter: a trained one from `adapter`, else one whose B is random (a trained
+    adapter's is not zero)."""
     import torch
-    from peft import LoraConfig, get_peft_model
+    from peft import LoraConfig, PeftModel, get_peft_model
     from transformers import AutoModelForCausalLM
 
     t0 = time.perf_counter()
     model = AutoModelForCausalLM.from_pretrained(base_dir, dtype=torch.float32)
+    if adapter is not None:
+        return PeftModel.from_pretrained(model, str(adapter)), time.perf_counter() - t0
     pm = get_peft_model(model, LoraConfig(task_type="CAUSAL_LM", **settings))
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
@@ -304,8 +312,11 @@ def lora_phase(args: argparse.Namespace, script: Path, b: Any, streams: LlamaStr
 
     base_dir = ensure_converted(lc.BUNDLED_KEY)
     settings = lora_settings(args.config)
+    if args.lora_adapter:  # the trained adapter's own settings
+        own = json.loads((args.lora_adapter / "adapter_config.json").read_text())
+        settings = {k: own[k] for k in settings if k in own}
     print(f"(c) LoRA {settings}: float32 model + PEFT", file=sys.stderr, flush=True)
-    pm, peft_s = make_peft(base_dir, settings, args.lora_b_std)
+    pm, peft_s = make_peft(base_dir, settings, args.lora_b_std, adapter=args.lora_adapter)
     refresh_s = []
     for _ in range(args.lora_steps + 1):  # the first call allocates the copy; a run pays that once
         t0 = time.perf_counter()
@@ -333,7 +344,8 @@ def lora_phase(args: argparse.Namespace, script: Path, b: Any, streams: LlamaStr
     llama_ids = with_lora["out_ids"]
     tok = b.tokenizer
     return {
-        "settings": settings, "b_std": args.lora_b_std, "peft_build_s": peft_s,
+        "settings": settings, "b_std": None if args.lora_adapter else args.lora_b_std,
+        "adapter": str(args.lora_adapter) if args.lora_adapter else None, "peft_build_s": peft_s,
         "inhouse_refresh_first_s": refresh_s[0], "inhouse_refresh_s": refresh_s[1:],
         "llamacpp_steps": steps,
         "check": {"llamacpp_changed_by_adapter": llama_ids != base_out["llamacpp"],
