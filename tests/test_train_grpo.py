@@ -96,7 +96,7 @@ def test_train_grpo_two_real_steps_on_cpu(tmp_path: Path, enron_store: Path, que
     kinds = [k for k, _ in events]
     assert kinds[0] == "setup" and kinds.count("step") == 2 and "validation" in kinds and kinds[-1] == "done"
     # what computed in which dtype is said at the start and kept in the summary record
-    assert events[0][1]["precision"].startswith(f"bf16 autocast {'on' if cfg.bf16 else 'off'}, rollouts ")
+    assert events[0][1]["precision"].startswith(f"bf16 autocast {'on' if cfg.bf16 else 'off'}, base float32, rollouts ")
     assert [r["precision"] for r in runlog.read(result.run_dir, "summary")] == [events[0][1]["precision"]]
 
 
@@ -158,3 +158,28 @@ def test_train_bf16_rollouts_and_validation_run_the_trained_copy(tmp_path: Path,
     for key in ("memory/rollout_peak_gb", "memory/loss_peak_gb"):
         assert 0 < step[key] <= step["memory/peak_rss_gb"] + 1e-6, key
     assert 0 < vals[-1]["memory/validation_peak_gb"] <= vals[-1]["memory/peak_rss_gb"] + 1e-6
+
+
+@pytest.mark.slow
+def test_train_on_a_bf16_base_with_length_aware_checkpointing(tmp_path: Path, enron_store: Path,
+                                                              questions_path: Path) -> None:
+    """base_dtype bfloat16 + bf16 autocast + checkpointing only above a length, through TRL's real loop: the step
+    trains, the adapter it saves is float32 (PEFT keeps LoRA weights in float32 over a bf16 base) and not zero."""
+    import math
+
+    from safetensors.torch import load_file
+
+    from inboxrl.training import runlog
+    from inboxrl.training.trainer import train
+
+    cfg = train_config(tmp_path, enron_store, questions_path, max_steps=1, save_every=1, validate_at_start=False,
+                       base_dtype="bfloat16", bf16=True, gradient_checkpointing=True, checkpointing_min_tokens=200)
+    assert cfg.base_dtype == "bfloat16"
+    result = train(cfg)
+    assert result.steps == 1
+    episodes = [json.loads(x) for x in (result.run_dir / "rollouts" / "step-000001.jsonl").read_text().splitlines()]
+    assert episodes and all(t["stop_reason"] != "backend_error" for t in episodes)
+    weights = load_file(str(result.final_adapter / "adapter_model.safetensors"))
+    assert weights and all(str(w.dtype) == "torch.float32" for w in weights.values())
+    step = list(runlog.read(result.run_dir, "train"))[-1]
+    assert math.isfinite(step["loss"]) and step["memory/loss_peak_gb"] > 0  # the loss ran, on both paths

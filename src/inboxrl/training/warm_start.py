@@ -122,6 +122,7 @@ def warm_start(model: Any, samples: Sequence[Sample], *, epochs: float, learning
     import torch
 
     from inboxrl.training.checkpointing import checkpointing_for
+    from inboxrl.training.memory import trim
 
     usable = [s for s in samples if any(s.env_mask)]
     t0 = time.time()
@@ -166,6 +167,8 @@ def warm_start(model: Any, samples: Sequence[Sample], *, epochs: float, learning
                     loss = example_loss(model, s, torch, bf16) / len(chunk)
                 loss.backward()
                 acc += float(loss.detach())
+                del loss
+                trim()  # demonstrations differ in length: freed activations would pile up in the heaps, as in GRPO
             torch.nn.utils.clip_grad_norm_(params, max_grad_norm)
             opt.step()
             res.examples += len(chunk)
