@@ -186,7 +186,7 @@ class TrainConfig(_Strict):
     base_dtype: Literal["float32", "bfloat16"] = "float32"
     gradient_checkpointing: bool = False
     # With checkpointing on, episodes of at most this many tokens keep their activations (training.checkpointing):
-    # faster, at about 2 GB per 1,000 tokens for the 0.5B model. None: every episode is checkpointed.
+    # faster, at the memory their activations take. None: every episode is checkpointed.
     checkpointing_min_tokens: int | None = Field(None, ge=1)
     vllm: VllmSettings = Field(default_factory=VllmSettings)
     warm_start: WarmStartSettings = Field(default_factory=WarmStartSettings)

@@ -7,7 +7,7 @@ kept here as the maximum over every reading.
 
 Why the allocator: glibc keeps one arena per thread, each holding freed memory of its own; two are capped here. A
 fixed mmap threshold (large tensors unmapped when freed) kept the peak lower still, but every large allocation then
-faulted its pages in afresh: a loss pass took up to 1.9x as long (docs/cpu-training.md), so it is off by default.
+faulted its pages in afresh and every loss pass got slower (docs/cpu-training.md), so it is off by default.
 `malloc_trim` gives back what the heaps still hold after each stage.
 """
 
