@@ -215,3 +215,61 @@ def test_shared_prompt_is_prefilled_once_with_identical_results(smol: LocalBacke
     # A later episode with the same prompt starts from the cached prefix.
     (again,) = shared.generate([ChatRequest("g9", msgs, max_tokens=8)])
     assert again.extra["prefill_tokens"] == 1 and again.output_ids == ref.output_ids
+
+
+def test_grouped_query_attention_switch_keeps_outputs(smol: LocalBackend, monkeypatch: pytest.MonkeyPatch) -> None:
+    """SmolLM2 has 3 key/value heads for 9 query heads. Masked prefill over a cache runs with SDPA's `enable_gqa`
+    on CPU (`kvcache.grouped_query_sdpa`); with transformers' copying path forced instead, two two-turn episodes of
+    different lengths (left padding: a real mask) give the same greedy ids and log-probs."""
+    from inboxrl.models.kvcache import GQA_SWITCH
+
+    tool = {"role": "tool", "tool_call_id": "call_1", "name": "read_email",
+            "content": "Subject: Houston meeting\n\nThe meeting moved to Thursday at 3 pm in room 32C. " * 6}
+
+    def two_turns(prefix: str) -> list[list[tuple[list[int], list[float]]]]:
+        chats = [chat("Find the email about the Houston meeting."), chat("Who wrote about the budget? Be brief.")]
+        out = []
+        for turn in range(2):
+            rs = smol.generate([ChatRequest(f"{prefix}{i}", c, max_tokens=12) for i, c in enumerate(chats)])
+            assert all(r.error is None for r in rs)
+            out.append([(r.output_ids or [], r.output_logprobs or []) for r in rs])
+            chats = [c + [{"role": "assistant", "content": r.text}, tool] for c, r in zip(chats, rs)]
+        for i in range(2):
+            smol.end_episode(f"{prefix}{i}")
+        return out
+
+    import torch
+
+    calls: list[bool] = []  # per masked multi-token attention call: did it take the groups as they are?
+    sdpa = torch.nn.functional.scaled_dot_product_attention
+
+    def spy(*args: object, **kwargs: object) -> object:
+        q = args[0]
+        if kwargs.get("attn_mask") is not None and q.shape[-2] > 1:  # type: ignore[attr-defined]
+            calls.append(bool(kwargs.get("enable_gqa")))
+        return sdpa(*args, **kwargs)
+
+    monkeypatch.setattr(torch.nn.functional, "scaled_dot_product_attention", spy)
+    assert os.environ.get(GQA_SWITCH) is None
+    grouped = two_turns("g")
+    assert calls and all(calls)
+    assert os.environ.get(GQA_SWITCH) is None  # set only for the engine's own calls
+    monkeypatch.setenv(GQA_SWITCH, "0")  # transformers' default: copy the key/value heads
+    calls.clear()
+    copied = two_turns("c")
+    assert calls and not any(calls)
+    for turn_g, turn_c in zip(grouped, copied):
+        for (ids_g, lp_g), (ids_c, lp_c) in zip(turn_g, turn_c):
+            assert ids_g == ids_c and ids_g
+            assert all(abs(x - y) < 1e-4 for x, y in zip(lp_g, lp_c))
+
+
+def test_pin_transformers_reads_the_grouped_query_switch_at_each_call() -> None:
+    import inspect
+
+    from transformers.integrations import sdpa_attention
+
+    from inboxrl.models.kvcache import GQA_SWITCH
+
+    assert f'os.environ.get("{GQA_SWITCH}", "0") == "1"' in inspect.getsource(sdpa_attention.use_gqa_in_sdpa)
+    assert 'sdpa_kwargs["enable_gqa"] = True' in inspect.getsource(sdpa_attention.sdpa_attention_forward)

@@ -15,7 +15,10 @@ its (ignored) output finite.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
+import os
+from collections.abc import Iterator
 from typing import Any
 
 import torch
@@ -149,8 +152,9 @@ class Batch:
         mask.masked_fill_(~allowed[:, None], torch.finfo(self.dtype).min)
         steps = new_valid.long().cumsum(dim=1) - 1  # 0-based index among a row's real new tokens
         positions = torch.where(new_valid, self.next_pos[:, None] + steps, torch.zeros_like(steps))
-        out = model(input_ids=ids, attention_mask=mask, position_ids=positions, past_key_values=self.cache,
-                    use_cache=True, **logits_kw)
+        with grouped_query_sdpa(self.device):
+            out = model(input_ids=ids, attention_mask=mask, position_ids=positions, past_key_values=self.cache,
+                        use_cache=True, **logits_kw)
         self.valid = kv_valid
         self.next_pos = self.next_pos + new_valid.long().sum(dim=1)
         return out.logits[:, -1, :]
@@ -172,6 +176,25 @@ class Batch:
             layer.select_rows(r)
         self.valid = self.valid.index_select(0, r)
         self.next_pos = self.next_pos.index_select(0, r)
+
+
+GQA_SWITCH = "TRANSFORMERS_SDPA_FORCE_GQA"
+
+
+@contextlib.contextmanager
+def grouped_query_sdpa(device: torch.device) -> Iterator[None]:
+    """On CPU, masked attention takes the key/value head groups as they are (SDPA's `enable_gqa`). transformers
+    otherwise copies every key/value head once per query head for a masked call, as CUDA's fast kernels need; over
+    a long episode's cache those copies, not the matrix products, slowed prefill down most
+    (docs/cpu-training.md). transformers reads this switch at each attention call; elsewhere it is left alone."""
+    if device.type != "cpu" or os.environ.get(GQA_SWITCH) is not None:
+        yield
+        return
+    os.environ[GQA_SWITCH] = "1"
+    try:
+        yield
+    finally:
+        os.environ.pop(GQA_SWITCH, None)
 
 
 def logits_kwargs(model: Any) -> dict[str, Any]:
