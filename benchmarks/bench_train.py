@@ -171,7 +171,6 @@ def run_memory(args: argparse.Namespace) -> dict:
     from peft import LoraConfig, get_peft_model
     from trl.trainer.utils import add_fused_lm_head
 
-    from inboxrl.models.hardware import bf16_native
     from inboxrl.models.local import LocalBackend
     from inboxrl.training import memory
     from inboxrl.training.base_model import load_base
@@ -218,7 +217,7 @@ def run_memory(args: argparse.Namespace) -> dict:
     # Tool results inside the completion: 1 - share of every 100 positions, unscored since training.model_tokens
     tool = (torch.arange(args.seq) - args.seq // 5) % 100 >= round(100 * args.model_token_share)
     labels[:, tool & (torch.arange(args.seq) >= args.seq // 5)] = -100
-    bf16 = cfg.bf16 == "auto" and bf16_native() or cfg.bf16 is True
+    bf16 = cfg.bf16  # TrainConfig.load has resolved `auto` for this machine
 
     def loss_pass() -> None:
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bool(bf16)):
@@ -287,7 +286,7 @@ def main() -> None:
                     help="--memory: loss passes to measure, without and/or with activation checkpointing")
     ap.add_argument("--model-token-share", type=float, default=1.0,
                     help="--memory: share of the completion the loss scores (the model's own tokens; 1.0 = every "
-                         "position, as before training.model_tokens; the CPU demo's episodes are about 0.2)")
+                         "position, as before training.model_tokens; the CPU demo's episodes are about 0.13)")
     ap.add_argument("--allocator", choices=sorted(ALLOCATORS), default="default",
                     help="--memory: glibc malloc settings (training.memory.tune_allocator): default = untouched, "
                          "arenas = at most 2 arenas, mmap4 = that and a fixed 4 MB mmap threshold")
