@@ -1,8 +1,8 @@
 """Activation checkpointing by episode length: only episodes longer than a threshold recompute their forward pass.
 
 Checkpointing exists for the memory peak of long episodes, and it costs a recomputed forward pass
-(docs/cpu-training.md). A short episode's activations fit the budget anyway, so with `checkpointing_min_tokens` set, episodes up to that length keep their activations and only the
-longer ones are checkpointed. transformers' decoder layers read their `gradient_checkpointing` flag at each
+(docs/cpu-training.md). A short episode's activations fit the budget anyway, so with `checkpointing_min_tokens`
+set, episodes up to that length keep their activations and only the longer ones are checkpointed. transformers' decoder layers read their `gradient_checkpointing` flag at each
 forward, and the checkpoint function is set once by the model's own `activation_checkpointing_enable`.
 """
 

@@ -3,9 +3,9 @@
 An episode's completion is the model's turns with the tool results (the mail it read) in between. TRL's loss masks
 the tool results out (`tool_mask`), but the labels it hands its fused LM head know only where the completion starts,
 so every tool-result position is still projected through the 152k-word head, forward and backward, and most of an
-agent's completion tokens are tool results. Marking them -100 in those labels skips their
-projection. The loss, its gradient and the logged entropy (TRL averages it under the same mask) do not change: the
-positions dropped are exactly those the loss mask zeroes.
+agent's completion tokens are tool results. Marking them -100 in those labels skips their projection. The loss,
+its gradient and the logged entropy (TRL averages it under the same mask) do not change: the positions dropped are
+exactly those the loss mask zeroes.
 """
 
 from __future__ import annotations

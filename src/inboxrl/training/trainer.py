@@ -189,9 +189,10 @@ def _score_completion_tokens_only() -> Iterator[None]:
         tu._use_triton = original
 
 
-def _trainer_class(base: type) -> type:
+def _trainer_class(base: type, checkpointing_min_tokens: int | None = None) -> type:
     """TRL's GRPOTrainer, with each micro-batch cut to its own length before the loss (`training.padding`), its LM
-    head over the model's own tokens only (`training.model_tokens`), and our figures in its log records."""
+    head over the model's own tokens only (`training.model_tokens`), checkpointing by episode length
+    (`training.checkpointing`), and our figures in its log records."""
     from inboxrl.training.checkpointing import checkpointing_for
     from inboxrl.training.metric_buffer import MetricBuffer
     from inboxrl.training.model_tokens import model_tokens_only, scored_mask
@@ -201,7 +202,6 @@ def _trainer_class(base: type) -> type:
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
             self.inboxrl_metrics = MetricBuffer()
-            self.inboxrl_checkpointing_min_tokens: int | None = None
 
         def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
             """Our figures join TRL's in the same record, averaged the same way, for every reporter."""
@@ -222,7 +222,7 @@ def _trainer_class(base: type) -> type:
             scored = scored_mask(inputs)
             n_tokens = inputs["prompt_ids"].size(1) + inputs["completion_ids"].size(1)
             with model_tokens_only(model, scored) if scored is not None else contextlib.nullcontext(), \
-                    checkpointing_for(model, n_tokens, self.inboxrl_checkpointing_min_tokens):
+                    checkpointing_for(model, n_tokens, checkpointing_min_tokens):
                 return super().compute_loss(model, inputs, return_outputs=return_outputs,
                                             num_items_in_batch=num_items_in_batch)
 
@@ -337,11 +337,10 @@ def train(cfg: TrainConfig, *, resume: bool = False, on_event: Callable[[str, di
     val_cfg = cfg.agent_config(temperature=cfg.agent.temperature)
     callback = InboxRLCallback(cfg, run_dir, split.val, judge, tok, val_cfg, rollout, policy_name=policy_name,
                                emit=emit)
-    trainer = _trainer_class(GRPOTrainer)(
+    trainer = _trainer_class(GRPOTrainer, cfg.checkpointing_min_tokens)(
         model=model, reward_funcs=[inboxrl_reward], args=grpo_args, train_dataset=dataset, processing_class=tok,
         peft_config=peft_for_trainer, rollout_func=rollout_fn, callbacks=[callback])
     callback.trainer = trainer
-    trainer.inboxrl_checkpointing_min_tokens = cfg.checkpointing_min_tokens
     tensorboard_to(trainer, run_dir / "tensorboard", resume_from[0] if resume_from else None)
     if cfg.vllm.use_vllm:
         from inboxrl.training.vllm_backend import vllm_backend_factory
